@@ -1,0 +1,84 @@
+"""The one exception hierarchy of weightbase.
+
+Every error weightbase raises on purpose is a ``WeightbaseError``; backend
+errors (OS, botocore, SQL drivers) are translated where they leave a backend.
+
+    WeightbaseError
+    ├── ValidationError (ValueError)      bad input, refused before anything is written
+    │   ├── UnsafeFormatError             a file that could only be read by unpickling
+    │   └── MalformedFileError            a truncated or inconsistent weights file
+    ├── NotFound (KeyError)               a snapshot, ref, chunk or tensor that is not there
+    ├── Conflict                          a write that collides with existing state
+    ├── IntegrityError                    stored bytes that do not match their digest
+    ├── StorageError (OSError)            the object store failed to read or write
+    ├── MissingExtraError (ImportError)   an optional dependency is not installed
+    └── DeviceError (RuntimeError)        the requested device is not available
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Conflict",
+    "DeviceError",
+    "IntegrityError",
+    "MalformedFileError",
+    "MissingExtraError",
+    "NotFound",
+    "StorageError",
+    "UnsafeFormatError",
+    "ValidationError",
+    "WeightbaseError",
+]
+
+
+class WeightbaseError(Exception):
+    """Base class of every error weightbase raises on purpose."""
+
+    def __init__(self, message: str, **context: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = context
+        for key, value in context.items():
+            setattr(self, key, value)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ValidationError(WeightbaseError, ValueError):
+    """Input that weightbase refuses; nothing was written."""
+
+
+class UnsafeFormatError(ValidationError):
+    """A file that could only be loaded by unpickling untrusted data."""
+
+
+class MalformedFileError(ValidationError):
+    """A weights file whose header or layout is inconsistent or truncated."""
+
+
+class NotFound(WeightbaseError, KeyError):
+    """A snapshot, ref, chunk or tensor that does not exist."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.message
+
+
+class Conflict(WeightbaseError):
+    """A write that collides with state that already exists."""
+
+
+class IntegrityError(WeightbaseError):
+    """Stored bytes whose digest does not match the one they are addressed by."""
+
+
+class StorageError(WeightbaseError, OSError):
+    """The object store failed to read or write."""
+
+
+class MissingExtraError(WeightbaseError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+
+class DeviceError(WeightbaseError, RuntimeError):
+    """The requested device (for example ``cuda``) is not available."""
