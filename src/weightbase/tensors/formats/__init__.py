@@ -1,0 +1,100 @@
+"""Formats in and out of the tensor store: NumPy, PyTorch, safetensors, Hugging Face folders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from weightbase.errors import ValidationError
+
+if TYPE_CHECKING:
+    from weightbase.tensors.manifest import Snapshot
+    from weightbase.tensors.store import TensorStore
+
+__all__ = ["EXPORT_FORMATS", "export_path", "import_path"]
+
+EXPORT_FORMATS = ("safetensors", "torch", "folder", "npz")
+
+
+def import_path(
+    store: TensorStore,
+    path: str | Path,
+    *,
+    ref: str | None = None,
+    parent: Snapshot | str | None = None,
+    codec: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Snapshot:
+    """Store a safetensors file, a torch file (safely) or a model folder."""
+    from weightbase.tensors.formats.hf import import_folder
+    from weightbase.tensors.formats.safetensors import open_safetensors
+    from weightbase.tensors.formats.torch import TORCH_SUFFIXES, load_torch_file
+
+    source = Path(path)
+    if source.is_dir():
+        return import_folder(
+            store, source, ref=ref, parent=parent, codec=codec, metadata=metadata, progress=progress
+        )
+    if not source.exists():
+        raise ValidationError(f"{source} does not exist")
+    if source.suffix == ".safetensors":
+        with open_safetensors(source) as (sources, layout):
+            return store.write(
+                sources,
+                ref=ref,
+                parent=parent,
+                files=[layout],
+                codec=codec,
+                metadata={"format": "safetensors", **(metadata or {})},
+                progress=progress,
+            )
+    if source.suffix in TORCH_SUFFIXES:
+        return store.write(
+            load_torch_file(source),
+            ref=ref,
+            parent=parent,
+            codec=codec,
+            metadata={"format": "torch", **(metadata or {})},
+            progress=progress,
+        )
+    raise ValidationError(
+        f"{source}: unknown weights format; expected a .safetensors file, a torch file "
+        f"({', '.join(TORCH_SUFFIXES)}) or a model folder"
+    )
+
+
+def export_path(
+    store: TensorStore, snapshot: Snapshot | str, path: str | Path, *, format: str | None = None
+) -> Path:
+    """Write a snapshot out as ``format`` (by default guessed from the snapshot and path)."""
+    import numpy as np
+
+    from weightbase.tensors.formats.hf import export_folder
+    from weightbase.tensors.formats.safetensors import export_safetensors
+    from weightbase.tensors.formats.torch import export_torch
+
+    snap = store.snapshot(snapshot)
+    target = Path(path)
+    if format is None:
+        if target.suffix == ".safetensors":
+            format = "safetensors"
+        elif target.suffix in (".pt", ".pth", ".bin"):
+            format = "torch"
+        elif target.suffix == ".npz":
+            format = "npz"
+        else:
+            format = "folder"
+    if format == "safetensors":
+        return export_safetensors(store, snap, target)
+    if format == "torch":
+        return export_torch(store, snap, target)
+    if format == "folder":
+        if not snap.files:
+            raise ValidationError("this snapshot was not made from a folder; export a file instead")
+        return export_folder(store, snap, target)
+    if format == "npz":
+        np.savez(target, **store.read(snap))
+        return target
+    raise ValidationError(f"unknown export format {format!r}; choose one of {EXPORT_FORMATS}")

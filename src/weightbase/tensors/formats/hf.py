@@ -1,0 +1,145 @@
+"""Hugging Face model folders: config, tokenizer and (sharded) weights, in and out.
+
+Every file of the folder is kept: safetensors shards as tensors plus their
+headers (so each shard is rebuilt bit for bit), torch weight files through the
+safe loader, everything else as a blob. A sharded checkpoint's index must name
+shards that exist, or nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from weightbase.errors import MalformedFileError, ValidationError
+from weightbase.tensors.formats.safetensors import open_safetensors, write_safetensors_file
+from weightbase.tensors.formats.torch import TORCH_SUFFIXES, load_torch_file, require_torch
+from weightbase.tensors.manifest import Snapshot
+from weightbase.tensors.sources import TensorSource, sources_from_torch
+from weightbase.tensors.write import FileSource
+
+if TYPE_CHECKING:
+    from weightbase.tensors.store import TensorStore
+
+__all__ = ["export_folder", "import_folder"]
+
+_SKIP_DIRS = {".git", ".cache", "__pycache__"}
+
+
+def _walk(root: Path) -> list[Path]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
+        found.extend(Path(dirpath, name) for name in sorted(filenames))
+    return found
+
+
+def _check_index(root: Path, index_path: Path, shards: Mapping[str, tuple[str, ...]]) -> None:
+    try:
+        index = json.loads(index_path.read_bytes())
+        weight_map = index["weight_map"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MalformedFileError(f"{index_path}: not a valid shard index ({exc})") from None
+    missing = sorted({f for f in weight_map.values() if f not in shards})
+    if missing:
+        raise MalformedFileError(
+            f"{index_path.name} names shards missing from {root}: {', '.join(missing)}",
+            missing=missing,
+        )
+    for tensor, shard in weight_map.items():
+        if tensor not in shards[shard]:
+            raise MalformedFileError(f"{index_path.name}: shard {shard} has no tensor {tensor!r}")
+
+
+def import_folder(
+    store: TensorStore,
+    path: str | Path,
+    *,
+    ref: str | None = None,
+    parent: Snapshot | str | None = None,
+    codec: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Snapshot:
+    """Store a model folder as one snapshot; check everything before writing anything."""
+    root = Path(path)
+    if not root.is_dir():
+        raise ValidationError(f"{root} is not a folder")
+    files = _walk(root)
+    sources: list[TensorSource] = []
+    layouts: list[FileSource] = []
+    owner: dict[str, str] = {}
+    shards: dict[str, tuple[str, ...]] = {}
+    with ExitStack() as stack:
+        for file in files:
+            rel = file.relative_to(root).as_posix()
+            if file.name.endswith(".safetensors"):
+                found, layout = stack.enter_context(open_safetensors(file, name=rel))
+                shards[rel] = layout.tensors
+            elif file.suffix in TORCH_SUFFIXES:
+                state = load_torch_file(file)
+                found = sources_from_torch(state)
+                stat = file.stat()
+                layout = FileSource(rel, b"", tuple(state), kind="torch", size=stat.st_size)
+            else:
+                layouts.append(FileSource(rel, file.read_bytes()))
+                continue
+            for source in found:
+                if source.name in owner:
+                    raise MalformedFileError(
+                        f"tensor {source.name!r} is in both {owner[source.name]} and {rel}; "
+                        "keep one copy of the weights"
+                    )
+                owner[source.name] = rel
+            sources.extend(found)
+            layouts.append(layout)
+        for file in files:
+            if file.name.endswith(".safetensors.index.json"):
+                _check_index(root, file, shards)
+        return store.write(
+            sources,
+            ref=ref,
+            parent=parent,
+            files=layouts,
+            metadata={"format": "hf-folder", **(metadata or {})},
+            codec=codec,
+            progress=progress,
+        )
+
+
+def export_folder(store: TensorStore, snapshot: Snapshot | str, path: str | Path) -> Path:
+    """Recreate the folder a snapshot was made from; each file is written crash-safely."""
+    snap = store.snapshot(snapshot)
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    for name, entry in snap.files.items():
+        target = root.joinpath(*name.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if entry.kind == "safetensors":
+            header = store.file_bytes(snap, name)
+            write_safetensors_file(store, snap, target, header, list(entry.tensors))
+        elif entry.kind == "torch":
+            torch = require_torch()
+            tensors = store.read_torch(snap, entry.tensors)
+            _atomic_write(target, lambda handle, t=tensors: torch.save(t, handle))
+        else:
+            data = store.file_bytes(snap, name)
+            _atomic_write(target, lambda handle, d=data: handle.write(d))
+    return root
+
+
+def _atomic_write(target: Path, fill: Callable[..., object]) -> None:
+    tmp = target.with_name(f".{target.name}.wb-tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            fill(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
