@@ -21,6 +21,7 @@ import numpy as np
 from weightbase.config import settings
 from weightbase.errors import NotFound, ValidationError
 from weightbase.tensors.dtypes import get_dtype
+from weightbase.tensors.maintenance import DEFAULT_GRACE_SECONDS, FsckReport, GcReport, fsck, gc
 from weightbase.tensors.manifest import Snapshot, TensorEntry, validate_name
 from weightbase.tensors.objects import ObjectStore, open_object_store
 from weightbase.tensors.read import ChunkReader, spans
@@ -196,6 +197,16 @@ class TensorStore:
             sum(a.values()) - shared,
             sum(size for digest, size in b.items() if digest not in a),
         )
+
+    # -- maintenance -------------------------------------------------------------------
+
+    def fsck(self, *, progress: Callable[[int], None] | None = None) -> FsckReport:
+        """Re-hash every chunk and manifest; see ``weightbase.tensors.maintenance.fsck``."""
+        return fsck(self, progress=progress)
+
+    def gc(self, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, dry_run: bool = False) -> GcReport:
+        """Remove what no ref reaches; see ``weightbase.tensors.maintenance.gc``."""
+        return gc(self, grace_seconds=grace_seconds, dry_run=dry_run)
 
     # -- reading ----------------------------------------------------------------------
 

@@ -1,0 +1,259 @@
+"""Checking and cleaning a store: ``fsck`` re-hashes everything, ``gc`` sweeps the unreachable.
+
+Garbage collection is mark-and-sweep from the refs. It is safe beside running
+writers: an object younger than the grace period is never removed (a writer's
+chunks are new until its snapshot is committed), a writer refreshes every
+chunk it reuses under the store's shared lock, and gc re-checks each
+candidate's age under the exclusive lock just before removing it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from weightbase.errors import IntegrityError, NotFound
+from weightbase.tensors.chunks import chunk_digest, parse_header
+from weightbase.tensors.manifest import Snapshot
+from weightbase.tensors.objects import ObjectInfo
+from weightbase.tensors.read import chunk_key
+
+if TYPE_CHECKING:
+    from weightbase.tensors.store import TensorStore
+
+__all__ = ["FsckReport", "GcReport", "fsck", "gc"]
+
+DEFAULT_GRACE_SECONDS = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing fsck found wrong: what, where, and which tensors it hurts."""
+
+    kind: str  # "corrupt-chunk", "missing-chunk", "corrupt-manifest", "dangling-ref"
+    key: str
+    detail: str
+    snapshots: tuple[str, ...] = ()
+    tensors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FsckReport:
+    """What fsck checked and what it found; ``ok`` when it found nothing."""
+
+    chunks_checked: int
+    bytes_checked: int
+    snapshots_checked: int
+    problems: tuple[Problem, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True, slots=True)
+class GcReport:
+    """What gc kept and removed."""
+
+    live_snapshots: int
+    live_chunks: int
+    removed_chunks: int
+    removed_bytes: int
+    removed_snapshots: int
+    removed_index_entries: int
+    removed_temporary: int
+    kept_young: int
+    dry_run: bool
+
+
+def _users(snapshots: dict[str, Snapshot]) -> dict[str, list[tuple[str, str]]]:
+    """chunk digest -> (snapshot id, tensor or file name) that need it."""
+    users: dict[str, list[tuple[str, str]]] = {}
+    for snapshot_id, snapshot in snapshots.items():
+        for name, entry in (*snapshot.tensors.items(), *snapshot.files.items()):
+            for ref in entry.chunks:
+                for digest in (ref.digest, *ref.bases):
+                    users.setdefault(digest, []).append((snapshot_id, name))
+    return users
+
+
+def _load_snapshots(store: TensorStore, problems: list[Problem]) -> dict[str, Snapshot]:
+    snapshots: dict[str, Snapshot] = {}
+    for snapshot_id in store.snapshots():
+        try:
+            data = store.objects.get(f"snapshots/{snapshot_id}")
+            snapshots[snapshot_id] = Snapshot.from_json(bytes(data), expected_id=snapshot_id)
+        except (IntegrityError, NotFound) as exc:
+            problems.append(Problem("corrupt-manifest", f"snapshots/{snapshot_id}", str(exc)))
+    return snapshots
+
+
+def fsck(store: TensorStore, *, progress: Callable[[int], None] | None = None) -> FsckReport:
+    """Re-hash every chunk and manifest; report corrupt or missing chunks and dangling refs."""
+    problems: list[Problem] = []
+    snapshots = _load_snapshots(store, problems)
+    users = _users(snapshots)
+    for name, target in store.refs().items():
+        if target not in snapshots:
+            problems.append(Problem("dangling-ref", f"refs/{name}", f"points at missing {target}"))
+    present: set[str] = set()
+    checked = checked_bytes = 0
+    for info in store.objects.list("chunks/"):
+        digest = info.key.rsplit("/", 1)[-1]
+        present.add(digest)
+        try:
+            data = store.objects.get(info.key)
+        except NotFound:  # removed by a concurrent gc
+            present.discard(digest)
+            continue
+        checked += 1
+        checked_bytes += len(data)
+        detail = ""
+        if chunk_digest(data) != digest:
+            detail = "bytes do not match the digest"
+        else:
+            try:
+                parse_header(data)
+            except IntegrityError as exc:
+                detail = str(exc)
+        if detail:
+            problems.append(_problem("corrupt-chunk", digest, detail, users))
+        if progress is not None:
+            progress(len(data))
+    for digest in sorted(set(users) - present):
+        problems.append(_problem("missing-chunk", digest, "referenced but not stored", users))
+    return FsckReport(checked, checked_bytes, len(snapshots), tuple(problems))
+
+
+def _problem(kind: str, digest: str, detail: str, users: dict[str, list[tuple[str, str]]]) -> Problem:
+    needed = users.get(digest, [])
+    return Problem(
+        kind,
+        chunk_key(digest),
+        detail,
+        tuple(sorted({s for s, _ in needed})),
+        tuple(sorted({t for _, t in needed})),
+    )
+
+
+def gc(
+    store: TensorStore,
+    *,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    dry_run: bool = False,
+) -> GcReport:
+    """Remove chunks, manifests and index entries no ref reaches, older than the grace period."""
+    objects = store.objects
+    started = time.time()
+    cutoff = started - grace_seconds
+    # mark: every snapshot a ref points at, and every chunk those snapshots need
+    live_snapshots: set[str] = set()
+    live_chunks: set[str] = set()
+    for target in store.refs().values():
+        try:
+            snapshot = store.snapshot(target)
+        except (NotFound, IntegrityError):
+            continue  # fsck reports dangling refs; gc must not fail on them
+        live_snapshots.add(snapshot.id)
+        live_chunks |= snapshot.chunk_digests()
+
+    def sweep(infos: list[ObjectInfo], is_live: Callable[[str], bool]) -> tuple[list[ObjectInfo], int]:
+        doomed, young = [], 0
+        for info in infos:
+            if is_live(info.key):
+                continue
+            if info.mtime >= cutoff:
+                young += 1
+            else:
+                doomed.append(info)
+        return doomed, young
+
+    chunk_infos = list(objects.list("chunks/"))
+    dead_chunks, young = sweep(chunk_infos, lambda k: k.rsplit("/", 1)[-1] in live_chunks)
+    manifest_infos = list(objects.list("snapshots/"))
+    dead_manifests, young_manifests = sweep(
+        manifest_infos, lambda k: k.rsplit("/", 1)[-1] in live_snapshots
+    )
+    removed_chunks: list[ObjectInfo] = []
+    removed_manifests = 0
+    if not dry_run:
+        removed_chunks = _remove(store, dead_chunks, cutoff)
+        removed_manifests = len(_remove(store, dead_manifests, cutoff))
+    removed_digests = {info.key.rsplit("/", 1)[-1] for info in removed_chunks}
+    removed_index = 0 if dry_run else _prune_index(store, removed_digests)
+    removed_tmp = 0
+    list_temporary = getattr(objects, "list_temporary", None)
+    if list_temporary is not None and not dry_run:
+        for info in list(list_temporary()):
+            if info.mtime < cutoff:
+                _unlink_tmp(store, info.key)
+                removed_tmp += 1
+    objects.sync()
+    return GcReport(
+        live_snapshots=len(live_snapshots),
+        live_chunks=len(live_chunks),
+        removed_chunks=len(removed_chunks) if not dry_run else len(dead_chunks),
+        removed_bytes=sum(i.size for i in (removed_chunks if not dry_run else dead_chunks)),
+        removed_snapshots=removed_manifests if not dry_run else len(dead_manifests),
+        removed_index_entries=removed_index,
+        removed_temporary=removed_tmp,
+        kept_young=young + young_manifests,
+        dry_run=dry_run,
+    )
+
+
+def _remove(store: TensorStore, doomed: list[ObjectInfo], cutoff: float) -> list[ObjectInfo]:
+    """Delete candidates whose age still qualifies, re-checked under the exclusive lock."""
+    removed = []
+    objects = store.objects
+    for start in range(0, len(doomed), 256):
+        batch = doomed[start : start + 256]
+        with objects.lock(exclusive=True):
+            for info in batch:
+                fresh = _mtime(store, info.key)
+                if fresh is None or fresh >= cutoff:
+                    continue  # gone already, or reused by a writer since it was listed
+                objects.delete(info.key)
+                removed.append(info)
+    return removed
+
+
+def _mtime(store: TensorStore, key: str) -> float | None:
+    path = store.objects.local_path(key)
+    if path is not None:
+        try:
+            return path.stat().st_mtime
+        except FileNotFoundError:
+            return None
+    for info in store.objects.list(key):
+        if info.key == key:
+            return info.mtime
+    return None
+
+
+def _prune_index(store: TensorStore, removed: set[str]) -> int:
+    """Drop index entries that point at removed chunks (they would only be missed shortcuts)."""
+    if not removed:
+        return 0
+    pruned = 0
+    for info in list(store.objects.list("index/")):
+        try:
+            entry = json.loads(bytes(store.objects.get(info.key)))
+        except (NotFound, ValueError):
+            continue
+        digests = {c["d"] for c in entry.get("chunks", ())} | {
+            b for c in entry.get("chunks", ()) for b in c.get("b", ())
+        }
+        if digests & removed:
+            store.objects.delete(info.key)
+            pruned += 1
+    return pruned
+
+
+def _unlink_tmp(store: TensorStore, key: str) -> None:
+    path = store.objects.local_path(key)
+    if path is not None:
+        path.unlink(missing_ok=True)
