@@ -1,0 +1,26 @@
+"""The ``weightbase`` command line: one Typer group per domain, thin over the services."""
+
+from __future__ import annotations
+
+import typer
+
+from weightbase.cli._common import run_app
+from weightbase.cli.demo import demo
+from weightbase.cli.store import store_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="weightbase",
+    help="Store, version and ship neural network weights. Run `weightbase demo` for a tour.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(store_app, name="store")
+app.command(name="demo")(demo)
+
+
+def main() -> None:
+    """Entry point of the ``weightbase`` script."""
+    run_app(app)

@@ -1,0 +1,80 @@
+"""What every command shares: errors as messages, JSON output, byte progress bars."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from weightbase.errors import WeightbaseError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def run_app(app: typer.Typer) -> None:
+    """Run the app; a ``WeightbaseError`` becomes a one-line message and exit code 2."""
+    try:
+        app()
+    except WeightbaseError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+
+
+def emit_json(value: Any) -> None:
+    """Print ``value`` as JSON on stdout (dataclasses become objects)."""
+    typer.echo(json.dumps(_plain(value), indent=2, default=str))
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in asdict(value).items() if not k.startswith("_")}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+@contextmanager
+def byte_progress(description: str, total: int | None, *, enabled: bool = True) -> Iterator[
+    Callable[[int], None]
+]:
+    """A progress bar over bytes; yields the callback to advance it."""
+    if not enabled:
+        yield lambda _: None
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def human_bytes(count: float) -> str:
+    """``1536`` -> ``1.5 KiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(count) < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
