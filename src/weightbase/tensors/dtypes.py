@@ -62,10 +62,15 @@ _ALL = (
     DType("F8_E4M3FNUZ", 17, 1, True, "float8_e4m3fnuz", "float8_e4m3fnuz"),
     DType("F8_E5M2FNUZ", 18, 1, True, "float8_e5m2fnuz", "float8_e5m2fnuz"),
     DType("F8_E8M0", 19, 1, True, "float8_e8m0fnu", "float8_e8m0fnu"),
+    # torch-only element types: NumPy sees their raw bits
+    DType("C32", 20, 4, True, "V4", "complex32"),
+    DType("F4_E2M1_X2", 21, 1, False, "uint8", "float4_e2m1fn_x2"),
+    DType("B8", 22, 1, False, "uint8", "bits8"),
+    DType("B16", 23, 2, False, "uint16", "bits16"),
 )
 _BY_NAME = {d.name: d for d in _ALL}
 _BY_CODE = {d.code: d for d in _ALL}
-_BY_NUMPY = {d.numpy_name: d for d in _ALL}
+_BY_NUMPY = {d.numpy_name: d for d in reversed(_ALL)}  # first spelling wins
 _BY_TORCH = {d.torch_name: d for d in _ALL if d.torch_name}
 
 
@@ -111,5 +116,10 @@ def dtype_from_torch(dtype: torch.dtype) -> DType:
     name = str(dtype).removeprefix("torch.")
     found = _BY_TORCH.get(name)
     if found is None:
-        raise ValidationError(f"torch dtype {dtype} is not supported by the tensor store")
+        hint = (
+            "; store q.int_repr() and its scale and zero point, or dequantize()"
+            if name.startswith(("qint", "quint"))
+            else ""
+        )
+        raise ValidationError(f"torch dtype {dtype} is not supported by the tensor store{hint}")
     return found
