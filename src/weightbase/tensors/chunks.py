@@ -79,7 +79,9 @@ def xor_bytes(left: Buffer, right: Buffer) -> np.ndarray:
         raise IntegrityError(f"delta base holds {b.size} bytes, the chunk {a.size}")
     out = np.empty_like(a)
     words = a.size // 8 * 8
-    np.bitwise_xor(a[:words].view(np.uint64), b[:words].view(np.uint64), out=out[:words].view(np.uint64))
+    np.bitwise_xor(
+        a[:words].view(np.uint64), b[:words].view(np.uint64), out=out[:words].view(np.uint64)
+    )
     np.bitwise_xor(a[words:], b[words:], out=out[words:])
     return out
 
@@ -99,7 +101,7 @@ def encode_frame(
         base_digest, base_raw = base
         flags |= FLAG_DELTA
         base_field = bytes.fromhex(base_digest)
-        data = memoryview(xor_bytes(raw, base_raw)).cast("B")
+        data = xor_bytes(raw, base_raw).data
     payload = codec.encode(data, dtype)
     header = _HEADER.pack(_MAGIC, _VERSION, codec.codec_id, dtype.code, flags, len(raw))
     return b"".join((header, base_field, payload))
@@ -132,4 +134,4 @@ def decode_frame(frame: Buffer, *, base_raw: Buffer | None = None) -> Buffer:
         return data
     if base_raw is None:
         raise IntegrityError("delta chunk decoded without its base", digest=header.base_digest)
-    return memoryview(xor_bytes(data, base_raw)).cast("B")
+    return xor_bytes(data, base_raw).data

@@ -76,9 +76,9 @@ _BY_TORCH = {d.torch_name: d for d in _ALL if d.torch_name}
 
 @cache
 def _numpy_dtype(name: str) -> np.dtype[Any]:
-    if hasattr(ml_dtypes, name):
-        return np.dtype(getattr(ml_dtypes, name))
-    return np.dtype(name)
+    scalar_type: Any = getattr(ml_dtypes, name, name)
+    dtype: np.dtype[Any] = np.dtype(scalar_type)
+    return dtype
 
 
 def get_dtype(name: str) -> DType:
@@ -87,7 +87,9 @@ def get_dtype(name: str) -> DType:
         return _BY_NAME[name]
     except KeyError:
         known = ", ".join(_BY_NAME)
-        raise ValidationError(f"unknown dtype {name!r}; known dtypes: {known}", dtype=name) from None
+        raise ValidationError(
+            f"unknown dtype {name!r}; known dtypes: {known}", dtype=name
+        ) from None
 
 
 def dtype_from_code(code: int) -> DType:

@@ -59,7 +59,7 @@ def _read_cuda(store: TensorStore, plan: Plan, device: torch.device) -> dict[str
     if work:
         largest = max(sum(t[3] for t in targets) for targets in work.values())
         workers = max(1, store.options.workers)
-        staging: queue.Queue[tuple[torch.Tensor, Any]] = queue.Queue()
+        staging: queue.Queue[tuple[Any, Any]] = queue.Queue()
         for _ in range(workers * 2):
             staging.put((torch.empty(largest, dtype=torch.uint8, pin_memory=True), None))
         local = threading.local()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from weightbase.errors import IntegrityError, NotFound
 from weightbase.tensors.chunks import chunk_digest, parse_header
-from weightbase.tensors.manifest import Snapshot
+from weightbase.tensors.manifest import FileEntry, Snapshot, TensorEntry
 from weightbase.tensors.objects import ObjectInfo
 from weightbase.tensors.read import chunk_key
 
@@ -73,7 +73,11 @@ def _users(snapshots: dict[str, Snapshot]) -> dict[str, list[tuple[str, str]]]:
     """chunk digest -> (snapshot id, tensor or file name) that need it."""
     users: dict[str, list[tuple[str, str]]] = {}
     for snapshot_id, snapshot in snapshots.items():
-        for name, entry in (*snapshot.tensors.items(), *snapshot.files.items()):
+        named: list[tuple[str, TensorEntry | FileEntry]] = [
+            *snapshot.tensors.items(),
+            *snapshot.files.items(),
+        ]
+        for name, entry in named:
             for ref in entry.chunks:
                 for digest in (ref.digest, *ref.bases):
                     users.setdefault(digest, []).append((snapshot_id, name))
@@ -128,7 +132,9 @@ def fsck(store: TensorStore, *, progress: Callable[[int], None] | None = None) -
     return FsckReport(checked, checked_bytes, len(snapshots), tuple(problems))
 
 
-def _problem(kind: str, digest: str, detail: str, users: dict[str, list[tuple[str, str]]]) -> Problem:
+def _problem(
+    kind: str, digest: str, detail: str, users: dict[str, list[tuple[str, str]]]
+) -> Problem:
     needed = users.get(digest, [])
     return Problem(
         kind,
@@ -160,7 +166,9 @@ def gc(
         live_snapshots.add(snapshot.id)
         live_chunks |= snapshot.chunk_digests()
 
-    def sweep(infos: list[ObjectInfo], is_live: Callable[[str], bool]) -> tuple[list[ObjectInfo], int]:
+    def sweep(
+        infos: list[ObjectInfo], is_live: Callable[[str], bool]
+    ) -> tuple[list[ObjectInfo], int]:
         doomed, young = [], 0
         for info in infos:
             if is_live(info.key):

@@ -8,7 +8,7 @@ two identical snapshots share one id.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -54,7 +54,12 @@ class ChunkRef:
     bases: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"d": self.digest, "o": self.offset, "n": self.length, "s": self.stored}
+        out: dict[str, Any] = {
+            "d": self.digest,
+            "o": self.offset,
+            "n": self.length,
+            "s": self.stored,
+        }
         if self.bases:
             out["b"] = list(self.bases)
         return out
@@ -115,7 +120,9 @@ class TensorEntry:
         for dim in self.shape:
             count *= dim
         if count * dtype.itemsize != self.nbytes:
-            raise IntegrityError(f"entry of shape {self.shape} {self.dtype} says {self.nbytes} bytes")
+            raise IntegrityError(
+                f"entry of shape {self.shape} {self.dtype} says {self.nbytes} bytes"
+            )
         if sum(ref.length for ref in self.chunks) != self.nbytes:
             raise IntegrityError("entry's chunks do not add up to its size")
 
@@ -203,7 +210,9 @@ class Snapshot:
     def from_json(cls, data: bytes, *, expected_id: str | None = None) -> Snapshot:
         """Parse a manifest; with ``expected_id``, verify it first."""
         if expected_id is not None and blake3.blake3(data).hexdigest() != expected_id:
-            raise IntegrityError(f"manifest of snapshot {expected_id} is corrupt", snapshot=expected_id)
+            raise IntegrityError(
+                f"manifest of snapshot {expected_id} is corrupt", snapshot=expected_id
+            )
         try:
             doc = json.loads(data)
             if doc.get("format") != FORMAT_VERSION:
@@ -226,10 +235,15 @@ class Snapshot:
             f.size for f in self.files.values() if f.kind == "blob"
         )
 
+    def entries(self) -> Iterator[TensorEntry | FileEntry]:
+        """Every tensor entry, then every file entry."""
+        yield from self.tensors.values()
+        yield from self.files.values()
+
     def chunk_sizes(self) -> dict[str, int]:
         """Stored size of every chunk this snapshot references directly."""
         sizes: dict[str, int] = {}
-        for entry in (*self.tensors.values(), *self.files.values()):
+        for entry in self.entries():
             for ref in entry.chunks:
                 sizes[ref.digest] = ref.stored
         return sizes
@@ -242,7 +256,7 @@ class Snapshot:
     def chunk_digests(self) -> set[str]:
         """Every chunk this snapshot needs, delta bases included."""
         digests: set[str] = set()
-        for entry in (*self.tensors.values(), *self.files.values()):
+        for entry in self.entries():
             for ref in entry.chunks:
                 digests.add(ref.digest)
                 digests.update(ref.bases)

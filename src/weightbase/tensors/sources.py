@@ -36,17 +36,17 @@ class TensorSource:
 
 
 def _slicer(flat_bytes: np.ndarray[Any, Any]) -> Callable[[int, int], Buffer]:
-    view = memoryview(flat_bytes) if flat_bytes.size else memoryview(b"")
+    view = flat_bytes.data if flat_bytes.size else memoryview(b"")
     return lambda offset, length: view[offset : offset + length]
 
 
 def sources_from_numpy(arrays: Mapping[str, Any]) -> list[TensorSource]:
     """Sources over NumPy arrays; object, structured and non-contiguous arrays are refused."""
     sources = []
-    for name, array in arrays.items():
+    for name, value in arrays.items():
         validate_name(name)
-        if isinstance(array, np.generic):  # a NumPy scalar is a 0-d tensor
-            array = np.asarray(array)
+        # a NumPy scalar is a 0-d tensor
+        array = np.asarray(value) if isinstance(value, np.generic) else value
         if not isinstance(array, np.ndarray):
             raise ValidationError(
                 f"tensor {name!r} is a {type(array).__name__}, not a NumPy array", name=name

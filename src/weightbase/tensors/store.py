@@ -1,9 +1,9 @@
 """The tensor store: snapshots of named tensors over an object store, with refs.
 
-    store = TensorStore.open()                     # WEIGHTBASE_STORE_URL or ~/.weightbase/store
-    snap = store.write({"w": array}, ref="my-model")
-    store.read(snap)["w"]                          # verified, bit-exact
-    store.read_tensor(snap, "w", rows=slice(0, 8)) # reads only the chunks it needs
+store = TensorStore.open()                     # WEIGHTBASE_STORE_URL or ~/.weightbase/store
+snap = store.write({"w": array}, ref="my-model")
+store.read(snap)["w"]                          # verified, bit-exact
+store.read_tensor(snap, "w", rows=slice(0, 8)) # reads only the chunks it needs
 """
 
 from __future__ import annotations
@@ -204,7 +204,9 @@ class TensorStore:
         """Re-hash every chunk and manifest; see ``weightbase.tensors.maintenance.fsck``."""
         return fsck(self, progress=progress)
 
-    def gc(self, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, dry_run: bool = False) -> GcReport:
+    def gc(
+        self, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, dry_run: bool = False
+    ) -> GcReport:
         """Remove what no ref reaches; see ``weightbase.tensors.maintenance.gc``."""
         return gc(self, grace_seconds=grace_seconds, dry_run=dry_run)
 
@@ -214,7 +216,9 @@ class TensorStore:
         try:
             return snapshot.tensors[name]
         except KeyError:
-            raise NotFound(f"snapshot {snapshot.id[:12]} has no tensor {name!r}", tensor=name) from None
+            raise NotFound(
+                f"snapshot {snapshot.id[:12]} has no tensor {name!r}", tensor=name
+            ) from None
 
     def read_tensor(
         self,

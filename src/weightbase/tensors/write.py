@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 import blake3
@@ -197,7 +198,7 @@ class _Writer:
         """An entry already stored for the same content, if all its chunks are still there."""
         if entry is None and key is not None:
             try:
-                entry = TensorEntry.from_dict(json.loads(self.objects.get(key)))
+                entry = TensorEntry.from_dict(json.loads(bytes(self.objects.get(key))))
             except NotFound:
                 return None
             except ValueError:
@@ -320,7 +321,7 @@ class _Writer:
         for offset in range(0, len(view), step):
             piece = view[offset : offset + step]
             futures.append(
-                self._submit(lambda p=piece: self._store_chunk(p, _U8, None, 0, len(p)))
+                self._submit(partial(self._store_chunk, piece, _U8, None, 0, len(piece)))
             )
         digest = source.digest or blake3.blake3(view).hexdigest()
         size = len(view) if source.size is None else source.size

@@ -72,11 +72,12 @@ class LZ4Codec(Codec):
     codec_id = 2
 
     def encode(self, raw: Buffer, dtype: DType) -> Buffer:
-        return lz4.frame.compress(raw, store_size=False)
+        payload: bytes = lz4.frame.compress(raw, store_size=False)
+        return payload
 
     def decode(self, payload: Buffer, raw_size: int, dtype: DType) -> Buffer:
         try:
-            out = lz4.frame.decompress(payload)
+            out: bytes = lz4.frame.decompress(payload)
         except RuntimeError as exc:
             raise IntegrityError(f"lz4 payload does not decode: {exc}") from exc
         if len(out) != raw_size:

@@ -31,7 +31,7 @@ _SKIP_DIRS = {".git", ".cache", "__pycache__"}
 
 
 def _walk(root: Path) -> list[Path]:
-    found = []
+    found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
         found.extend(Path(dirpath, name) for name in sorted(filenames))
@@ -77,6 +77,7 @@ def import_folder(
     with ExitStack() as stack:
         for file in files:
             rel = file.relative_to(root).as_posix()
+            found: list[TensorSource]
             if file.name.endswith(".safetensors"):
                 found, layout = stack.enter_context(open_safetensors(file, name=rel))
                 shards[rel] = layout.tensors
@@ -123,9 +124,9 @@ def export_folder(store: TensorStore, snapshot: Snapshot | str, path: str | Path
             header = store.file_bytes(snap, name)
             write_safetensors_file(store, snap, target, header, list(entry.tensors))
         elif entry.kind == "torch":
-            torch = require_torch()
+            save = require_torch().save
             tensors = store.read_torch(snap, entry.tensors)
-            _atomic_write(target, lambda handle, t=tensors: torch.save(t, handle))
+            _atomic_write(target, lambda handle, t=tensors, save=save: save(t, handle))
         else:
             data = store.file_bytes(snap, name)
             _atomic_write(target, lambda handle, d=data: handle.write(d))

@@ -14,6 +14,7 @@ import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,11 +118,15 @@ def _header_tensor(where: str, name: str, info: Any, data_size: int) -> HeaderTe
     except ValidationError as exc:
         raise MalformedFileError(f"{where}: {exc}") from None
     if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
-        raise MalformedFileError(f"{where}: tensor {name!r} needs exactly dtype, shape, data_offsets")
+        raise MalformedFileError(
+            f"{where}: tensor {name!r} needs exactly dtype, shape, data_offsets"
+        )
     try:
         dtype = get_dtype(info["dtype"])
     except ValidationError:
-        raise MalformedFileError(f"{where}: tensor {name!r} has unknown dtype {info['dtype']!r}") from None
+        raise MalformedFileError(
+            f"{where}: tensor {name!r} has unknown dtype {info['dtype']!r}"
+        ) from None
     shape, offsets = info["shape"], info["data_offsets"]
     if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
         raise MalformedFileError(f"{where}: tensor {name!r} has an invalid shape {shape!r}")
@@ -161,6 +166,10 @@ def _pread_exact(fd: int, length: int, offset: int, where: str) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
+def _read_at(fd: int, start: int, where: str, offset: int, length: int) -> bytes:
+    return _pread_exact(fd, length, start + offset, where)
+
+
 @contextmanager
 def open_safetensors(
     path: str | Path, *, name: str | None = None
@@ -188,7 +197,7 @@ def open_safetensors(
                 t.name,
                 t.dtype,
                 t.shape,
-                lambda o, n, t=t: _pread_exact(fd, n, base + t.begin + o, where),
+                partial(_read_at, fd, base + t.begin, where),
             )
             for t in header.tensors
         ]

@@ -40,7 +40,9 @@ def require_torch() -> Any:
 
 def to_torch(array: np.ndarray[Any, Any], dtype_name: str) -> torch.Tensor:
     """A CPU torch tensor with the bytes of ``array`` (bf16 and fp8 included)."""
-    torch = require_torch()
+    require_torch()
+    import torch
+
     from weightbase.tensors.dtypes import get_dtype
 
     dtype = get_dtype(dtype_name)
@@ -69,7 +71,7 @@ def load_torch_file(path: str | Path) -> dict[str, torch.Tensor]:
         ) from None
     except (RuntimeError, EOFError, ValueError) as exc:
         raise ValidationError(f"{path} is not a readable torch file: {exc}") from None
-    flat: dict[str, torch.Tensor] = {}
+    flat: dict[str, Any] = {}
     _flatten(loaded, "", flat, str(path))
     return flat
 
