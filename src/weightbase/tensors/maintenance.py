@@ -197,7 +197,7 @@ def gc(
     if list_temporary is not None and not dry_run:
         for info in list(list_temporary()):
             if info.mtime < cutoff:
-                _unlink_tmp(store, info.key)
+                objects.delete_temporary(info.key)  # type: ignore[attr-defined]
                 removed_tmp += 1
     objects.sync()
     return GcReport(
@@ -260,8 +260,3 @@ def _prune_index(store: TensorStore, removed: set[str]) -> int:
             pruned += 1
     return pruned
 
-
-def _unlink_tmp(store: TensorStore, key: str) -> None:
-    path = store.objects.local_path(key)
-    if path is not None:
-        path.unlink(missing_ok=True)

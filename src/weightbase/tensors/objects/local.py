@@ -18,25 +18,30 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from weightbase.errors import NotFound, StorageError
+from weightbase.errors import NotFound, StorageError, ValidationError
 from weightbase.tensors.codecs import Buffer
 from weightbase.tensors.objects import ObjectInfo, ObjectStore, validate_key
 
 __all__ = ["LocalObjectStore"]
 
-_TMP = "tmp"
 
 
 class LocalObjectStore(ObjectStore):
-    """Objects as files under ``root``; temporary files live in ``root/tmp``."""
+    """Objects as files under ``root/objects``; temporary files live in ``root/tmp``.
+
+    Keeping the two apart means no key can collide with a temporary file.
+    """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser().absolute()
         self.url = self.root.as_uri()
+        self.data = self.root / "objects"
+        self.tmp = self.root / "tmp"
         self._dirty: set[Path] = set()
         self._lock = threading.Lock()
         try:
-            (self.root / _TMP).mkdir(parents=True, exist_ok=True)
+            self.data.mkdir(parents=True, exist_ok=True)
+            self.tmp.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot create the store folder {self.root}: {exc}") from exc
 
@@ -47,11 +52,11 @@ class LocalObjectStore(ObjectStore):
         return cls(url)
 
     def _path(self, key: str) -> Path:
-        return self.root.joinpath(*validate_key(key).split("/"))
+        return self.data.joinpath(*validate_key(key).split("/"))
 
     def put(self, key: str, data: Buffer) -> None:
         target = self._path(key)
-        tmp = self.root / _TMP / f"{uuid.uuid4().hex}.part"
+        tmp = self.tmp / f"{uuid.uuid4().hex}.part"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
@@ -100,17 +105,19 @@ class LocalObjectStore(ObjectStore):
     def get(self, key: str) -> Buffer:
         try:
             return self._path(key).read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFound(f"no object {key} in {self.root}", key=key) from None
         except OSError as exc:
             raise StorageError(f"cannot read {key}: {exc}", key=key) from exc
 
     def get_range(self, key: str, start: int, length: int) -> Buffer:
+        if start < 0 or length < 0:
+            raise ValidationError(f"invalid range start={start} length={length}", key=key)
         try:
             with open(self._path(key), "rb") as handle:
                 handle.seek(start)
                 return handle.read(length)
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFound(f"no object {key} in {self.root}", key=key) from None
         except OSError as exc:
             raise StorageError(f"cannot read {key}: {exc}", key=key) from exc
@@ -143,21 +150,29 @@ class LocalObjectStore(ObjectStore):
             self._dirty.add(self._path(key).parent)
 
     def touch(self, key: str) -> None:
+        path = self._path(key)
         try:
-            os.utime(self._path(key))
-        except FileNotFoundError:
+            if not path.is_file():
+                raise FileNotFoundError(key)
+            os.utime(path)
+        except (FileNotFoundError, NotADirectoryError):
             raise NotFound(f"no object {key} in {self.root}", key=key) from None
+        except OSError as exc:
+            raise StorageError(f"cannot touch {key}: {exc}", key=key) from exc
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         # Walk only the directory the prefix names, then filter by the rest.
+        if prefix:
+            try:
+                validate_key(prefix + "x")
+            except ValidationError:
+                return  # no valid key starts with this prefix
         head, _, _ = prefix.rpartition("/")
-        start = self.root.joinpath(*head.split("/")) if head else self.root
+        start = self.data.joinpath(*head.split("/")) if head else self.data
         if not start.is_dir():
             return
-        for dirpath, dirnames, filenames in os.walk(start):
-            if Path(dirpath) == self.root:
-                dirnames[:] = [d for d in dirnames if d != _TMP]
-            rel_dir = Path(dirpath).relative_to(self.root).as_posix()
+        for dirpath, _dirnames, filenames in os.walk(start):
+            rel_dir = Path(dirpath).relative_to(self.data).as_posix()
             for name in filenames:
                 key = name if rel_dir == "." else f"{rel_dir}/{name}"
                 if not key.startswith(prefix):
@@ -170,7 +185,7 @@ class LocalObjectStore(ObjectStore):
 
     @contextmanager
     def lock(self, *, exclusive: bool) -> Iterator[None]:
-        with open(self.root / _TMP / "gc.lock", "a+b") as handle:
+        with open(self.tmp / "gc.lock", "a+b") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             try:
                 yield
@@ -179,12 +194,16 @@ class LocalObjectStore(ObjectStore):
 
     def list_temporary(self) -> Iterator[ObjectInfo]:
         """Leftover temporary files of interrupted writes (for ``gc``)."""
-        for entry in os.scandir(self.root / _TMP):
+        for entry in os.scandir(self.tmp):
             if not entry.name.endswith(".part"):
                 continue
             with contextlib.suppress(FileNotFoundError):
                 stat = entry.stat()
-                yield ObjectInfo(f"{_TMP}/{entry.name}", stat.st_size, stat.st_mtime)
+                yield ObjectInfo(entry.name, stat.st_size, stat.st_mtime)
+
+    def delete_temporary(self, name: str) -> None:
+        """Remove a leftover temporary file listed by ``list_temporary``."""
+        (self.tmp / Path(name).name).unlink(missing_ok=True)
 
     def __repr__(self) -> str:
         return f"LocalObjectStore({str(self.root)!r})"

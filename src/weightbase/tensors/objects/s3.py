@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -32,6 +34,9 @@ _MiB = 1 << 20
 # Error codes S3 and S3-compatible services use for "no such object".
 _MISSING_KEY = frozenset({"NoSuchKey", "404", "NotFound"})
 _MISSING_BUCKET = frozenset({"NoSuchBucket"})
+# AWS's rules plus the upper case and underscores that older buckets and
+# S3-compatible services allow; enough to keep URLs' user and port parts out.
+_BUCKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 
 
 class S3ObjectStore(ObjectStore):
@@ -54,7 +59,7 @@ class S3ObjectStore(ObjectStore):
         multipart_threshold: int = 64 * _MiB,
         multipart_chunksize: int = 16 * _MiB,
     ) -> None:
-        if not bucket or "/" in bucket:
+        if not _BUCKET_NAME.fullmatch(bucket):
             raise ValidationError(f"invalid S3 bucket name {bucket!r}", bucket=bucket)
         prefix = prefix.strip("/")
         if prefix:
@@ -83,29 +88,32 @@ class S3ObjectStore(ObjectStore):
             or os.environ.get("AWS_DEFAULT_REGION")
             or None
         )
+        options: dict[str, Any] = {}
+        if endpoint_url:
+            # S3-compatible services rarely give each bucket a DNS name; AWS
+            # (or the user's ~/.aws/config) picks the style on its own.
+            options["s3"] = {"addressing_style": "path"}
         config = Config(
             max_pool_connections=max_pool_connections,
             retries={"mode": "standard", "max_attempts": 5},
             connect_timeout=10,
             read_timeout=60,
             tcp_keepalive=True,
-            # S3-compatible services behind a custom endpoint rarely have
-            # per-bucket DNS names; AWS itself picks the style on its own.
-            s3={"addressing_style": "path" if endpoint_url else "auto"},
+            **options,
         )
-        # A session of our own: boto3's default session is not thread-safe,
-        # the client made from it is.
-        session = boto3.session.Session()
         self.endpoint_url = endpoint_url
-        self._client = session.client(
-            "s3", endpoint_url=endpoint_url, region_name=region_name, config=config
-        )
+        self._client = _make_client(endpoint_url, region_name, config)
         self._owns_client = True
 
     @classmethod
     def from_url(cls, url: str) -> S3ObjectStore:
         """The store for ``s3://bucket`` or ``s3://bucket/prefix``."""
         parts = urlsplit(url)
+        if "@" in parts.netloc:
+            # not echoed: whatever precedes the @ is likely a secret
+            raise ValidationError(
+                "an s3:// URL takes no credentials; set them in the AWS environment instead"
+            )
         if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
             raise ValidationError(f"expected s3://bucket/prefix, got {url!r}", url=url)
         return cls(parts.netloc, parts.path)
@@ -179,9 +187,7 @@ class S3ObjectStore(ObjectStore):
     def get_range(self, key: str, start: int, length: int) -> Buffer:
         object_key = self._object_key(key)
         if start < 0 or length < 0:
-            raise ValidationError(
-                f"invalid range start={start} length={length} for {key}", key=key
-            )
+            raise ValidationError(f"invalid range start={start} length={length} for {key}", key=key)
         if length == 0:
             # S3 would answer an empty range with the whole object.
             if not self.exists(key):
@@ -221,6 +227,8 @@ class S3ObjectStore(ObjectStore):
             # Copying an object onto itself is allowed only when something
             # changes; replacing the (empty) metadata is enough and renews
             # LastModified without moving the bytes through this machine.
+            # (A single copy is limited to 5 GiB, far above any chunk, and a
+            # versioned bucket keeps the old version until its lifecycle ends.)
             self._client.copy_object(
                 Bucket=self.bucket,
                 Key=object_key,
@@ -248,6 +256,29 @@ class S3ObjectStore(ObjectStore):
 
     def __repr__(self) -> str:
         return f"S3ObjectStore({self.url!r})"
+
+
+_sessions: dict[tuple[tuple[str, str], ...], boto3.session.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def _make_client(endpoint_url: str | None, region_name: str | None, config: Config) -> Any:
+    """A new S3 client from a session shared by stores that see the same AWS environment.
+
+    A fresh session costs a tenth of a second loading service models, a client
+    from a warm one a hundredth. Sessions are not thread-safe, hence the lock;
+    the clients they make are.
+    """
+    environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+    with _sessions_lock:
+        session = _sessions.get(environment)
+        if session is None:
+            if len(_sessions) >= 8:
+                _sessions.pop(next(iter(_sessions)))
+            session = _sessions[environment] = boto3.session.Session()
+        return session.client(
+            "s3", endpoint_url=endpoint_url, region_name=region_name, config=config
+        )
 
 
 def _could_prefix_a_key(prefix: str) -> bool:
