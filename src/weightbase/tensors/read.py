@@ -7,9 +7,6 @@ a mismatch raises ``IntegrityError`` naming the tensor and the chunk.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
-
-import numpy as np
 
 from weightbase.errors import IntegrityError, NotFound
 from weightbase.tensors.chunks import chunk_digest, decode_frame, parse_header
@@ -98,14 +95,6 @@ class ChunkReader:
                 ) from exc
         assert data is not None
         return data
-
-    def read_into(
-        self, entry: TensorEntry, out: np.ndarray[Any, Any], start: int, *, tensor: str | None
-    ) -> None:
-        """Fill ``out`` (uint8) with the tensor's bytes from ``start``; one chunk at a time."""
-        for ref, offset, length, at in spans(entry, start, start + out.size):
-            raw = self.raw(ref, tensor=tensor)
-            out[at : at + length] = np.frombuffer(raw, dtype=np.uint8, count=length, offset=offset)
 
 
 def _previous(chain: tuple[str, ...], digest: str) -> str:

@@ -275,16 +275,15 @@ class TensorStore:
     def _read_numpy(
         self, entry: TensorEntry, start: int, stop: int, shape: tuple[int, ...], name: str
     ) -> np.ndarray[Any, Any]:
-        dtype = get_dtype(entry.dtype).numpy
         pieces = list(spans(entry, start, stop))
         if len(pieces) == 1 and pieces[0][2] == stop - start:
+            # one chunk holds it all: hand out the decoded buffer itself (for a raw
+            # chunk on a local store, a read-only view of the memory-mapped file)
             ref, offset, length, _ = pieces[0]
             raw = self.reader.raw(ref, tensor=name)
             flat = np.frombuffer(raw, dtype=np.uint8, count=length, offset=offset)
-            return flat.view(dtype).reshape(shape)
-        out = np.empty(stop - start, dtype=np.uint8)
-        self.reader.read_into(entry, out, start, tensor=name)
-        return out.view(dtype).reshape(shape)
+            return flat.view(get_dtype(entry.dtype).numpy).reshape(shape)
+        return self._read_many({name: (entry, start, stop, shape)})[name]  # type: ignore[no-any-return]
 
     def _read_many(
         self, plan: Mapping[str, tuple[TensorEntry, int, int, tuple[int, ...]]]
