@@ -1,0 +1,113 @@
+"""Command line: ``python -m benchmarks store [--json] [--quick] [--no-write-docs]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmarks.report import DOCS_PATH
+
+_SHM = Path("/dev/shm")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Benchmarks of weightbase against safetensors, torch.save and ZipNN.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    store = commands.add_parser(
+        "store",
+        help="tensor store: write, re-write, read, compression, fine-tune deltas, dedup",
+        description=(
+            "Measure the tensor store against its anchors (a few minutes), print one "
+            "markdown table and record it in docs/benchmarks.md."
+        ),
+    )
+    store.add_argument(
+        "--json",
+        action="store_true",
+        help="print the headline ratios (and a 'details' object) as JSON instead of the table",
+    )
+    store.add_argument(
+        "--quick",
+        action="store_true",
+        help="small workloads, one repetition: a smoke test whose numbers are not the "
+        "reported ones (never writes the docs)",
+    )
+    store.add_argument(
+        "--no-write-docs", action="store_true", help="leave docs/benchmarks.md untouched"
+    )
+    store.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="make the temporary folder for every file under this folder (default: the "
+        "system temporary folder); it is on this disk that writes are measured",
+    )
+    store.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="runs of each timed step (default 5, or 1 with --quick); medians are reported",
+    )
+    store.add_argument(
+        "--docs", type=Path, default=DOCS_PATH, help=f"the file to update (default {DOCS_PATH})"
+    )
+    args = parser.parse_args(argv)
+    if args.repeats is not None and args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    return _store(args)
+
+
+def _store(args: argparse.Namespace) -> int:
+    # imported here so that --help answers without loading torch
+    from benchmarks.machine import describe_machine
+    from benchmarks.report import render_store, write_section
+    from benchmarks.store import StoreConfig, run_store
+
+    started = time.perf_counter()
+
+    def log(text: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+    workdir = Path(tempfile.mkdtemp(prefix="wb-bench-", dir=args.workdir))
+    # codec throughput is measured in memory where there is a tmpfs, so disk speed
+    # does not hide it; otherwise on the work disk, and the report says so
+    scratch = (
+        Path(tempfile.mkdtemp(prefix="wb-bench-", dir=_SHM))
+        if _SHM.is_dir() and shutil.disk_usage(_SHM).free > 2 << 30
+        else workdir
+    )
+    try:
+        config = StoreConfig.create(
+            workdir=workdir, scratch=scratch, quick=args.quick, repeats=args.repeats
+        )
+        results = run_store(config, log)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+    machine = describe_machine()
+    section = render_store(results, machine)
+    if args.json:
+        details = {"machine": machine.to_dict(), **results.details()}
+        print(json.dumps({**results.summary(), "details": details}, indent=2))
+    else:
+        print(section)
+    if args.quick:
+        log("--quick: docs not written (quick numbers are not the reported ones)")
+    elif not args.no_write_docs:
+        write_section(args.docs, "store", section)
+        log(f"wrote the store section of {args.docs}")
+    log("done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
