@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -31,7 +32,10 @@ def run_app(app: typer.Typer) -> None:
     try:
         app()
     except WeightbaseError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        # escaped: names in messages may look like markup ("[/x]" would raise);
+        # soft-wrapped: one line even where stderr is no terminal 80 columns wide
+        message = f"[bold red]error:[/] {escape(str(exc))}"
+        err_console.print(message, highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from weightbase.cli._common import byte_progress, console, emit_json, human_bytes
@@ -80,7 +81,8 @@ def put(
         emit_json(result)
         return
     ratio = snapshot.stored_bytes / snapshot.nbytes if snapshot.nbytes else 1.0
-    console.print(f"[bold green]stored[/] snapshot [cyan]{snapshot.id[:16]}[/] as {result['ref']}")
+    ref_name = escape(str(result["ref"]))
+    console.print(f"[bold green]stored[/] snapshot [cyan]{snapshot.id[:16]}[/] as {ref_name}")
     console.print(
         f"  {len(snapshot.tensors)} tensors, {len(snapshot.files)} files, "
         f"{human_bytes(snapshot.nbytes)} logical → {human_bytes(snapshot.stored_bytes)} stored "
@@ -103,7 +105,7 @@ def get(
     tensor_store = _open(store)
     snap = tensor_store.snapshot(snapshot)
     target = export_path(tensor_store, snap, out, format=format)
-    console.print(f"[bold green]wrote[/] {target} ({human_bytes(snap.nbytes)})")
+    console.print(f"[bold green]wrote[/] {escape(str(target))} ({human_bytes(snap.nbytes)})")
 
 
 @store_app.command("show")
@@ -135,7 +137,7 @@ def show(
     for name, entry in snap.tensors.items():
         stored = sum(ref.stored for ref in entry.chunks if not ref.offset)
         table.add_row(
-            name,
+            escape(name),
             entry.dtype,
             "x".join(map(str, entry.shape)) or "scalar",
             human_bytes(entry.nbytes),
@@ -144,7 +146,7 @@ def show(
         )
     console.print(table)
     for name, file in snap.files.items():
-        console.print(f"  file {name} ({file.kind}, {human_bytes(file.size)})")
+        console.print(f"  file {escape(name)} ({file.kind}, {human_bytes(file.size)})")
     console.print(
         f"{human_bytes(snap.nbytes)} logical, {human_bytes(snap.stored_bytes)} stored"
         + (f", parent {snap.parent[:16]}" if snap.parent else "")
@@ -159,7 +161,7 @@ def refs(store: StoreOption = None, json: JsonOption = False) -> None:
         emit_json(found)
         return
     for name, target in sorted(found.items()):
-        console.print(f"{target[:16]}  {name}")
+        console.print(f"{target[:16]}  {escape(name)}")
 
 
 @store_app.command("tag")
@@ -171,7 +173,7 @@ def tag(
     """Point a ref at a snapshot."""
     tensor_store = _open(store)
     tensor_store.set_ref(name, snapshot)
-    console.print(f"{name} → {tensor_store.get_ref(name)[:16]}")
+    console.print(f"{escape(name)} → {tensor_store.get_ref(name)[:16]}")
 
 
 @store_app.command("untag")
@@ -181,7 +183,7 @@ def untag(
 ) -> None:
     """Remove a ref; gc may then collect what only it kept alive."""
     _open(store).delete_ref(name)
-    console.print(f"removed ref {name}")
+    console.print(f"removed ref {escape(name)}")
 
 
 @store_app.command("fsck")
@@ -200,7 +202,8 @@ def fsck_command(store: StoreOption = None, json: JsonOption = False) -> None:
         )
         for problem in report.problems:
             hurt = f" — tensors {', '.join(problem.tensors[:5])}" if problem.tensors else ""
-            console.print(f"[red]{problem.kind}[/] {problem.key}: {problem.detail}{hurt}")
+            detail = escape(f"{problem.key}: {problem.detail}{hurt}")
+            console.print(f"[red]{problem.kind}[/] {detail}")
         console.print(
             "[bold green]ok[/]" if report.ok else f"[bold red]{len(report.problems)} problems[/]"
         )

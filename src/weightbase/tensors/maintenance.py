@@ -179,12 +179,27 @@ def gc(
                 doomed.append(info)
         return doomed, young
 
-    chunk_infos = list(objects.list("chunks/"))
-    dead_chunks, young = sweep(chunk_infos, lambda k: k.rsplit("/", 1)[-1] in live_chunks)
     manifest_infos = list(objects.list("snapshots/"))
     dead_manifests, young_manifests = sweep(
         manifest_infos, lambda k: k.rsplit("/", 1)[-1] in live_snapshots
     )
+    # A manifest kept for its youth keeps its chunks, however old: it may be about to get
+    # a ref, and without them it would stay listed but unreadable.
+    kept_for_young: set[str] = set()
+    doomed_manifests = {info.key for info in dead_manifests}
+    for info in manifest_infos:
+        snapshot_id = info.key.rsplit("/", 1)[-1]
+        if snapshot_id in live_snapshots or info.key in doomed_manifests:
+            continue
+        try:
+            kept_for_young |= store.snapshot(snapshot_id).chunk_digests()
+        except (NotFound, IntegrityError):
+            continue
+    chunk_infos = list(objects.list("chunks/"))
+    dead_chunks, young = sweep(chunk_infos, lambda k: k.rsplit("/", 1)[-1] in live_chunks)
+    unprotected = [i for i in dead_chunks if i.key.rsplit("/", 1)[-1] not in kept_for_young]
+    young += len(dead_chunks) - len(unprotected)
+    dead_chunks = unprotected
     removed_chunks: list[ObjectInfo] = []
     removed_manifests = 0
     if not dry_run:
@@ -259,4 +274,3 @@ def _prune_index(store: TensorStore, removed: set[str]) -> int:
             store.objects.delete(info.key)
             pruned += 1
     return pruned
-

@@ -133,8 +133,9 @@ class FileEntry:
 
     For a safetensors file the chunks hold its header and ``tensors`` names the
     tensors whose bytes follow it, in file order, so the file is rebuilt bit
-    for bit; ``size`` and ``digest`` are then those of the whole file. A
-    ``torch`` file lists its tensors and is rebuilt with ``torch.save``.
+    for bit; ``size`` is then that of the whole file and ``digest`` that of its
+    header (each tensor carries its own digest). A ``torch`` file lists its
+    tensors and is rebuilt with ``torch.save``.
     """
 
     size: int

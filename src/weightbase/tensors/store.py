@@ -182,10 +182,14 @@ class TensorStore:
 
     def refs(self) -> dict[str, str]:
         """Every ref and the snapshot id it points at."""
-        return {
-            info.key.removeprefix("refs/"): bytes(self.objects.get(info.key)).decode().strip()
-            for info in self.objects.list("refs/")
-        }
+        found = {}
+        for info in self.objects.list("refs/"):
+            try:
+                target = bytes(self.objects.get(info.key)).decode().strip()
+            except NotFound:
+                continue  # deleted since it was listed, by another process
+            found[info.key.removeprefix("refs/")] = target
+        return found
 
     def sharing(self, first: SnapshotLike, second: SnapshotLike) -> Sharing:
         """Stored bytes two snapshots share and hold alone."""

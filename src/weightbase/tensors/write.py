@@ -275,7 +275,11 @@ class _Writer:
     ) -> Callable[[], ChunkRef]:
         def job() -> ChunkRef:
             base = None
-            if base_ref is not None:
+            # Refresh the base's chain as any reused chunk is refreshed: the delta will need
+            # it, and a gc would collect it if the parent is unreferenced. Gone: a keyframe.
+            if base_ref is not None and all(
+                self._refresh(chunk_key(d)) for d in (base_ref.digest, *base_ref.bases)
+            ):
                 base = (base_ref, self.store.reader.raw(base_ref))
             return self._store_chunk(raw, dtype, base, 0, length)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from weightbase.errors import ValidationError
+from weightbase.tensors.dtypes import get_dtype
 
 if TYPE_CHECKING:
     from weightbase.tensors.manifest import Snapshot
@@ -15,6 +16,20 @@ if TYPE_CHECKING:
 __all__ = ["EXPORT_FORMATS", "export_path", "import_path"]
 
 EXPORT_FORMATS = ("safetensors", "torch", "folder", "npz")
+# dtypes NumPy knows only through ml_dtypes: np.load could not restore them from an npz
+_NOT_IN_NPZ = frozenset(
+    {
+        "BF16",
+        "F8_E4M3",
+        "F8_E5M2",
+        "F8_E4M3FNUZ",
+        "F8_E5M2FNUZ",
+        "F8_E8M0",
+        "F4_E2M1_X2",
+        "B8",
+        "B16",
+    }
+)
 
 
 def import_path(
@@ -73,19 +88,22 @@ def export_path(
 
     from weightbase.tensors.formats.hf import export_folder
     from weightbase.tensors.formats.safetensors import export_safetensors
-    from weightbase.tensors.formats.torch import export_torch
+    from weightbase.tensors.formats.torch import TORCH_SUFFIXES, export_torch
 
     snap = store.snapshot(snapshot)
     target = Path(path)
     if format is None:
         if target.suffix == ".safetensors":
             format = "safetensors"
-        elif target.suffix in (".pt", ".pth", ".bin"):
+        elif target.suffix in TORCH_SUFFIXES:
             format = "torch"
         elif target.suffix == ".npz":
             format = "npz"
         else:
             format = "folder"
+    if format in ("safetensors", "torch", "npz"):
+        # as a folder export does, create the folder a file export goes into
+        target.parent.mkdir(parents=True, exist_ok=True)
     if format == "safetensors":
         return export_safetensors(store, snap, target)
     if format == "torch":
@@ -95,6 +113,17 @@ def export_path(
             raise ValidationError("this snapshot was not made from a folder; export a file instead")
         return export_folder(store, snap, target)
     if format == "npz":
-        np.savez(target, **store.read(snap))
+        exotic = sorted(
+            {e.dtype for e in snap.tensors.values() if get_dtype(e.dtype).numpy.kind == "V"}
+            | {e.dtype for e in snap.tensors.values() if e.dtype in _NOT_IN_NPZ}
+        )
+        if exotic:
+            raise ValidationError(
+                f"npz cannot hold {', '.join(exotic)} tensors (NumPy has no such dtype); "
+                "export to safetensors or torch instead"
+            )
+        # through a handle, so NumPy writes to ``target`` itself rather than ``target.npz``
+        with open(target, "wb") as handle:
+            np.savez(handle, **store.read(snap))
         return target
     raise ValidationError(f"unknown export format {format!r}; choose one of {EXPORT_FORMATS}")

@@ -79,6 +79,13 @@ def load_torch_file(path: str | Path) -> dict[str, torch.Tensor]:
 def _flatten(value: Any, prefix: str, out: dict[str, Any], where: str) -> None:
     torch = require_torch()
     if isinstance(value, torch.Tensor):
+        if value.layout != torch.strided:  # .contiguous() would raise a bare RuntimeError
+            raise ValidationError(
+                f"{where}: tensor {prefix!r} has layout {value.layout}; only dense tensors "
+                "can be stored (call .to_dense() where the file was made)"
+            )
+        if prefix in out:  # {"a.b": x, "a": {"b": y}} flattens both to "a.b"
+            raise ValidationError(f"{where}: two entries flatten to the same name {prefix!r}")
         out[prefix] = value.contiguous()
     elif isinstance(value, dict):
         for key, item in value.items():

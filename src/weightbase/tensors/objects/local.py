@@ -25,7 +25,6 @@ from weightbase.tensors.objects import ObjectInfo, ObjectStore, validate_key
 __all__ = ["LocalObjectStore"]
 
 
-
 class LocalObjectStore(ObjectStore):
     """Objects as files under ``root/objects``; temporary files live in ``root/tmp``.
 

