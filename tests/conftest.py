@@ -1,22 +1,35 @@
-"""Fixtures shared by the whole suite: fresh object stores on every backend.
+"""Fixtures shared by the whole suite: fresh object stores and catalogs on every backend.
 
 S3 runs against moto's server on loopback, started once per session; each test
 gets a bucket of its own and fake credentials that live only as long as it does.
+
+PostgreSQL runs on 127.0.0.1:5432 (``WEIGHTBASE_TEST_POSTGRES_URL`` to point
+elsewhere); each test gets a schema of its own in one database, dropped after
+it. When the server cannot be reached the PostgreSQL tests fail under ``CI``
+and are skipped elsewhere, with a message saying how to enable them.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from weightbase.tensors.objects import ObjectStore, open_object_store
 
+if TYPE_CHECKING:
+    from weightbase.catalog import Catalog
+    from weightbase.workspace import Workspace
+
 BACKENDS = ["local", "s3"]
+CATALOG_BACKENDS = ["sqlite", "postgres"]
+POSTGRES_URL_VARIABLE = "WEIGHTBASE_TEST_POSTGRES_URL"
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 # Credentials for moto; real ones from the environment or ~/.aws must never be used.
 _FAKE_AWS_ENV = {
@@ -143,3 +156,118 @@ def object_store(store_url: str) -> Iterator[ObjectStore]:
         yield store
     finally:
         store.close()
+
+
+# -- catalogs ------------------------------------------------------------------------
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[tuple[str, Any]]:
+    """The test server's URL and an autocommit psycopg connection to it, for the session.
+
+    Unreachable: a failure under ``CI`` (the PostgreSQL half must never be
+    skipped there), a skip with instructions elsewhere.
+    """
+    from sqlalchemy.engine import make_url
+
+    url = os.environ.get(POSTGRES_URL_VARIABLE) or DEFAULT_POSTGRES_URL
+    shown = make_url(url).render_as_string(hide_password=True)
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    problem = None
+    connection = None
+    try:
+        import psycopg
+    except ImportError:
+        problem = "psycopg is not installed (pip install 'weightbase[postgres]')"
+    else:
+        try:
+            connection = psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
+        except psycopg.Error as exc:
+            problem = f"cannot reach PostgreSQL at {shown} ({' '.join(str(exc).split())})"
+    if connection is None:
+        if _in_ci():
+            pytest.fail(
+                f"{problem}. CI runs the PostgreSQL half of the suite and never skips it: "
+                f"start the server (pg_ctlcluster --skip-systemctl-redirect "
+                f"$(ls /etc/postgresql) main start) or set {POSTGRES_URL_VARIABLE}.",
+                pytrace=False,
+            )
+        pytest.skip(
+            f"{problem}. To run the PostgreSQL tests, start a server on 127.0.0.1:5432 or set "
+            f"{POSTGRES_URL_VARIABLE}={DEFAULT_POSTGRES_URL}"
+        )
+    try:
+        yield url, connection
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: tuple[str, Any]) -> Iterator[str]:
+    """A URL whose connections work in a fresh, empty schema of the test database."""
+    from sqlalchemy.engine import make_url
+
+    server_url, admin = postgres_admin
+    schema = f"wbt_{uuid.uuid4().hex[:16]}"
+    admin.execute(f'CREATE SCHEMA "{schema}"')
+    url = make_url(server_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        # A connection a test left inside a transaction would block the drop forever.
+        admin.execute("SET lock_timeout = '10s'")
+        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=CATALOG_BACKENDS, ids=CATALOG_BACKENDS)
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a fresh, empty catalog database: a SQLite file or a PostgreSQL schema."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return f"sqlite:///{tmp_path / 'catalog.db'}"
+
+
+@pytest.fixture
+def catalog_backend(catalog_url: str) -> str:
+    """``"sqlite"`` or ``"postgres"``: which database this run of a parametrized test uses."""
+    return "postgres" if catalog_url.startswith("postgresql") else "sqlite"
+
+
+@pytest.fixture
+def catalog(catalog_url: str) -> Iterator[Catalog]:
+    """A migrated, empty catalog on each database (parametrized through ``catalog_url``)."""
+    from weightbase.catalog import Catalog
+
+    opened = Catalog.open(catalog_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def weightbase_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh ``WEIGHTBASE_HOME`` with no other ``WEIGHTBASE_*`` settings, and a fixed actor."""
+    for name in ("WEIGHTBASE_CATALOG_URL", "WEIGHTBASE_STORE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "weightbase-home"
+    monkeypatch.setenv("WEIGHTBASE_HOME", str(home))
+    monkeypatch.setenv("WEIGHTBASE_ACTOR", "test-user")
+    return home
+
+
+@pytest.fixture
+def workspace(catalog_url: str, weightbase_home: Path) -> Iterator[Workspace]:
+    """``weightbase.open()`` on a fresh catalog (each database) and a local store."""
+    import weightbase
+
+    opened = weightbase.open(weightbase_home, catalog_url=catalog_url)
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -13,6 +13,7 @@ from weightbase.errors import (
     WeightbaseError,
 )
 from weightbase.tensors import Snapshot, TensorStore
+from weightbase.workspace import Workspace, open
 
 __version__ = "0.1.0"
 
@@ -29,5 +30,7 @@ __all__ = [
     "UnsafeFormatError",
     "ValidationError",
     "WeightbaseError",
+    "Workspace",
     "__version__",
+    "open",
 ]

@@ -1,0 +1,327 @@
+"""The catalog's tables, as SQLAlchemy 2 declarative classes.
+
+Rows only: the rules about what may be written live in the domain modules
+(``registry``, ``lineage``, ``governance``) that own these tables. Every change
+to this file needs a migration in ``migrations/versions`` (a test compares the
+two).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "STAGES",
+    "AliasRow",
+    "AuditLogRow",
+    "Base",
+    "EventRow",
+    "LineageEdgeRow",
+    "ModelRow",
+    "ModelVersionLayerRow",
+    "ModelVersionRow",
+    "TagRow",
+    "UTCDateTime",
+    "VersionMetricRow",
+    "utcnow",
+]
+
+#: The lifecycle stages a model version can be in, in order.
+STAGES = ("development", "staging", "production", "deprecated", "archived")
+
+# Explicit, dialect-independent constraint names, so a migration written on
+# SQLite names things exactly as PostgreSQL does (and Alembic can drop them).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# 64-bit ids where a table can outgrow 2**31 rows; SQLite only makes an
+# INTEGER PRIMARY KEY an auto-incrementing rowid, so it keeps INTEGER there.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    """Now, as an aware UTC datetime (what every timestamp column stores)."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that goes in and comes out as an aware UTC ``datetime``.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so the value is
+    stored as UTC wall time and marked UTC again when read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: catalog timestamps must be timezone-aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every catalog table."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(none_as_null=True),
+        list[Any]: JSON(none_as_null=True),
+    }
+
+
+_LIVE = text("deleted_at IS NULL")
+
+
+class ModelRow(Base):
+    """A named model; its versions hold the weights. Soft-deleted by ``deleted_at``."""
+
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    licence: Mapped[str | None] = mapped_column(String(255))
+    model_card: Mapped[str | None] = mapped_column(Text)
+    framework: Mapped[str | None] = mapped_column(String(64))
+    owner: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        # A name is unique among live models; a deleted model frees its name.
+        Index(
+            "uq_models_name_live",
+            "name",
+            unique=True,
+            sqlite_where=_LIVE,
+            postgresql_where=_LIVE,
+        ),
+        Index("ix_models_framework", "framework"),
+        Index("ix_models_owner", "owner"),
+        Index("ix_models_updated_at", "updated_at"),
+    )
+
+
+class ModelVersionRow(Base):
+    """One semantic version of a model: a snapshot in the tensor store plus what we know of it."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(128))
+    # The parsed version, for ordering in SQL; prerelease is NULL for a release.
+    major: Mapped[int] = mapped_column(Integer)
+    minor: Mapped[int] = mapped_column(Integer)
+    patch: Mapped[int] = mapped_column(Integer)
+    prerelease: Mapped[str | None] = mapped_column(String(128))
+    snapshot_id: Mapped[str] = mapped_column(String(64))
+    stage: Mapped[str] = mapped_column(String(32), default="development")
+    description: Mapped[str | None] = mapped_column(Text)
+    framework: Mapped[str | None] = mapped_column(String(64))
+    # Architecture summary (NULL where the model is not a recognised transformer).
+    model_type: Mapped[str | None] = mapped_column(String(128))
+    num_layers: Mapped[int | None] = mapped_column(Integer)
+    hidden_size: Mapped[int | None] = mapped_column(Integer)
+    num_attention_heads: Mapped[int | None] = mapped_column(Integer)
+    head_dim: Mapped[int | None] = mapped_column(Integer)
+    total_params: Mapped[int] = mapped_column(BigInteger, default=0)
+    trainable_params: Mapped[int] = mapped_column(BigInteger, default=0)
+    logical_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    dtypes: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(255))
+    deleted_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("model_id", "version", name="uq_model_versions_model_id_version"),
+        CheckConstraint(f"stage IN ({', '.join(repr(stage) for stage in STAGES)})", name="stage"),
+        CheckConstraint("major >= 0 AND minor >= 0 AND patch >= 0", name="version_numbers"),
+        CheckConstraint("length(snapshot_id) = 64", name="snapshot_id_length"),
+        Index("ix_model_versions_order", "model_id", "major", "minor", "patch"),
+        Index("ix_model_versions_model_created", "model_id", "created_at"),
+        Index("ix_model_versions_snapshot_id", "snapshot_id"),
+        Index("ix_model_versions_stage", "stage"),
+        Index("ix_model_versions_framework", "framework"),
+        Index("ix_model_versions_architecture", "model_type", "num_layers", "hidden_size"),
+    )
+
+
+class ModelVersionLayerRow(Base):
+    """One transformer layer of a model version: its attention shape and Q/K/V/O tensors."""
+
+    __tablename__ = "model_version_layers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
+    layer_index: Mapped[int] = mapped_column(Integer)
+    hidden_size: Mapped[int | None] = mapped_column(Integer)
+    num_heads: Mapped[int | None] = mapped_column(Integer)
+    num_kv_heads: Mapped[int | None] = mapped_column(Integer)
+    head_dim: Mapped[int | None] = mapped_column(Integer)
+    q_tensor: Mapped[str | None] = mapped_column(String(512))
+    k_tensor: Mapped[str | None] = mapped_column(String(512))
+    v_tensor: Mapped[str | None] = mapped_column(String(512))
+    o_tensor: Mapped[str | None] = mapped_column(String(512))
+
+    __table_args__ = (
+        UniqueConstraint(
+            "version_id", "layer_index", name="uq_model_version_layers_version_id_layer_index"
+        ),
+    )
+
+
+class AliasRow(Base):
+    """A movable name (``production``, ``champion``, …) for one version of a model."""
+
+    __tablename__ = "aliases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    alias: Mapped[str] = mapped_column(String(128))
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("model_id", "alias", name="uq_aliases_model_id_alias"),
+        Index("ix_aliases_version_id", "version_id"),
+        Index("ix_aliases_alias", "alias"),
+    )
+
+
+class TagRow(Base):
+    """A free-form tag on any catalog row, named by its kind (``model``, ``model_version``…)."""
+
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entity_kind: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[int] = mapped_column(Integer)
+    tag: Mapped[str] = mapped_column(String(255))
+
+    __table_args__ = (
+        UniqueConstraint("entity_kind", "entity_id", "tag", name="uq_tags_entity_tag"),
+        # "which models carry tag t" without touching the tags of other kinds
+        Index("ix_tags_kind_tag", "entity_kind", "tag", "entity_id"),
+    )
+
+
+class VersionMetricRow(Base):
+    """A metric measured on a model version (optionally on a dataset, at a step)."""
+
+    __tablename__ = "version_metrics"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    value: Mapped[float] = mapped_column(Double)
+    dataset: Mapped[str | None] = mapped_column(String(255))
+    step: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_version_metrics_version_name", "version_id", "name"),)
+
+
+class LineageEdgeRow(Base):
+    """``source <relation> target``: e.g. (model_version 7) fine_tuned_from (model_version 3).
+
+    Nodes are (kind, id) pairs with string ids, so an edge can point at things
+    outside the catalog (a run id, a snapshot digest).
+    """
+
+    __tablename__ = "lineage_edges"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source_kind: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(255))
+    target_kind: Mapped[str] = mapped_column(String(64))
+    target_id: Mapped[str] = mapped_column(String(255))
+    relation: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        # Its leading columns are the index for walking from a source (ancestors).
+        UniqueConstraint(
+            "source_kind",
+            "source_id",
+            "target_kind",
+            "target_id",
+            "relation",
+            name="uq_lineage_edges_edge",
+        ),
+        Index("ix_lineage_edges_target", "target_kind", "target_id"),
+    )
+
+
+class AuditLogRow(Base):
+    """Who changed what, when, from what to what, and why. Append-only."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(128))
+    entity_kind: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str] = mapped_column(String(255))
+    before: Mapped[dict[str, Any] | None]
+    after: Mapped[dict[str, Any] | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_audit_log_entity", "entity_kind", "entity_id", "id"),
+        Index("ix_audit_log_action", "action", "id"),
+        Index("ix_audit_log_actor", "actor", "id"),
+    )
+
+
+class EventRow(Base):
+    """One persisted event, in the order it was committed-to-be (by id)."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    type: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[dict[str, Any]]
+
+    __table_args__ = (Index("ix_events_type", "type", "id"),)

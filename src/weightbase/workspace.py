@@ -1,0 +1,114 @@
+"""``weightbase.open()``: one handle on a catalog, a tensor store and the services on them.
+
+    with weightbase.open() as wb:          # $WEIGHTBASE_HOME, created on first use
+        wb.events.on("model_version_created", print)
+        wb.lineage.ancestors(Node("model_version", "7"))
+
+Opening is cheap to import: SQLAlchemy, Alembic and the services load when a
+workspace is first opened, not on ``import weightbase``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING
+
+from weightbase.config import Settings
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from weightbase.catalog import Catalog
+    from weightbase.events import EventBus
+    from weightbase.governance.audit import AuditLog
+    from weightbase.lineage import LineageService
+    from weightbase.tensors import TensorStore
+
+__all__ = ["Workspace", "open"]
+
+
+class Workspace:
+    """A catalog and a tensor store, and one small service per domain on top of them.
+
+    ``catalog``, ``store``, ``events``, ``audit`` and ``lineage`` exist from the
+    start; domain services (``models``, later ``datasets``, ``runs``…) are
+    properties built on first use, so a workspace pays only for what it uses.
+    """
+
+    def __init__(self, home: Path, catalog: Catalog, store: TensorStore) -> None:
+        from weightbase.events import EventBus
+        from weightbase.governance.audit import AuditLog
+        from weightbase.lineage import LineageService
+
+        self.home = home
+        self.catalog = catalog
+        self.store = store
+        self.events: EventBus = EventBus(catalog)
+        self.audit: AuditLog = AuditLog(catalog)
+        self.lineage: LineageService = LineageService(catalog, audit=self.audit, events=self.events)
+        self._services_lock = threading.Lock()
+        self._closed = False
+
+    # -- domain services, built on first use -----------------------------------------
+    # Add one per domain in this shape, constructed from the shared pieces:
+    #
+    #     @cached_property
+    #     def models(self) -> ModelRegistry:
+    #         from weightbase.registry import ModelRegistry
+    #         return ModelRegistry(self.catalog, self.store, events=self.events,
+    #                              audit=self.audit, lineage=self.lineage)
+    #
+    # (functools.cached_property; hold self._services_lock inside if construction
+    # has side effects that must not run twice.)
+
+    # -- lifetime --------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Close the store and the catalog's connections; closing twice does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.store.close()
+        finally:
+            self.catalog.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace(catalog={self.catalog.url!r}, store={self.store.objects.url!r})"
+
+
+def open(
+    home: str | os.PathLike[str] | None = None,
+    *,
+    catalog_url: str | None = None,
+    store_url: str | None = None,
+) -> Workspace:
+    """Open (creating on first use) the workspace in ``home``.
+
+    Each location comes from, in order: the argument, the environment
+    (``WEIGHTBASE_CATALOG_URL``, ``WEIGHTBASE_STORE_URL``), then ``home``
+    (``$WEIGHTBASE_HOME``, default ``~/.weightbase``): ``catalog.db`` and
+    ``store/`` inside it.
+    """
+    from weightbase.catalog import Catalog
+    from weightbase.tensors import TensorStore
+
+    config = Settings.from_env(home)
+    catalog = Catalog.open(catalog_url or config.catalog_url)
+    try:
+        store = TensorStore.open(store_url or config.store_url)
+    except BaseException:
+        catalog.close()
+        raise
+    return Workspace(config.home, catalog, store)
