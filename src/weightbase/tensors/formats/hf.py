@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from weightbase.errors import MalformedFileError, ValidationError
+from weightbase.tensors.formats._files import atomic_file
 from weightbase.tensors.formats.safetensors import open_safetensors, write_safetensors_file
-from weightbase.tensors.formats.torch import TORCH_SUFFIXES, load_torch_file, require_torch
+from weightbase.tensors.formats.torch import TORCH_SUFFIXES, export_torch, load_torch_file
 from weightbase.tensors.manifest import Snapshot
 from weightbase.tensors.sources import TensorSource, sources_from_torch
 from weightbase.tensors.write import FileSource
@@ -124,23 +125,8 @@ def export_folder(store: TensorStore, snapshot: Snapshot | str, path: str | Path
             header = store.file_bytes(snap, name)
             write_safetensors_file(store, snap, target, header, list(entry.tensors))
         elif entry.kind == "torch":
-            save = require_torch().save
-            tensors = store.read_torch(snap, entry.tensors)
-            _atomic_write(target, lambda handle, t=tensors, save=save: save(t, handle))
+            export_torch(store, snap, target, entry.tensors)
         else:
-            data = store.file_bytes(snap, name)
-            _atomic_write(target, lambda handle, d=data: handle.write(d))
+            with atomic_file(target) as handle:
+                handle.write(store.file_bytes(snap, name))
     return root
-
-
-def _atomic_write(target: Path, fill: Callable[..., object]) -> None:
-    tmp = target.with_name(f".{target.name}.wb-tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            fill(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -22,6 +22,7 @@ import blake3
 
 from weightbase.errors import MalformedFileError, ValidationError
 from weightbase.tensors.dtypes import DType, get_dtype
+from weightbase.tensors.formats._files import atomic_file
 from weightbase.tensors.manifest import Snapshot, validate_name
 from weightbase.tensors.sources import TensorSource
 from weightbase.tensors.write import FileSource
@@ -239,19 +240,11 @@ def write_safetensors_file(
     store: TensorStore, snapshot: Snapshot, path: Path, header: bytes, names: list[str]
 ) -> None:
     """Write ``header`` and the tensors' bytes to ``path`` crash-safely (temp, fsync, rename)."""
-    tmp = path.with_name(f".{path.name}.wb-tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(header)
-            for name in names:
-                for piece in store.iter_tensor_bytes(snapshot, name):
-                    handle.write(piece)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as handle:
+        handle.write(header)
+        for name in names:
+            for piece in store.iter_tensor_bytes(snapshot, name):
+                handle.write(piece)
 
 
 def export_safetensors(store: TensorStore, snapshot: Snapshot, path: str | Path) -> Path:

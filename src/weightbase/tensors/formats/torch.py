@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import pickle
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from weightbase.errors import MissingExtraError, UnsafeFormatError, ValidationError
+from weightbase.tensors.formats._files import atomic_file
 
 if TYPE_CHECKING:
     import torch
@@ -97,19 +99,16 @@ def _flatten(value: Any, prefix: str, out: dict[str, Any], where: str) -> None:
         )
 
 
-def export_torch(store: TensorStore, snapshot: Snapshot, path: str | Path) -> Path:
-    """Write a snapshot's tensors with ``torch.save`` (a state dict), crash-safely."""
+def export_torch(
+    store: TensorStore,
+    snapshot: Snapshot,
+    path: str | Path,
+    names: Iterable[str] | None = None,
+) -> Path:
+    """Write a snapshot's tensors (or ``names`` of them) with ``torch.save``, crash-safely."""
     torch = require_torch()
     target = Path(path)
-    tensors = store.read_torch(snapshot)
-    tmp = target.with_name(f".{target.name}.wb-tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(tensors, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    tensors = store.read_torch(snapshot, names)
+    with atomic_file(target) as handle:
+        torch.save(tensors, handle)
     return target
