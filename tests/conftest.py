@@ -19,8 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import settings
 
 from weightbase.tensors.objects import ObjectStore, open_object_store
+
+# Shared CI machines are slow and noisy: no per-example deadline (a slow example
+# is not a wrong one), and the same example counts everywhere.
+settings.register_profile("weightbase", deadline=None, derandomize=False)
+settings.load_profile("weightbase")
 
 if TYPE_CHECKING:
     from weightbase.catalog import Catalog

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from weightbase.config import Settings
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from weightbase.events import EventBus
     from weightbase.governance.audit import AuditLog
     from weightbase.lineage import LineageService
+    from weightbase.registry.service import ModelRegistry
     from weightbase.tensors import TensorStore
 
 __all__ = ["Workspace", "open"]
@@ -51,16 +53,15 @@ class Workspace:
         self._closed = False
 
     # -- domain services, built on first use -----------------------------------------
-    # Add one per domain in this shape, constructed from the shared pieces:
-    #
-    #     @cached_property
-    #     def models(self) -> ModelRegistry:
-    #         from weightbase.registry import ModelRegistry
-    #         return ModelRegistry(self.catalog, self.store, events=self.events,
-    #                              audit=self.audit, lineage=self.lineage)
-    #
-    # (functools.cached_property; hold self._services_lock inside if construction
-    # has side effects that must not run twice.)
+
+    @cached_property
+    def models(self) -> ModelRegistry:
+        """The model registry: versions, aliases, stages, diffs, rollback, lineage."""
+        from weightbase.registry.service import ModelRegistry
+
+        return ModelRegistry(
+            self.catalog, self.store, events=self.events, audit=self.audit, lineage=self.lineage
+        )
 
     # -- lifetime --------------------------------------------------------------------
 

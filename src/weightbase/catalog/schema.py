@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Double,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -154,6 +156,9 @@ class ModelVersionRow(Base):
     patch: Mapped[int] = mapped_column(Integer)
     prerelease: Mapped[str | None] = mapped_column(String(128))
     snapshot_id: Mapped[str] = mapped_column(String(64))
+    # BLAKE3 of the tensors' and blob files' digests: equal for equal weights,
+    # however they were pushed (state dict, safetensors file, folder).
+    content_digest: Mapped[str | None] = mapped_column(String(64))
     stage: Mapped[str] = mapped_column(String(32), default="development")
     description: Mapped[str | None] = mapped_column(Text)
     framework: Mapped[str | None] = mapped_column(String(64))
@@ -168,6 +173,8 @@ class ModelVersionRow(Base):
     logical_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     dtypes: Mapped[dict[str, Any] | None]
+    # The whole ModelAnalysis (architecture, buffers, warnings) as pushed.
+    analysis: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(255))
     deleted_at: Mapped[datetime | None]
@@ -180,6 +187,7 @@ class ModelVersionRow(Base):
         Index("ix_model_versions_order", "model_id", "major", "minor", "patch"),
         Index("ix_model_versions_model_created", "model_id", "created_at"),
         Index("ix_model_versions_snapshot_id", "snapshot_id"),
+        Index("ix_model_versions_content", "model_id", "content_digest"),
         Index("ix_model_versions_stage", "stage"),
         Index("ix_model_versions_framework", "framework"),
         Index("ix_model_versions_architecture", "model_type", "num_layers", "hidden_size"),
@@ -193,7 +201,10 @@ class ModelVersionLayerRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
+    # The block's stack (``encoder.layer``, ``model.layers``…) and its index there.
+    stack: Mapped[str] = mapped_column(String(255), default="", server_default="")
     layer_index: Mapped[int] = mapped_column(Integer)
+    fused_qkv: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     hidden_size: Mapped[int | None] = mapped_column(Integer)
     num_heads: Mapped[int | None] = mapped_column(Integer)
     num_kv_heads: Mapped[int | None] = mapped_column(Integer)
@@ -205,8 +216,12 @@ class ModelVersionLayerRow(Base):
 
     __table_args__ = (
         UniqueConstraint(
-            "version_id", "layer_index", name="uq_model_version_layers_version_id_layer_index"
+            "version_id",
+            "stack",
+            "layer_index",
+            name="uq_model_version_layers_version_id_stack_layer_index",
         ),
+        Index("ix_model_version_layers_shape", "num_heads", "head_dim", "hidden_size"),
     )
 
 

@@ -1,6 +1,7 @@
-"""The model registry: semantic versions, model analysis and snapshot diffs.
+"""The model registry: ``wb.models`` and the parts it stands on.
 
-The registry service (models, versions, aliases) builds on these pure parts.
+:class:`ModelRegistry` (models, versions, aliases, stages, diff, rollback,
+lineage) builds on pure parts: semantic versions, model analysis and snapshot diffs.
 """
 
 from weightbase.registry.analysis import Architecture, LayerInfo, ModelAnalysis, analyse
@@ -12,10 +13,16 @@ from weightbase.registry.diff import (
     ValueDiff,
     diff_snapshots,
 )
+from weightbase.registry.records import Model, ModelVersion, Page
 from weightbase.registry.semver import bump, canonical_version, latest_version, version_key
+from weightbase.registry.service import ModelRegistry
 
 __all__ = [
     "Architecture",
+    "Model",
+    "ModelRegistry",
+    "ModelVersion",
+    "Page",
     "LayerInfo",
     "MetricChange",
     "ModelAnalysis",
