@@ -23,9 +23,9 @@ from hypothesis import settings
 
 from weightbase.tensors.objects import ObjectStore, open_object_store
 
-# Shared CI machines are slow and noisy: no per-example deadline (a slow example
-# is not a wrong one), and the same example counts everywhere.
-settings.register_profile("weightbase", deadline=None, derandomize=False)
+# Shared CI machines are slow and noisy: no per-example deadline (a slow
+# example is not a wrong one).
+settings.register_profile("weightbase", deadline=None)
 settings.load_profile("weightbase")
 
 if TYPE_CHECKING:

@@ -180,10 +180,10 @@ class TensorStore:
         self.objects.delete(f"refs/{name}")
         self.objects.sync()
 
-    def refs(self) -> dict[str, str]:
-        """Every ref and the snapshot id it points at."""
+    def refs(self, prefix: str = "") -> dict[str, str]:
+        """Every ref (whose name starts with ``prefix``) and the snapshot id it points at."""
         found = {}
-        for info in self.objects.list("refs/"):
+        for info in self.objects.list(f"refs/{prefix}"):
             try:
                 target = bytes(self.objects.get(info.key)).decode().strip()
             except NotFound:
