@@ -253,7 +253,25 @@ def test_the_command_tree_is_what_we_document() -> None:
     expected = {
         "store " + c for c in (["put", "get", "show", "refs", "tag", "untag", "fsck", "gc"])
     }
-    assert expected | {"", "store", "demo"} <= names
+    expected |= {
+        "models " + c
+        for c in [
+            "push",
+            "pull",
+            "list",
+            "show",
+            "diff",
+            "history",
+            "tag",
+            "alias",
+            "promote",
+            "rollback",
+            "lineage",
+            "update",
+            "delete",
+        ]
+    }
+    assert expected | {"", "store", "models", "demo"} <= names
 
 
 def test_demo_runs_end_to_end(cli: Any, tmp_path: Path) -> None:
@@ -264,3 +282,33 @@ def test_demo_runs_end_to_end(cli: Any, tmp_path: Path) -> None:
     assert report["fsck_ok"] is True
     assert report["tuned"]["delta_chunks"] > 0
     assert report["tuned"]["new_bytes"] < report["base"]["stored_bytes"]
+    # the registry part: two versions, production on the tuned one, a diff and a history
+    assert (report["base"]["version"], report["base"]["created"]) == ("0.1.0", True)
+    assert (report["tuned"]["version"], report["tuned"]["created"]) == ("0.2.0", True)
+    registry = report["registry"]
+    assert registry["production"] == "0.2.0"
+    assert registry["derived_from"] == ["all-MiniLM-L6-v2@0.1.0"]
+    diff = registry["diff"]
+    assert len(diff["changed"]) == report["tuned"]["changed_tensors"] > 0
+    assert all(".4." in c["name"] or ".5." in c["name"] for c in diff["changed"])
+    assert all(c["values"]["changed_elements"] > 0 for c in diff["changed"])
+    assert all(0 < c["values"]["max_abs_diff"] < 1e-3 for c in diff["changed"])
+    assert diff["sharing"]["shared_bytes"] > diff["sharing"]["only_b_bytes"]
+    assert [e["action"] for e in registry["history"]] == [
+        "model.create",
+        "version.create",
+        "model.update",
+        "version.create",
+        "alias.set",
+    ]
+
+    # a rerun finds both versions already there, and says so
+    again = cli("demo", "--home", str(tmp_path / "demo")).stdout
+    assert "identical to all-MiniLM-L6-v2@0.1.0" in again
+    assert "identical to all-MiniLM-L6-v2@0.2.0" in again
+    assert "changed tensors" in again
+    assert "history of all-MiniLM-L6-v2" in again
+    assert "alias.set" in again
+    rerun = json.loads(cli("demo", "--home", str(tmp_path / "demo"), "--json").stdout)
+    assert (rerun["base"]["created"], rerun["tuned"]["created"]) == (False, False)
+    assert len(rerun["registry"]["history"]) == len(registry["history"])

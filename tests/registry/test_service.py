@@ -410,3 +410,66 @@ def test_versions_share_chunks_in_the_store(workspace: Workspace) -> None:
     first = workspace.models.version("m@0.1.0")
     sharing = workspace.store.sharing(first.snapshot_id, v2.snapshot_id)
     assert sharing.shared_bytes > 4 * sharing.only_second_bytes
+
+
+# -- pinning in the store --------------------------------------------------------------------
+
+
+def test_each_version_pins_its_weights_and_deleting_unpins(workspace: Workspace) -> None:
+    rng = np.random.default_rng(3)
+    first = workspace.models.push("m", {"w": rng.standard_normal((256, 256)).astype(np.float32)})
+    second = workspace.models.push("m", {"w": rng.standard_normal((256, 256)).astype(np.float32)})
+    refs = workspace.store.refs()
+    assert refs == {
+        f"registry/model-versions/{first.id}": first.snapshot_id,
+        f"registry/model-versions/{second.id}": second.snapshot_id,
+    }
+    workspace.models.delete_version("m@0.2.0")
+    assert workspace.store.refs() == {f"registry/model-versions/{first.id}": first.snapshot_id}
+    report = workspace.store.gc(grace_seconds=0)
+    assert report.removed_bytes > 0
+    assert workspace.store.fsck().ok
+    assert workspace.models.pull("m@0.1.0")["w"].shape == (256, 256)
+    workspace.models.delete("m")
+    assert workspace.store.refs() == {}
+
+
+def test_a_refused_push_pins_nothing(workspace: Workspace) -> None:
+    first = workspace.models.push("m", _weights(1), version="1.0.0")
+    with pytest.raises(Conflict, match=r"m@1\.0\.0 already exists"):
+        workspace.models.push("m", _weights(2), version="1.0.0")
+    with pytest.raises(ValidationError):
+        workspace.models.push("m", _weights(2), derived_from="m@1.0.0", stage="nope")
+    # the refused weights are unpinned, so gc takes them back
+    assert workspace.store.refs() == {f"registry/model-versions/{first.id}": first.snapshot_id}
+    assert workspace.store.gc(grace_seconds=0).removed_snapshots == 1
+    assert list(workspace.store.snapshots()) == [first.snapshot_id]
+
+
+def test_an_identical_push_applies_what_it_names(workspace: Workspace) -> None:
+    weights = _weights(4)
+    first = workspace.models.push("m", weights)
+    again = workspace.models.push(
+        "m", weights, tags=["again"], aliases=["champion"], metrics={"f1": 0.5}, stage="staging"
+    )
+    assert (again.id, again.created) == (first.id, False)
+    assert again.tags == ("again",)
+    assert again.aliases == ("champion",)
+    assert dict(again.metrics) == {"f1": 0.5}
+    assert again.stage == "staging"
+    with pytest.raises(Conflict, match=r"already m@0\.1\.0; it cannot also be 2\.0\.0"):
+        workspace.models.push("m", weights, version="2.0.0")
+    same = workspace.models.push("m", weights, version="0.1.0")
+    assert (same.id, same.created) == (first.id, False)
+
+
+def test_model_card_changes_are_audited_by_digest(workspace: Workspace) -> None:
+    workspace.models.create("m")
+    workspace.models.update("m", model_card="# Card\n" + "x" * 5000)
+    entry = workspace.models.history("m")[-1]
+    assert entry.action == "model.update"
+    assert entry.after is not None
+    card = entry.after["model_card"]
+    assert isinstance(card, dict)
+    assert card["characters"] == 5007
+    assert len(str(card["blake3"])) == 16

@@ -6,6 +6,7 @@ import typer
 
 from weightbase.cli._common import run_app
 from weightbase.cli.demo import demo
+from weightbase.cli.models import models_app
 from weightbase.cli.store import store_app
 
 __all__ = ["app", "main"]
@@ -18,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(store_app, name="store")
+app.add_typer(models_app, name="models")
 app.command(name="demo")(demo)
 
 

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -82,3 +83,22 @@ def human_bytes(count: float) -> str:
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1024
     raise AssertionError("unreachable")
+
+
+def human_count(count: int) -> str:
+    """``22713216`` -> ``22.7 M``; counts under a thousand as they are."""
+    if abs(count) < 1000:
+        return str(count)
+    value = float(count)
+    for unit in ("k", "M", "B"):
+        value /= 1000
+        if abs(value) < 1000 or unit == "B":
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def path_size(path: Path) -> int:
+    """The bytes of a file, or of every file under a folder (0 when nothing is there)."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size if path.exists() else 0

@@ -20,9 +20,11 @@ A version is named by ``name@ref`` (or ``name`` and ``ref`` apart), where
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import os
 import re
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -111,6 +113,11 @@ def check_stage(stage: str) -> str:
             f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}", stage=stage
         )
     return stage
+
+
+def version_ref(version_id: int) -> str:
+    """The tensor-store ref that pins a model version's weights."""
+    return f"registry/model-versions/{version_id}"
 
 
 def split_ref(text: str) -> tuple[str, str | None]:
@@ -301,11 +308,12 @@ class ModelRegistry:
 
         def work(session: Session) -> int:
             row = self._require_model(session, name, lock=True)
-            before = {key: getattr(row, key) for key in changes}
+            before = {key: _audited(key, getattr(row, key)) for key in changes}
             for key, value in changes.items():
                 setattr(row, key, value)
             row.updated_at = utcnow()
-            self._record(session, row.id, "model.update", before, changes, reason)
+            after = {key: _audited(key, value) for key, value in changes.items()}
+            self._record(session, row.id, "model.update", before, after, reason)
             return row.id
 
         return self._model_by_id(self._catalog.write(work))
@@ -313,11 +321,11 @@ class ModelRegistry:
     def delete(self, name: str, *, force: bool = False, reason: str | None = None) -> None:
         """Soft-delete a model (its name becomes free); refused while it has aliases.
 
-        ``force`` removes its aliases first. Weights stay in the store until gc
-        finds them unreferenced.
+        ``force`` removes its aliases first. The versions' weights are unpinned:
+        the store's next gc frees the chunks no other snapshot uses.
         """
 
-        def work(session: Session) -> None:
+        def work(session: Session) -> builtins.list[int]:
             row = self._require_model(session, name, lock=True)
             aliases = self._aliases_of_model(session, row.id)
             if aliases and not force:
@@ -332,8 +340,16 @@ class ModelRegistry:
             row.deleted_at = utcnow()
             self._record(session, row.id, "model.delete", {"aliases": aliases}, None, reason)
             self._events.emit("model_deleted", {"model": name}, session=session)
+            return list(
+                session.scalars(
+                    select(ModelVersionRow.id).where(
+                        ModelVersionRow.model_id == row.id, ModelVersionRow.deleted_at.is_(None)
+                    )
+                )
+            )
 
-        self._catalog.write(work)
+        for version_id in self._catalog.write(work):
+            self._unpin(version_id)
 
     # -- versions ------------------------------------------------------------------------
 
@@ -347,7 +363,7 @@ class ModelRegistry:
         description: str | None = None,
         tags: Iterable[str] = (),
         metrics: Mapping[str, float] | None = None,
-        stage: str = "development",
+        stage: str | None = None,
         aliases: Iterable[str] = (),
         config: Mapping[str, Any] | None = None,
         derived_from: VersionLike | None = None,
@@ -362,12 +378,17 @@ class ModelRegistry:
         arrays, a path to a ``.safetensors`` or torch weights file, a Hugging
         Face model folder, or a :class:`Snapshot` already in the store. The
         version is ``version`` when given, else the latest bumped by ``bump``.
+        ``stage`` defaults to ``development``.
+
         Content equal to a live version's is not stored twice: that version is
-        returned with ``created=False``. Changed tensors are stored as deltas
-        of the latest version where that is smaller.
+        returned with ``created=False``, with the tags, aliases, metrics,
+        lineage, stage and description this push names applied to it (an
+        explicit ``version`` other than its own is a ``Conflict``). Changed
+        tensors are stored as deltas of the latest version where that is smaller.
         """
         check_model_name(name)
-        check_stage(stage)
+        if stage is not None:
+            check_stage(stage)
         alias_list = [check_alias(alias) for alias in aliases]
         tag_list = [check_tag(tag) for tag in tags]
         metric_values = _check_metrics(metrics or {})
@@ -384,82 +405,143 @@ class ModelRegistry:
         }
 
         parent = self._latest_snapshot(name)
-        snapshot, push_config, trainable = self._store_source(source, parent, codec, progress)
-        analysis = analyse(snapshot, self._store, config=push_config or config, trainable=trainable)
-        digest = content_digest(snapshot)
-        actor = self._audit.actor
-
-        def work(session: Session) -> tuple[int, bool]:
-            if create:
-                model = self._live_model(session, name, lock=True)
-                if model is None:
-                    model = self._insert_model(session, name)
-            else:
-                model = self._require_model(session, name, lock=True)
-            same = session.scalars(
-                select(ModelVersionRow)
-                .where(
-                    ModelVersionRow.model_id == model.id,
-                    ModelVersionRow.content_digest == digest,
-                    ModelVersionRow.deleted_at.is_(None),
-                )
-                .order_by(ModelVersionRow.id)
-                .limit(1)
-            ).first()
-            if same is not None:
-                return same.id, False
-            taken = list(
-                session.scalars(
-                    select(ModelVersionRow.version).where(ModelVersionRow.model_id == model.id)
-                )
+        # The weights are pinned by a ref of this push's own until the catalog
+        # row exists; then by the version's ref. A failed push unpins them.
+        pending = f"registry/pending/{uuid.uuid4().hex}"
+        snapshot, push_config, trainable = self._store_source(
+            source, pending, parent, codec, progress
+        )
+        try:
+            analysis = analyse(
+                snapshot, self._store, config=push_config or config, trainable=trainable
             )
-            if explicit is not None:
-                if explicit in taken:
-                    raise Conflict(
-                        f"{name}@{explicit} already exists with other content; "
-                        "choose another version or let push bump one",
-                        model=name,
-                        version=explicit,
+            digest = content_digest(snapshot)
+            actor = self._audit.actor
+
+            def work(session: Session) -> tuple[int, bool]:
+                if create:
+                    model = self._live_model(session, name, lock=True)
+                    if model is None:
+                        model = self._insert_model(session, name)
+                else:
+                    model = self._require_model(session, name, lock=True)
+                row = self._same_content(session, model.id, digest)
+                created = row is None
+                if row is None:
+                    number = self._next_number(session, model, explicit, bump)
+                    row = self._insert_version(
+                        session, model, number, snapshot, digest, analysis, actor
                     )
-                number = explicit
-            else:
-                number = _bump(taken, bump)
-            row = self._insert_version(session, model, number, snapshot, digest, analysis, actor)
-            row.stage = stage
-            row.description = description
-            if model.framework is None:
-                model.framework = analysis.framework
-            model.updated_at = utcnow()
-            for tag in tag_list:
-                self._add_tag(session, "model_version", row.id, tag)
-            for metric, value in metric_values.items():
-                session.add(VersionMetricRow(version_id=row.id, name=metric, value=value))
-            node = Node(_VERSION_NODE, str(row.id))
-            for relation, other in links.items():
-                self._lineage.add_edge(
-                    node, Node(_VERSION_NODE, str(other.id)), relation, session=session
-                )
-            after = {
-                "version": number,
-                "snapshot_id": snapshot.id,
-                "stage": stage,
-                "parameters": analysis.parameters,
-            }
-            self._record(session, model.id, "version.create", None, after, None)
-            for alias in alias_list:
-                self._set_alias_row(session, model.id, alias, row, None)
-            self._events.emit(
-                "model_version_created",
-                {"model": name, "version": number, "snapshot_id": snapshot.id, "id": row.id},
-                session=session,
-            )
-            return row.id, True
+                    row.stage = stage or "development"
+                    row.description = description
+                    if model.framework is None:
+                        model.framework = analysis.framework
+                    after = {
+                        "version": number,
+                        "snapshot_id": snapshot.id,
+                        "stage": row.stage,
+                        "parameters": analysis.parameters,
+                    }
+                    self._record(session, model.id, "version.create", None, after, None)
+                    self._events.emit(
+                        "model_version_created",
+                        {
+                            "model": name,
+                            "version": number,
+                            "snapshot_id": snapshot.id,
+                            "id": row.id,
+                        },
+                        session=session,
+                    )
+                elif explicit is not None and explicit != row.version:
+                    raise Conflict(
+                        f"this content is already {name}@{row.version}; it cannot also be "
+                        f"{explicit} (tag or alias the existing version instead)",
+                        model=name,
+                        version=row.version,
+                    )
+                else:
+                    self._apply_extras(session, model, row, stage=stage, description=description)
+                model.updated_at = utcnow()
+                for tag in tag_list:
+                    self._add_tag(session, "model_version", row.id, tag)
+                for metric, value in metric_values.items():
+                    session.add(VersionMetricRow(version_id=row.id, name=metric, value=value))
+                node = Node(_VERSION_NODE, str(row.id))
+                for relation, other in links.items():
+                    self._lineage.add_edge(
+                        node, Node(_VERSION_NODE, str(other.id)), relation, session=session
+                    )
+                for alias in alias_list:
+                    self._set_alias_row(session, model.id, alias, row, None)
+                return row.id, created
 
-        version_id, created = self._catalog.write(work, attempts=8)
+            version_id, created = self._catalog.write(work, attempts=8)
+            self._store.set_ref(version_ref(version_id), snapshot)
+        finally:
+            with contextlib.suppress(NotFound):
+                self._store.delete_ref(pending)
         result = self._version_by_id(version_id)
-        if not created:
-            return _replace(result, created=False)
-        return result
+        return result if created else _replace(result, created=False)
+
+    def _unpin(self, version_id: int) -> None:
+        with contextlib.suppress(NotFound):
+            self._store.delete_ref(version_ref(version_id))
+
+    def _same_content(self, session: Session, model_id: int, digest: str) -> ModelVersionRow | None:
+        return session.scalars(
+            select(ModelVersionRow)
+            .where(
+                ModelVersionRow.model_id == model_id,
+                ModelVersionRow.content_digest == digest,
+                ModelVersionRow.deleted_at.is_(None),
+            )
+            .order_by(ModelVersionRow.id)
+            .limit(1)
+        ).first()
+
+    def _next_number(
+        self, session: Session, model: ModelRow, explicit: str | None, part: BumpPart
+    ) -> str:
+        taken = list(
+            session.scalars(
+                select(ModelVersionRow.version).where(ModelVersionRow.model_id == model.id)
+            )
+        )
+        if explicit is None:
+            return _bump(taken, part)
+        if explicit in taken:
+            raise Conflict(
+                f"{model.name}@{explicit} already exists; choose another version or let push "
+                "bump one",
+                model=model.name,
+                version=explicit,
+            )
+        return explicit
+
+    def _apply_extras(
+        self,
+        session: Session,
+        model: ModelRow,
+        row: ModelVersionRow,
+        *,
+        stage: str | None,
+        description: str | None,
+    ) -> None:
+        """An identical push still applies the stage and description it names."""
+        if stage is not None and stage != row.stage:
+            before = {"version": row.version, "stage": row.stage}
+            row.stage = stage
+            self._record(
+                session,
+                model.id,
+                "version.stage",
+                before,
+                {"version": row.version, "stage": stage},
+                None,
+            )
+        if description is not None and description != row.description:
+            row.description = description
 
     def version(self, ref: VersionLike, version: str | None = None) -> ModelVersion:
         """A version: ``version("bert@1.0.0")``, ``version("bert", "production")``, a record.
@@ -505,7 +587,7 @@ class ModelRegistry:
     def delete_version(
         self, ref: VersionLike, version: str | None = None, *, reason: str | None = None
     ) -> None:
-        """Soft-delete a version; refused while an alias points at it."""
+        """Soft-delete a version (its weights are unpinned); refused while an alias points at it."""
         found = self.version(ref, version)
 
         def work(session: Session) -> None:
@@ -525,6 +607,7 @@ class ModelRegistry:
             )
 
         self._catalog.write(work)
+        self._unpin(found.id)
 
     # -- pulling -------------------------------------------------------------------------
 
@@ -788,6 +871,7 @@ class ModelRegistry:
     def _store_source(
         self,
         source: Any,
+        ref: str,
         parent: str | None,
         codec: str | None,
         progress: Callable[[int], None] | None,
@@ -797,12 +881,16 @@ class ModelRegistry:
         from weightbase.tensors.write import FileSource
 
         if isinstance(source, Snapshot):
-            return self._store.snapshot(source.id), None, None
+            snapshot = self._store.snapshot(source.id)
+            self._store.set_ref(ref, snapshot)
+            return snapshot, None, None
         if isinstance(source, str | os.PathLike):
             path = Path(source)
             if not path.exists():
                 raise ValidationError(f"{path} does not exist (expected a weights file or folder)")
-            snapshot = import_path(self._store, path, parent=parent, codec=codec, progress=progress)
+            snapshot = import_path(
+                self._store, path, ref=ref, parent=parent, codec=codec, progress=progress
+            )
             return snapshot, None, None
         if callable(getattr(source, "state_dict", None)) and callable(
             getattr(source, "named_parameters", None)
@@ -814,6 +902,7 @@ class ModelRegistry:
                 files.append(FileSource("config.json", text))
             snapshot = self._store.write(
                 source.state_dict(),
+                ref=ref,
                 parent=parent,
                 files=files,
                 metadata={"framework": "pytorch"},
@@ -827,6 +916,7 @@ class ModelRegistry:
             framework = "pytorch" if any(_is_torch(value) for value in source.values()) else "numpy"
             snapshot = self._store.write(
                 source,
+                ref=ref,
                 parent=parent,
                 metadata={"framework": framework},
                 codec=codec,
@@ -1242,6 +1332,14 @@ def _check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
             raise ValidationError(f"metric {name!r} is {number}; version metrics must be finite")
         values[name] = number
     return values
+
+
+def _audited(field: str, value: str | None) -> Any:
+    """What the audit log keeps of a field: a model card by its size and digest, not its text."""
+    if field != "model_card" or value is None:
+        return value
+    digest = blake3.blake3(value.encode()).hexdigest()[:16]
+    return {"characters": len(value), "blake3": digest}
 
 
 def _is_torch(value: object) -> bool:
