@@ -1,9 +1,10 @@
-"""Command line: ``python -m benchmarks store [--json] [--quick] [--no-write-docs]``."""
+"""Command line: ``python -m benchmarks {store,registry} [--json] [--quick] [--no-write-docs]``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -60,7 +61,71 @@ def main(argv: Sequence[str] | None = None) -> int:
     store.add_argument(
         "--docs", type=Path, default=DOCS_PATH, help=f"the file to update (default {DOCS_PATH})"
     )
+    registry = commands.add_parser(
+        "registry",
+        help="model registry: list/filter/get/history/lineage on 10,000 models, and diff",
+        description=(
+            "Generate a catalog of 10,000 models and 100,000 versions on SQLite and "
+            "PostgreSQL, time the wb.models reads (p50, p99) and a diff of two MiniLM "
+            "versions against safetensors, print one markdown table and record it in "
+            "docs/benchmarks.md (a few minutes)."
+        ),
+    )
+    registry.add_argument(
+        "--json",
+        action="store_true",
+        help="print the p50/p99 of every call and the diff speedup (and a 'details' "
+        "object) as JSON instead of the table",
+    )
+    registry.add_argument(
+        "--quick",
+        action="store_true",
+        help="500 models, 50 calls of each: a smoke test whose numbers are not the "
+        "reported ones (never writes the docs)",
+    )
+    registry.add_argument(
+        "--no-write-docs", action="store_true", help="leave docs/benchmarks.md untouched"
+    )
+    registry.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="make the temporary folder (SQLite catalog, stores) under this folder "
+        "(default: the system temporary folder)",
+    )
+    registry.add_argument(
+        "--models",
+        type=int,
+        default=None,
+        help="models in the generated catalog, 10 versions each (default 10,000; 500 with --quick)",
+    )
+    registry.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="timed calls of each operation per database (default 300; 50 with --quick)",
+    )
+    registry.add_argument(
+        "--postgres-url",
+        default=None,
+        help="the PostgreSQL server to measure, as postgresql+psycopg://user@host:port/db; "
+        "a fresh database is created on it and dropped afterwards (default "
+        "$WEIGHTBASE_BENCH_POSTGRES_URL, else postgres@127.0.0.1:5432/test)",
+    )
+    registry.add_argument(
+        "--no-postgres",
+        action="store_true",
+        help="measure SQLite only (the postgres keys are null)",
+    )
+    registry.add_argument(
+        "--docs", type=Path, default=DOCS_PATH, help=f"the file to update (default {DOCS_PATH})"
+    )
     args = parser.parse_args(argv)
+    if args.command == "registry":
+        for option in ("models", "samples"):
+            if getattr(args, option) is not None and getattr(args, option) < 1:
+                parser.error(f"--{option} must be at least 1")
+        return _registry(args)
     if args.repeats is not None and args.repeats < 1:
         parser.error("--repeats must be at least 1")
     return _store(args)
@@ -105,6 +170,54 @@ def _store(args: argparse.Namespace) -> int:
     elif not args.no_write_docs:
         write_section(args.docs, "store", section)
         log(f"wrote the store section of {args.docs}")
+    log("done")
+    return 0
+
+
+def _registry(args: argparse.Namespace) -> int:
+    from benchmarks.machine import describe_machine
+    from benchmarks.registry import (
+        DEFAULT_POSTGRES_URL,
+        POSTGRES_URL_VARIABLE,
+        RegistryConfig,
+        run_registry,
+    )
+    from benchmarks.report import render_registry, write_section
+
+    started = time.perf_counter()
+
+    def log(text: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+    postgres_url = None
+    if not args.no_postgres:
+        postgres_url = (
+            args.postgres_url or os.environ.get(POSTGRES_URL_VARIABLE) or DEFAULT_POSTGRES_URL
+        )
+    workdir = Path(tempfile.mkdtemp(prefix="wb-bench-", dir=args.workdir))
+    try:
+        config = RegistryConfig.create(
+            workdir=workdir,
+            quick=args.quick,
+            models=args.models,
+            samples=args.samples,
+            postgres_url=postgres_url,
+        )
+        results = run_registry(config, log)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    machine = describe_machine()
+    section = render_registry(results, machine)
+    if args.json:
+        details = {"machine": machine.to_dict(), **results.details()}
+        print(json.dumps({**results.summary(), "details": details}, indent=2))
+    else:
+        print(section)
+    if args.quick:
+        log("--quick: docs not written (quick numbers are not the reported ones)")
+    elif not args.no_write_docs:
+        write_section(args.docs, "registry", section)
+        log(f"wrote the registry section of {args.docs}")
     log("done")
     return 0
 

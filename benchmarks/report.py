@@ -10,9 +10,10 @@ from benchmarks.timing import MB
 
 if TYPE_CHECKING:
     from benchmarks.machine import Machine
+    from benchmarks.registry import RegistryResults
     from benchmarks.store import StoreResults
 
-__all__ = ["DOCS_PATH", "render_store", "write_section"]
+__all__ = ["DOCS_PATH", "render_registry", "render_store", "write_section"]
 
 _X = "\N{MULTIPLICATION SIGN}"  # written as an escape: ruff flags the literal sign
 
@@ -219,6 +220,130 @@ def render_store(results: StoreResults, machine: Machine) -> str:
             " addressing alone; metadata (manifests, refs, index) is not counted.",
         ]
     )
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.1f} ms"
+
+
+def render_registry(results: RegistryResults, machine: Machine) -> str:
+    """The section for ``python -m benchmarks registry``: header, two tables, footnotes."""
+    from benchmarks.registry import BACKENDS, OPERATIONS, TARGET_P50_MS
+
+    config, rows = results.config, results.rows
+    labels = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+    contract = {"list", "get", "history", "lineage"}
+    operations = (*OPERATIONS[:7], ("filter", "every filtered `list()` call above, pooled"))
+    operations += OPERATIONS[7:]
+    header = ["Call (`wb.models.…`)"]
+    for backend in BACKENDS:
+        header += [f"{labels[backend]} p50", f"{labels[backend]} p99"]
+    header += ["Target (p50)", "JSON keys"]
+    table = [_table_row(tuple(header)), _table_row(tuple("---" for _ in header))]
+    for key, label in operations:
+        cells = [label]
+        missed = []
+        for backend in BACKENDS:
+            result = results.backends.get(backend)
+            p50 = result.p50_ms(key) if result is not None else None
+            p99 = result.p99_ms(key) if result is not None else None
+            cells += [_ms(p50), _ms(p99)]
+            if p50 is not None and p50 > TARGET_P50_MS:
+                missed.append(labels[backend])
+        target = f"≤ {TARGET_P50_MS:.0f} ms"
+        cells.append(
+            f"{target} (**missed** on {' and '.join(missed)})" if missed else f"{target} (met)"
+        )
+        cells.append(
+            f"`{key}_p50_ms_*`, `{key}_p99_ms_*`" + (" (contract)" if key in contract else "")
+        )
+        table.append(_table_row(tuple(cells)))
+
+    servers = [
+        f"{result.server} (catalog loaded in {result.load_seconds:.0f} s)"
+        for result in results.backends.values()
+        if result is not None
+    ]
+    skipped = "".join(
+        f" {labels[backend]} was not measured: {why}." for backend, why in results.skipped.items()
+    )
+    quick = (
+        "\n\n**Quick run (`--quick`): a small catalog and few calls; not the reported numbers.**"
+        if config.quick
+        else ""
+    )
+    calls = next((len(result.samples["list"]) for result in results.backends.values() if result), 0)
+    lines = [
+        "## Model registry (`python -m benchmarks registry`)",
+        "",
+        machine.summary()
+        + f" Databases: {'; '.join(servers) or 'none'}; PostgreSQL on the same machine over"
+        + " TCP to 127.0.0.1, SQLite a file on the work disk (WAL)."
+        + skipped
+        + " The machine is shared with other work, so timings are noisy; min and max of"
+        + " every call are in the `--json` details."
+        + quick,
+        "",
+        f"**Catalog**: {rows.get('models', 0):,} models, {rows.get('model_versions', 0):,}"
+        f" versions, {rows.get('tags', 0):,} tags, {rows.get('aliases', 0):,} aliases,"
+        f" {rows.get('version_metrics', 0):,} metric values,"
+        f" {rows.get('lineage_edges', 0):,} lineage edges, {rows.get('audit_log', 0):,} audit"
+        " entries, bulk-inserted into a catalog `weightbase.open()` migrated (see note)."
+        f" Each call below is one public `wb.models` call on a fresh workspace, random"
+        f" arguments drawn outside the timed region: {calls} calls of each after"
+        f" {config.warmup} untimed rounds, the operations interleaved.",
+        "",
+        *table,
+    ]
+    diff = results.diff
+    if diff is not None:
+        diff_header = ("Measurement", "weightbase", "Anchor", "Anchor ÷ weightbase", "JSON key")
+        lines += [
+            "",
+            _table_row(diff_header),
+            _table_row(tuple("---" for _ in diff_header)),
+            _table_row(
+                (
+                    f"Diff two all-MiniLM-L6-v2 versions ({diff.changed} of {diff.tensors}"
+                    f" tensors changed: `{diff.changed_layers}`, as a fine-tune of the top"
+                    " layer), value statistics of every changed tensor",
+                    f"`diff(a, b)`: {_seconds(diff.weightbase.median)}",
+                    "safetensors `load_file` of both files, then every tensor compared"
+                    f" (NumPy, float64): {_seconds(diff.safetensors.median)}",
+                    _times(diff.speedup),
+                    "`diff_speedup_vs_safetensors`",
+                ),
+            ),
+            _table_row(
+                (
+                    "The same, tensor digests only",
+                    f"`diff(a, b, values=False)`: {_seconds(diff.digests_only.median)}",
+                    "",
+                    _times(diff.safetensors.median / diff.digests_only.median),
+                    "",
+                ),
+            ),
+        ]
+    lines += [
+        "",
+        "The catalog is generated (fixed seed) rather than pushed, which would take hours:"
+        " rows as `wb.models` writes them (semantic versions, a stored analysis with one"
+        " entry per layer, tags on ~75% of models and ~20% of versions, `production` alias on"
+        " ~10% of models and `staging` on ~5%, metrics on half the versions, each version"
+        " `derived_from` its predecessor and a third of the models `fine_tuned_from` a"
+        " version of a base model, so lineage walks reach 0 to 19 ancestors, and the audit"
+        " entries of all that), ids in the order the changes happened. Layer rows and"
+        " events, which none of these calls read, are left out. PostgreSQL gets VACUUM ANALYZE"
+        " after the load, as autovacuum would do; SQLite no ANALYZE, as weightbase never"
+        " runs one."
+        " `list(name=…)` draws half its words from common ones (an org, family or task:"
+        " many matches) and half a single model's number (one match: every name searched);"
+        " `list(tag=…)` draws from every tag in use, rare ones included. The diff's anchor"
+        " is what one would write without a registry; both sides report the same changed"
+        " tensors and statistics (checked), weightbase with its defaults (4 worker threads),"
+        f" medians of {config.diff_repeats} interleaved rounds, warm cache.",
+    ]
+    return "\n".join(lines)
 
 
 def _table_row(cells: tuple[str, ...]) -> str:

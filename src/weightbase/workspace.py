@@ -21,11 +21,13 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from weightbase.catalog import Catalog
+    from weightbase.datasets.service import DatasetRegistry
     from weightbase.events import EventBus
     from weightbase.governance.audit import AuditLog
     from weightbase.lineage import LineageService
     from weightbase.registry.service import ModelRegistry
     from weightbase.tensors import TensorStore
+    from weightbase.tracking.service import RunTracker
 
 __all__ = ["Workspace", "open"]
 
@@ -60,6 +62,24 @@ class Workspace:
         from weightbase.registry.service import ModelRegistry
 
         return ModelRegistry(
+            self.catalog, self.store, events=self.events, audit=self.audit, lineage=self.lineage
+        )
+
+    @cached_property
+    def datasets(self) -> DatasetRegistry:
+        """Dataset versions with statistics, a quality score and reproducible splits."""
+        from weightbase.datasets.service import DatasetRegistry
+
+        return DatasetRegistry(
+            self.catalog, self.store, events=self.events, audit=self.audit, lineage=self.lineage
+        )
+
+    @cached_property
+    def runs(self) -> RunTracker:
+        """Experiment tracking: runs, params, metrics, artifacts, comparison, convergence."""
+        from weightbase.tracking.service import RunTracker
+
+        return RunTracker(
             self.catalog, self.store, events=self.events, audit=self.audit, lineage=self.lineage
         )
 

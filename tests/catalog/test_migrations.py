@@ -27,6 +27,15 @@ TABLES = {
     "lineage_edges",
     "audit_log",
     "events",
+    "experiments",
+    "runs",
+    "run_params",
+    "metric_keys",
+    "metric_blocks",
+    "run_metrics",
+    "run_artifacts",
+    "datasets",
+    "dataset_versions",
 }
 
 

@@ -222,6 +222,7 @@ def test_list_pages_and_filters(
     for name, path in zip(("alpha", "beta", "gamma"), weights, strict=True):
         cli("push", name, str(path))
     cli("push", "bert", str(bert_folder), "--alias", "production", "--tag", "nlp")
+    cli("tag", "bert", "nlp")
 
     first = cli_json("list", "--limit", "2")
     assert [m["name"] for m in first["models"]] == ["alpha", "bert"]

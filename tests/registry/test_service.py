@@ -269,12 +269,15 @@ def test_tags_metrics_and_card(workspace: Workspace) -> None:
 
 def test_list_filters_and_pages(workspace: Workspace) -> None:
     for i in range(5):
-        workspace.models.push(f"numpy-{i}", _weights(i), tags=["even"] if i % 2 == 0 else [])
+        workspace.models.push(f"numpy-{i}", _weights(i), tags=["version-tag"])
+        if i % 2 == 0:
+            workspace.models.tag(f"numpy-{i}", "even")
     workspace.models.push("bert", _tiny_bert())
     workspace.models.set_alias("numpy-3", "production", "0.1.0")
     models = workspace.models
     assert [m.name for m in models.list()] == ["bert"] + [f"numpy-{i}" for i in range(5)]
     assert [m.name for m in models.list(tag="even")] == ["numpy-0", "numpy-2", "numpy-4"]
+    assert models.list(tag="version-tag").items == ()  # versions' tags are not the model's
     assert [m.name for m in models.list(alias="production")] == ["numpy-3"]
     assert [m.name for m in models.list(framework="pytorch")] == ["bert"]
     assert [m.name for m in models.list(architecture="bert")] == ["bert"]

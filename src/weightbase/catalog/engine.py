@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -159,7 +160,32 @@ class Catalog:
             except BaseException:
                 catalog.close()
                 raise
+            catalog.analyze()
         return catalog
+
+    def analyze(self) -> None:
+        """Refresh the query planner's statistics (SQLite; PostgreSQL's autovacuum does this).
+
+        Run on every open: sampling at most a few hundred rows per index keeps
+        it to milliseconds on a large catalog, and without statistics SQLite
+        can pick a plan that reads a whole table. Skipped if another writer
+        holds the lock; the next open catches up.
+        """
+        if self.dialect != "sqlite" or self.engine.url.database in (None, "", ":memory:"):
+            return
+        with self.engine.connect() as connection:
+            busy_ms = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
+            connection.exec_driver_sql("PRAGMA busy_timeout = 0")
+            try:
+                connection.exec_driver_sql("PRAGMA analysis_limit = 400")
+                connection.exec_driver_sql("ANALYZE")
+                connection.commit()
+            except sa_exc.OperationalError:
+                connection.rollback()  # locked by a writer: statistics are only an optimisation
+            finally:
+                # the pool hands this connection out again: give it its timeout back
+                connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(busy_ms)}")
+                connection.commit()
 
     @property
     def dialect(self) -> str:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -33,15 +34,25 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "RUN_STATUSES",
     "STAGES",
     "AliasRow",
     "AuditLogRow",
     "Base",
+    "DatasetRow",
+    "DatasetVersionRow",
     "EventRow",
+    "ExperimentRow",
     "LineageEdgeRow",
+    "MetricBlockRow",
+    "MetricKeyRow",
     "ModelRow",
     "ModelVersionLayerRow",
     "ModelVersionRow",
+    "RunArtifactRow",
+    "RunMetricRow",
+    "RunParamRow",
+    "RunRow",
     "TagRow",
     "UTCDateTime",
     "VersionMetricRow",
@@ -191,6 +202,14 @@ class ModelVersionRow(Base):
         Index("ix_model_versions_stage", "stage"),
         Index("ix_model_versions_framework", "framework"),
         Index("ix_model_versions_architecture", "model_type", "num_layers", "hidden_size"),
+        # "models with a live version of this type", answered from the index alone
+        Index(
+            "ix_model_versions_live_type",
+            "model_type",
+            "model_id",
+            sqlite_where=_LIVE,
+            postgresql_where=_LIVE,
+        ),
     )
 
 
@@ -340,3 +359,227 @@ class EventRow(Base):
     payload: Mapped[dict[str, Any]]
 
     __table_args__ = (Index("ix_events_type", "type", "id"),)
+
+
+# -- experiment tracking (owned by weightbase.tracking) ----------------------------------
+
+#: The states a run can be in; ``running`` and ``paused`` are the live ones.
+RUN_STATUSES = ("running", "paused", "completed", "failed", "cancelled")
+
+
+class ExperimentRow(Base):
+    """A named group of runs (``mnist-baselines``, ``lora-sweep``…)."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (UniqueConstraint("name", name="uq_experiments_name"),)
+
+
+class RunRow(Base):
+    """One training or evaluation run: its status, timing and resource usage.
+
+    Params, metrics and artifacts hang off it in their own tables; its tags are
+    ``tags`` rows with ``entity_kind = 'run'``.
+    """
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
+    name: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    # Why the run ended as it did (the exception of a failed run, a cancel reason).
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    ended_at: Mapped[datetime | None]
+    # Resource usage, summed over every process that logged into the run.
+    cpu_seconds: Mapped[float] = mapped_column(Double, default=0.0)
+    gpu_seconds: Mapped[float] = mapped_column(Double, default=0.0)
+    peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    storage_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    __table_args__ = (
+        CheckConstraint(
+            f"status IN ({', '.join(repr(status) for status in RUN_STATUSES)})", name="status"
+        ),
+        Index("ix_runs_experiment", "experiment_id", "id"),
+        Index("ix_runs_status", "status", "id"),
+    )
+
+
+class RunParamRow(Base):
+    """One hyper-parameter of a run; ``value`` is its canonical JSON text."""
+
+    __tablename__ = "run_params"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_run_params_key", "key", "run_id"),)
+
+
+class MetricKeyRow(Base):
+    """A metric name, interned once so that metric rows carry a small integer instead."""
+
+    __tablename__ = "metric_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+
+    __table_args__ = (UniqueConstraint("name", name="uq_metric_keys_name"),)
+
+
+class MetricBlockRow(Base):
+    """A block of consecutive points of one metric of one run, as packed little-endian arrays.
+
+    ``steps`` holds int64s; ``epochs`` (NULL when no point had one, NaN for a
+    point without), ``times`` (Unix seconds) and ``metric_values`` hold float64s,
+    NaN and ±inf kept bit for bit. ``nonfinite`` counts the NaN/inf values, so
+    a query can flag them without unpacking. One background write adds one
+    block per metric; a finished run's blocks are merged.
+    """
+
+    __tablename__ = "metric_blocks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    key_id: Mapped[int] = mapped_column(ForeignKey("metric_keys.id", ondelete="CASCADE"))
+    count: Mapped[int] = mapped_column(Integer)
+    nonfinite: Mapped[int] = mapped_column(Integer, default=0)
+    first_step: Mapped[int] = mapped_column(BigInteger)
+    last_step: Mapped[int] = mapped_column(BigInteger)
+    steps: Mapped[bytes] = mapped_column(LargeBinary)
+    epochs: Mapped[bytes | None] = mapped_column(LargeBinary)
+    times: Mapped[bytes] = mapped_column(LargeBinary)
+    metric_values: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        CheckConstraint("count > 0 AND nonfinite >= 0 AND nonfinite <= count", name="counts"),
+        Index("ix_metric_blocks_series", "run_id", "key_id", "id"),
+    )
+
+
+class RunMetricRow(Base):
+    """The summary of one metric of one run: its latest point, extremes and counts.
+
+    ``last_value`` is NULL when the latest value is not finite; ``last_flag``
+    then says which (0 finite, 1 NaN, 2 +inf, 3 -inf). ``min_value`` and
+    ``max_value`` are over the finite values only.
+    """
+
+    __tablename__ = "run_metrics"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key_id: Mapped[int] = mapped_column(
+        ForeignKey("metric_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    count: Mapped[int] = mapped_column(BigInteger)
+    nonfinite: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_step: Mapped[int] = mapped_column(BigInteger)
+    last_time: Mapped[float] = mapped_column(Double)
+    last_value: Mapped[float | None] = mapped_column(Double)
+    last_flag: Mapped[int] = mapped_column(Integer, default=0)
+    min_value: Mapped[float | None] = mapped_column(Double)
+    max_value: Mapped[float | None] = mapped_column(Double)
+
+    __table_args__ = (Index("ix_run_metrics_key_value", "key_id", "last_value"),)
+
+
+class RunArtifactRow(Base):
+    """A named output of a run: a snapshot in the tensor store (arrays, a file or a folder)."""
+
+    __tablename__ = "run_artifacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    snapshot_id: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    stored_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("run_id", "name", name="uq_run_artifacts_run_id_name"),
+        CheckConstraint("kind IN ('tensors', 'file', 'folder')", name="kind"),
+        Index("ix_run_artifacts_snapshot_id", "snapshot_id"),
+    )
+
+
+# -- datasets (owned by weightbase.datasets) --------------------------------------------
+
+
+class DatasetRow(Base):
+    """A named dataset; its versions hold the data. Soft-deleted by ``deleted_at``."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    licence: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str | None] = mapped_column(String(32))
+    format: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index(
+            "uq_datasets_name_live",
+            "name",
+            unique=True,
+            sqlite_where=_LIVE,
+            postgresql_where=_LIVE,
+        ),
+        Index("ix_datasets_kind_format", "kind", "format"),
+    )
+
+
+class DatasetVersionRow(Base):
+    """One version of a dataset: a content snapshot, its statistics, quality and splits."""
+
+    __tablename__ = "dataset_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(128))
+    major: Mapped[int] = mapped_column(Integer)
+    minor: Mapped[int] = mapped_column(Integer)
+    patch: Mapped[int] = mapped_column(Integer)
+    prerelease: Mapped[str | None] = mapped_column(String(128))
+    snapshot_id: Mapped[str] = mapped_column(String(64))
+    content_digest: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    format: Mapped[str] = mapped_column(String(32))
+    sample_count: Mapped[int] = mapped_column(BigInteger)
+    logical_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    statistics: Mapped[dict[str, Any] | None]
+    quality_score: Mapped[float | None] = mapped_column(Double)
+    quality: Mapped[dict[str, Any] | None]
+    # The split spec and sizes; the index arrays are in ``splits_snapshot_id``.
+    splits: Mapped[dict[str, Any] | None]
+    splits_snapshot_id: Mapped[str | None] = mapped_column(String(64))
+    preprocessing: Mapped[list[Any] | None]
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(255))
+    deleted_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_dataset_id_version"),
+        CheckConstraint("length(snapshot_id) = 64", name="snapshot_id_length"),
+        Index("ix_dataset_versions_order", "dataset_id", "major", "minor", "patch"),
+        Index("ix_dataset_versions_content", "dataset_id", "content_digest"),
+        Index("ix_dataset_versions_snapshot_id", "snapshot_id"),
+    )

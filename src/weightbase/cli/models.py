@@ -251,7 +251,7 @@ def list_models(
         str | None, typer.Option("--name", help="Only names containing this text.")
     ] = None,
     tag: Annotated[
-        str | None, typer.Option("--tag", help="Only models with this tag (or a version with it).")
+        str | None, typer.Option("--tag", help="Only models tagged so (model tags).")
     ] = None,
     alias: Annotated[
         str | None, typer.Option("--alias", help="Only models that have this alias set.")

@@ -6,8 +6,10 @@
     stats, quality = compute_statistics(content), assess_quality(content)
     splits = split(content.sample_count, SplitSpec(seed=1, stratify=True), labels=y)
 
-Knows arrays, files and formats; nothing of the catalog. pandas, pyarrow and Pillow
-(the ``[data]`` extra) are imported only by the functions that need them.
+``wb.datasets`` (:class:`DatasetRegistry`) keeps dataset versions in the
+catalog and the tensor store; everything else here knows arrays, files and
+formats only. pandas, pyarrow and Pillow (the ``[data]`` extra) are imported
+only by the functions that need them.
 """
 
 from weightbase.datasets.content import (
@@ -30,6 +32,7 @@ from weightbase.datasets.loaders import (
     from_text_folder,
 )
 from weightbase.datasets.quality import QualityPart, QualityReport, assess_quality
+from weightbase.datasets.service import Dataset, DatasetRegistry, DatasetVersion
 from weightbase.datasets.splits import Preprocessing, PreprocessingStep, Splits, SplitSpec, split
 from weightbase.datasets.stats import DatasetStatistics, FeatureSummary, compute_statistics
 
@@ -37,10 +40,13 @@ __all__ = [
     "LAYOUT_KEY",
     "AudioClip",
     "ColumnLayout",
+    "Dataset",
     "DatasetContent",
     "DatasetFormat",
     "DatasetKind",
+    "DatasetRegistry",
     "DatasetStatistics",
+    "DatasetVersion",
     "FeatureSummary",
     "Graph",
     "Preprocessing",

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import blake3
 import numpy as np
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from weightbase.catalog.schema import (
@@ -46,6 +46,7 @@ from weightbase.catalog.schema import (
 )
 from weightbase.errors import Conflict, NotFound, ValidationError
 from weightbase.lineage import Node
+from weightbase.names import check_entity_name, check_tag, split_ref
 from weightbase.registry.analysis import ModelAnalysis, analyse, trainable_parameter_names
 from weightbase.registry.diff import SnapshotDiff, diff_snapshots
 from weightbase.registry.records import Model, ModelVersion, Page
@@ -66,7 +67,6 @@ __all__ = ["ModelRegistry", "VersionLike"]
 #: A version: a record, or ``"name@ref"`` text.
 VersionLike = ModelVersion | str
 
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,127}$")
 _METRIC = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./ -]{0,254}$")
 _LATEST = "latest"
@@ -78,13 +78,7 @@ _VERSION_NODE = "model_version"
 
 def check_model_name(name: str) -> str:
     """``name`` if it is a valid model name (``org/name`` style, ≤ 255 characters)."""
-    if not isinstance(name, str) or len(name) > 255 or not _MODEL_NAME.match(name):
-        raise ValidationError(
-            f"invalid model name {name!r}: letters, digits, '.', '_', '-' in parts "
-            "separated by '/', each starting with a letter or digit, at most 255 characters",
-            name=name,
-        )
-    return name
+    return check_entity_name(name, what="model")
 
 
 def check_alias(alias: str) -> str:
@@ -95,16 +89,6 @@ def check_alias(alias: str) -> str:
             alias=alias,
         )
     return alias
-
-
-def check_tag(tag: str) -> str:
-    if not isinstance(tag, str) or not tag or len(tag) > 255 or tag != tag.strip():
-        raise ValidationError(
-            f"invalid tag {tag!r}: 1 to 255 characters, no surrounding spaces", tag=tag
-        )
-    if any(ord(c) < 32 for c in tag):
-        raise ValidationError(f"invalid tag {tag!r}: control characters", tag=tag)
-    return tag
 
 
 def check_stage(stage: str) -> str:
@@ -118,16 +102,6 @@ def check_stage(stage: str) -> str:
 def version_ref(version_id: int) -> str:
     """The tensor-store ref that pins a model version's weights."""
     return f"registry/model-versions/{version_id}"
-
-
-def split_ref(text: str) -> tuple[str, str | None]:
-    """``"bert@1.2.0"`` → ``("bert", "1.2.0")``; ``"bert"`` → ``("bert", None)``."""
-    name, sep, ref = text.rpartition("@")
-    if not sep:
-        return text, None
-    if not ref:
-        raise ValidationError(f"{text!r}: nothing after '@' (expected a version or alias)")
-    return name, ref
 
 
 def _is_version(text: str) -> bool:
@@ -232,8 +206,8 @@ class ModelRegistry:
     ) -> Page[Model]:
         """Live models, by name, filtered by every condition given.
 
-        ``name`` matches a substring of the name; ``tag`` a tag of the model or
-        of one of its live versions; ``architecture`` a model type
+        ``name`` matches a substring of the name; ``tag`` a tag of the model
+        (``tag("bert", …)``, not of a version); ``architecture`` a model type
         (``bert``, ``llama``) of any live version; ``alias`` models that have it
         set. Pages are ``limit`` long; pass the page's ``next_after`` to go on.
         """
@@ -244,31 +218,10 @@ class ModelRegistry:
             pattern = "%" + name.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
             query = query.where(ModelRow.name.ilike(pattern + "%", escape="\\"))
         if tag is not None:
-            tagged_version = (
-                select(ModelVersionRow.id)
-                .join(
-                    TagRow,
-                    and_(
-                        TagRow.entity_kind == "model_version",
-                        TagRow.entity_id == ModelVersionRow.id,
-                    ),
-                )
-                .where(
-                    ModelVersionRow.model_id == ModelRow.id,
-                    ModelVersionRow.deleted_at.is_(None),
-                    TagRow.tag == tag,
-                )
+            tagged = select(TagRow.entity_id).where(
+                TagRow.entity_kind == "model", TagRow.tag == tag
             )
-            query = query.where(
-                or_(
-                    exists().where(
-                        TagRow.entity_kind == "model",
-                        TagRow.entity_id == ModelRow.id,
-                        TagRow.tag == tag,
-                    ),
-                    tagged_version.exists(),
-                )
-            )
+            query = query.where(ModelRow.id.in_(tagged))
         if alias is not None:
             query = query.where(
                 exists().where(AliasRow.model_id == ModelRow.id, AliasRow.alias == alias)
@@ -276,13 +229,10 @@ class ModelRegistry:
         if framework is not None:
             query = query.where(ModelRow.framework == framework)
         if architecture is not None:
-            query = query.where(
-                exists().where(
-                    ModelVersionRow.model_id == ModelRow.id,
-                    ModelVersionRow.model_type == architecture,
-                    ModelVersionRow.deleted_at.is_(None),
-                )
+            typed = select(ModelVersionRow.model_id).where(
+                ModelVersionRow.model_type == architecture, ModelVersionRow.deleted_at.is_(None)
             )
+            query = query.where(ModelRow.id.in_(typed))
         if after is not None:
             query = query.where(ModelRow.name > after)
         query = query.order_by(ModelRow.name).limit(limit + 1)

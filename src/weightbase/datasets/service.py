@@ -1,0 +1,693 @@
+"""``wb.datasets``: dataset versions in the tensor store, their statistics, quality and splits.
+
+    content = from_numpy(digits.data, digits.target)
+    v1 = wb.datasets.register("digits", content, split=SplitSpec(seed=0, stratify=True))
+    v1.quality_score, v1.statistics.sample_count
+    x_train, y_train = wb.datasets.arrays("digits@1.0.0", "train")
+
+A version's arrays are one snapshot in the tensor store (deduplicated chunk by
+chunk like any model's weights), pinned by the ref
+``registry/dataset-versions/<id>``; its split indices are a second, small
+snapshot (``registry/dataset-splits/<id>``), so the content digest depends on
+the data alone. Statistics, the quality report, the split spec and the
+preprocessing steps are computed once, at registration, and kept in the
+catalog row.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import json
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import blake3
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from weightbase.catalog.schema import DatasetRow, DatasetVersionRow, TagRow, utcnow
+from weightbase.datasets.content import DatasetContent, DatasetFormat, DatasetKind
+from weightbase.datasets.quality import QualityReport, assess_quality
+from weightbase.datasets.splits import Preprocessing, Splits, SplitSpec, split
+from weightbase.datasets.stats import DatasetStatistics, compute_statistics
+from weightbase.errors import Conflict, NotFound, ValidationError
+from weightbase.lineage import Node
+from weightbase.names import check_entity_name, check_tag, split_ref
+from weightbase.registry.records import Page
+from weightbase.registry.semver import BumpPart, bump, canonical_version, latest_version
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from weightbase.catalog import Catalog
+    from weightbase.events import EventBus
+    from weightbase.governance.audit import AuditEntry, AuditLog
+    from weightbase.lineage import LineageService
+    from weightbase.tensors import Snapshot, TensorStore
+
+__all__ = ["Dataset", "DatasetRegistry", "DatasetVersion"]
+
+_NODE = "dataset_version"
+_SPLITS = ("train", "validation", "test")
+
+
+def dataset_version_ref(version_id: int) -> str:
+    """The tensor-store ref that pins a dataset version's arrays."""
+    return f"registry/dataset-versions/{version_id}"
+
+
+def split_ref_name(version_id: int) -> str:
+    """The tensor-store ref that pins a dataset version's split indices."""
+    return f"registry/dataset-splits/{version_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    """A named dataset."""
+
+    id: int
+    name: str
+    description: str | None
+    licence: str | None
+    kind: str | None
+    format: str | None
+    created_at: datetime
+    updated_at: datetime
+    tags: tuple[str, ...] = ()
+    latest_version: str | None = None
+    version_count: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "licence": self.licence,
+            "kind": self.kind,
+            "format": self.format,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "tags": list(self.tags),
+            "latest_version": self.latest_version,
+            "version_count": self.version_count,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetVersion:
+    """One registered version of a dataset and what registration found in it.
+
+    ``created`` is false when registering found this version already holding
+    the same data and returned it.
+    """
+
+    id: int
+    dataset: str
+    dataset_id: int
+    version: str
+    snapshot_id: str
+    content_digest: str
+    kind: str
+    format: str
+    sample_count: int
+    logical_bytes: int
+    stored_bytes: int
+    statistics: DatasetStatistics | None
+    quality: QualityReport | None
+    split_sizes: Mapping[str, int]
+    split_spec: SplitSpec | None
+    preprocessing: Preprocessing
+    description: str | None
+    created_at: datetime
+    created_by: str | None
+    tags: tuple[str, ...] = ()
+    created: bool = True
+    splits_snapshot_id: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "split_sizes", MappingProxyType(dict(self.split_sizes)))
+
+    @property
+    def ref(self) -> str:
+        return f"{self.dataset}@{self.version}"
+
+    @property
+    def quality_score(self) -> float | None:
+        return self.quality.score if self.quality is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "dataset": self.dataset,
+            "version": self.version,
+            "snapshot_id": self.snapshot_id,
+            "content_digest": self.content_digest,
+            "kind": self.kind,
+            "format": self.format,
+            "sample_count": self.sample_count,
+            "logical_bytes": self.logical_bytes,
+            "stored_bytes": self.stored_bytes,
+            "statistics": self.statistics.to_dict() if self.statistics else None,
+            "quality": self.quality.to_dict() if self.quality else None,
+            "splits": dict(self.split_sizes),
+            "split_spec": self.split_spec.to_dict() if self.split_spec else None,
+            "preprocessing": self.preprocessing.to_dict()["steps"],
+            "description": self.description,
+            "created_at": self.created_at.isoformat(),
+            "created_by": self.created_by,
+            "tags": list(self.tags),
+            "created": self.created,
+        }
+
+
+DatasetVersionLike = DatasetVersion | str
+
+
+class DatasetRegistry:
+    """Datasets and their versions, with statistics, a quality score and reproducible splits."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: TensorStore,
+        *,
+        events: EventBus,
+        audit: AuditLog,
+        lineage: LineageService,
+    ) -> None:
+        self._catalog = catalog
+        self._store = store
+        self._events = events
+        self._audit = audit
+        self._lineage = lineage
+
+    # -- registering -----------------------------------------------------------------------
+
+    def register(
+        self,
+        name: str,
+        content: DatasetContent,
+        *,
+        version: str | None = None,
+        bump: BumpPart = "minor",
+        description: str | None = None,
+        split: SplitSpec | None = None,
+        preprocessing: Preprocessing | None = None,
+        tags: Iterable[str] = (),
+        derived_from: DatasetVersionLike | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> DatasetVersion:
+        """Store ``content`` as a new version of dataset ``name``; compute its statistics.
+
+        ``split`` (default: 80/10/10, seed 0, stratified when the data has
+        class labels) is drawn once and stored with the version. Content equal
+        to a live version's is not stored twice: that version is returned with
+        ``created=False`` and the tags given applied to it.
+        """
+        check_entity_name(name, what="dataset")
+        if not isinstance(content, DatasetContent):
+            raise ValidationError(
+                f"register takes a DatasetContent (from weightbase.datasets.from_numpy, "
+                f"from_pandas, from_image_folder…), not a {type(content).__name__}"
+            )
+        if content.sample_count == 0:
+            raise ValidationError(f"dataset {name!r} has no samples")
+        tag_list = [check_tag(tag) for tag in tags]
+        explicit = canonical_version(version) if version is not None else None
+        parent = self.version(derived_from) if derived_from is not None else None
+        steps = preprocessing or Preprocessing()
+
+        labels = content.labels()
+        spec = split or SplitSpec(stratify=labels is not None and _is_classes(labels))
+        splits = _draw(content.sample_count, spec, labels)
+        statistics = compute_statistics(content)
+        quality = assess_quality(content)
+
+        pending = f"registry/pending/{uuid.uuid4().hex}"
+        snapshot = self._store.write(
+            dict(content.arrays), ref=pending, metadata=content.metadata, progress=progress
+        )
+        split_snapshot = self._store.write(splits.to_arrays(), ref=f"{pending}-splits")
+        digest = _content_digest(snapshot)
+        actor = self._audit.actor
+        try:
+
+            def work(session: Session) -> tuple[int, bool]:
+                dataset = self._live(session, name, lock=True) or self._insert(session, name)
+                row = session.scalars(
+                    select(DatasetVersionRow)
+                    .where(
+                        DatasetVersionRow.dataset_id == dataset.id,
+                        DatasetVersionRow.content_digest == digest,
+                        DatasetVersionRow.deleted_at.is_(None),
+                    )
+                    .order_by(DatasetVersionRow.id)
+                    .limit(1)
+                ).first()
+                created = row is None
+                if row is not None and explicit is not None and explicit != row.version:
+                    raise Conflict(
+                        f"this data is already {name}@{row.version}; it cannot also be {explicit}",
+                        dataset=name,
+                    )
+                if row is None:
+                    row = self._insert_version(
+                        session,
+                        dataset,
+                        _number(session, dataset, explicit, bump),
+                        snapshot=snapshot,
+                        split_snapshot=split_snapshot,
+                        digest=digest,
+                        content=content,
+                        statistics=statistics,
+                        quality=quality,
+                        splits=splits,
+                        preprocessing=steps,
+                        description=description,
+                        actor=actor,
+                    )
+                    dataset.kind = dataset.kind or content.kind.value
+                    dataset.format = dataset.format or content.format.value
+                    if parent is not None:
+                        self._lineage.add_edge(
+                            Node(_NODE, str(row.id)),
+                            Node(_NODE, str(parent.id)),
+                            "derived_from",
+                            session=session,
+                        )
+                dataset.updated_at = utcnow()
+                for tag in tag_list:
+                    _add_tag(session, row.id, tag)
+                return row.id, created
+
+            version_id, created = self._catalog.write(work, attempts=8)
+            if created:
+                self._store.set_ref(dataset_version_ref(version_id), snapshot)
+                self._store.set_ref(split_ref_name(version_id), split_snapshot)
+        finally:
+            for ref in (pending, f"{pending}-splits"):
+                with contextlib.suppress(NotFound):
+                    self._store.delete_ref(ref)
+        found = self._by_id(version_id)
+        return found if created else replace(found, created=False)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get(self, name: str) -> Dataset:
+        with self._catalog.session() as session:
+            return self._datasets(session, [self._require(session, name)])[0]
+
+    def list(
+        self,
+        *,
+        name: str | None = None,
+        kind: str | None = None,
+        format: str | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> Page[Dataset]:
+        """Live datasets by name, filtered by a name substring, kind, format or version tag."""
+        if not 1 <= limit <= 1000:
+            raise ValidationError(f"limit must be between 1 and 1000, not {limit}")
+        query = select(DatasetRow).where(DatasetRow.deleted_at.is_(None))
+        if name:
+            pattern = name.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+            query = query.where(DatasetRow.name.ilike(f"%{pattern}%", escape="\\"))
+        if kind is not None:
+            query = query.where(DatasetRow.kind == DatasetKind(kind).value)
+        if format is not None:
+            query = query.where(DatasetRow.format == DatasetFormat(format).value)
+        if tag is not None:
+            tagged = (
+                select(DatasetVersionRow.dataset_id)
+                .join(TagRow, TagRow.entity_id == DatasetVersionRow.id)
+                .where(TagRow.entity_kind == _NODE, TagRow.tag == tag)
+            )
+            query = query.where(DatasetRow.id.in_(tagged))
+        if after is not None:
+            query = query.where(DatasetRow.name > after)
+        query = query.order_by(DatasetRow.name).limit(limit + 1)
+        with self._catalog.session() as session:
+            rows = list(session.scalars(query))
+            found = self._datasets(session, rows[:limit])
+        more = len(rows) > limit
+        return Page(tuple(found), found[-1].name if more and found else None)
+
+    def version(self, ref: DatasetVersionLike, version: str | None = None) -> DatasetVersion:
+        """``version("digits@1.0.0")``, ``version("digits", "latest")``, or a record again."""
+        if isinstance(ref, DatasetVersion):
+            return self._by_id(ref.id)
+        name, part = split_ref(ref)
+        if version is not None:
+            if part is not None:
+                raise ValidationError(f"{ref!r} already names a version; pass one or the other")
+            part = version
+        with self._catalog.session() as session:
+            dataset = self._require(session, name)
+            return self._record(session, dataset, self._resolve(session, dataset, part))
+
+    def versions(self, name: str) -> builtins.list[DatasetVersion]:
+        """Every live version of a dataset, oldest first by SemVer precedence."""
+        from weightbase.registry.semver import version_key
+
+        with self._catalog.session() as session:
+            dataset = self._require(session, name)
+            rows = session.scalars(
+                select(DatasetVersionRow).where(
+                    DatasetVersionRow.dataset_id == dataset.id,
+                    DatasetVersionRow.deleted_at.is_(None),
+                )
+            ).all()
+            found = [self._record(session, dataset, row) for row in rows]
+        return sorted(found, key=lambda item: version_key(item.version))
+
+    def load(self, ref: DatasetVersionLike, version: str | None = None) -> DatasetContent:
+        """A version's content, as registered."""
+        found = self.version(ref, version)
+        snapshot = self._store.snapshot(found.snapshot_id)
+        return DatasetContent.from_stored(self._store.read(snapshot), snapshot.metadata)
+
+    def splits(self, ref: DatasetVersionLike, version: str | None = None) -> Splits:
+        """The train/validation/test indices drawn at registration."""
+        found = self.version(ref, version)
+        if found.splits_snapshot_id is None or found.split_spec is None:
+            raise NotFound(f"{found.ref} has no splits")
+        return Splits.from_arrays(found.split_spec, self._store.read(found.splits_snapshot_id))
+
+    def arrays(
+        self, ref: DatasetVersionLike, part: str | None = None, *, version: str | None = None
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
+        """Inputs and targets of a tensor or table dataset, all or one split (``train``…)."""
+        content = self.load(ref, version)
+        x, y = content.to_numpy()
+        if part is None:
+            return x, y
+        if part not in _SPLITS:
+            raise ValidationError(f"unknown split {part!r}; choose one of {', '.join(_SPLITS)}")
+        indices = getattr(self.splits(ref, version), part)
+        return x[indices], (y[indices] if y is not None else None)
+
+    def history(self, name: str, *, limit: int = 1000) -> builtins.list[AuditEntry]:
+        with self._catalog.session() as session:
+            dataset = self._require(session, name)
+            return self._audit.entries("dataset", dataset.id, limit=limit, session=session)
+
+    def node(self, ref: DatasetVersionLike) -> Node:
+        """The lineage node of a dataset version (what ``trained_on`` edges point at)."""
+        return Node(_NODE, str(self.version(ref).id))
+
+    def tag(self, ref: DatasetVersionLike, *tags: str) -> None:
+        """Tag a dataset version."""
+        found = self.version(ref)
+        checked = [check_tag(tag) for tag in tags]
+
+        def work(session: Session) -> None:
+            added = [tag for tag in checked if _add_tag(session, found.id, tag)]
+            if added:
+                self._audit_record(
+                    session,
+                    found.dataset_id,
+                    "tag.add",
+                    None,
+                    {"version": found.version, "tags": added},
+                    None,
+                )
+
+        self._catalog.write(work)
+
+    def delete(self, name: str, *, reason: str | None = None) -> None:
+        """Soft-delete a dataset; its versions' arrays are unpinned for the store's gc."""
+
+        def work(session: Session) -> builtins.list[int]:
+            dataset = self._require(session, name, lock=True)
+            dataset.deleted_at = utcnow()
+            self._audit_record(session, dataset.id, "dataset.delete", None, None, reason)
+            return list(
+                session.scalars(
+                    select(DatasetVersionRow.id).where(
+                        DatasetVersionRow.dataset_id == dataset.id,
+                        DatasetVersionRow.deleted_at.is_(None),
+                    )
+                )
+            )
+
+        for version_id in self._catalog.write(work):
+            for ref in (
+                dataset_version_ref(version_id),
+                split_ref_name(version_id),
+            ):
+                with contextlib.suppress(NotFound):
+                    self._store.delete_ref(ref)
+
+    # -- rows ------------------------------------------------------------------------------
+
+    def _live(self, session: Session, name: str, *, lock: bool = False) -> DatasetRow | None:
+        query = select(DatasetRow).where(DatasetRow.name == name, DatasetRow.deleted_at.is_(None))
+        if lock:
+            query = query.with_for_update()
+        return session.scalars(query).first()
+
+    def _require(self, session: Session, name: str, *, lock: bool = False) -> DatasetRow:
+        check_entity_name(name, what="dataset")
+        row = self._live(session, name, lock=lock)
+        if row is None:
+            raise NotFound(f"no dataset called {name!r}", dataset=name)
+        return row
+
+    def _insert(self, session: Session, name: str) -> DatasetRow:
+        now = utcnow()
+        insert = (
+            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        )
+        inserted = session.execute(
+            insert(DatasetRow)
+            .values(name=name, created_at=now, updated_at=now)
+            .on_conflict_do_nothing()
+            .returning(DatasetRow.id)
+        ).scalar_one_or_none()
+        row = self._live(session, name, lock=True)
+        assert row is not None
+        if inserted is not None:
+            self._audit_record(session, row.id, "dataset.create", None, {"name": name}, None)
+        return row
+
+    def _insert_version(
+        self,
+        session: Session,
+        dataset: DatasetRow,
+        number: str,
+        *,
+        snapshot: Snapshot,
+        split_snapshot: Snapshot,
+        digest: str,
+        content: DatasetContent,
+        statistics: DatasetStatistics,
+        quality: QualityReport,
+        splits: Splits,
+        preprocessing: Preprocessing,
+        description: str | None,
+        actor: str,
+    ) -> DatasetVersionRow:
+        from weightbase.registry.semver import parse_version
+
+        parsed = parse_version(number)
+        row = DatasetVersionRow(
+            dataset_id=dataset.id,
+            version=number,
+            major=parsed.major,
+            minor=parsed.minor,
+            patch=parsed.patch,
+            prerelease=parsed.prerelease or None,
+            snapshot_id=snapshot.id,
+            content_digest=digest,
+            kind=content.kind.value,
+            format=content.format.value,
+            sample_count=content.sample_count,
+            logical_bytes=snapshot.nbytes,
+            stored_bytes=snapshot.stored_bytes,
+            statistics=statistics.to_dict(),
+            quality_score=quality.score,
+            quality=quality.to_dict(),
+            splits={"spec": splits.spec.to_dict(), "sizes": splits.sizes},
+            splits_snapshot_id=split_snapshot.id,
+            preprocessing=[step.to_dict() for step in preprocessing.steps],
+            description=description,
+            created_at=utcnow(),
+            created_by=actor,
+        )
+        session.add(row)
+        session.flush()
+        after = {
+            "version": number,
+            "snapshot_id": snapshot.id,
+            "samples": content.sample_count,
+            "quality": round(quality.score, 4),
+        }
+        self._audit_record(session, dataset.id, "version.create", None, after, None)
+        self._events.emit(
+            "dataset_version_created",
+            {"dataset": dataset.name, "version": number, "id": row.id, "snapshot_id": snapshot.id},
+            session=session,
+        )
+        return row
+
+    def _resolve(self, session: Session, dataset: DatasetRow, ref: str | None) -> DatasetVersionRow:
+        rows = session.execute(
+            select(DatasetVersionRow.version, DatasetVersionRow.id).where(
+                DatasetVersionRow.dataset_id == dataset.id,
+                DatasetVersionRow.deleted_at.is_(None),
+            )
+        ).all()
+        numbers = {number: row_id for number, row_id in rows}
+        if ref is None or ref == "latest":
+            newest = latest_version(numbers)
+            if newest is None:
+                raise NotFound(f"dataset {dataset.name!r} has no versions", dataset=dataset.name)
+            return session.get_one(DatasetVersionRow, numbers[newest])
+        number = canonical_version(ref)
+        if number not in numbers:
+            raise NotFound(f"no version {dataset.name}@{number}", dataset=dataset.name)
+        return session.get_one(DatasetVersionRow, numbers[number])
+
+    def _by_id(self, version_id: int) -> DatasetVersion:
+        with self._catalog.session() as session:
+            row = session.get_one(DatasetVersionRow, version_id)
+            return self._record(session, session.get_one(DatasetRow, row.dataset_id), row)
+
+    def _record(
+        self, session: Session, dataset: DatasetRow, row: DatasetVersionRow
+    ) -> DatasetVersion:
+        tags = session.scalars(
+            select(TagRow.tag)
+            .where(TagRow.entity_kind == _NODE, TagRow.entity_id == row.id)
+            .order_by(TagRow.tag)
+        ).all()
+        splits = row.splits or {}
+        return DatasetVersion(
+            id=row.id,
+            dataset=dataset.name,
+            dataset_id=dataset.id,
+            version=row.version,
+            snapshot_id=row.snapshot_id,
+            content_digest=row.content_digest,
+            kind=row.kind,
+            format=row.format,
+            sample_count=row.sample_count,
+            logical_bytes=row.logical_bytes,
+            stored_bytes=row.stored_bytes,
+            statistics=DatasetStatistics.from_dict(row.statistics) if row.statistics else None,
+            quality=QualityReport.from_dict(row.quality) if row.quality else None,
+            split_sizes=splits.get("sizes", {}),
+            split_spec=SplitSpec.from_dict(splits["spec"]) if "spec" in splits else None,
+            preprocessing=Preprocessing.from_dict({"steps": row.preprocessing or []}),
+            description=row.description,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            tags=tuple(tags),
+            splits_snapshot_id=row.splits_snapshot_id,
+        )
+
+    def _datasets(self, session: Session, rows: Sequence[DatasetRow]) -> builtins.list[Dataset]:
+        ids = [row.id for row in rows]
+        numbers: dict[int, builtins.list[str]] = {}
+        if ids:
+            for dataset_id, number in session.execute(
+                select(DatasetVersionRow.dataset_id, DatasetVersionRow.version).where(
+                    DatasetVersionRow.dataset_id.in_(ids), DatasetVersionRow.deleted_at.is_(None)
+                )
+            ):
+                numbers.setdefault(dataset_id, []).append(number)
+        return [
+            Dataset(
+                id=row.id,
+                name=row.name,
+                description=row.description,
+                licence=row.licence,
+                kind=row.kind,
+                format=row.format,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                latest_version=latest_version(numbers.get(row.id, ())),
+                version_count=len(numbers.get(row.id, ())),
+            )
+            for row in rows
+        ]
+
+    def _audit_record(
+        self,
+        session: Session,
+        dataset_id: int,
+        action: str,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+        reason: str | None,
+    ) -> None:
+        self._audit.record(
+            session,
+            action=action,
+            entity_kind="dataset",
+            entity_id=dataset_id,
+            before=before,
+            after=after,
+            reason=reason,
+        )
+
+
+def _content_digest(snapshot: Snapshot) -> str:
+    doc = {
+        "tensors": {
+            name: [entry.dtype, list(entry.shape), entry.digest]
+            for name, entry in sorted(snapshot.tensors.items())
+        },
+        "metadata": dict(sorted(snapshot.metadata.items())),
+    }
+    return blake3.blake3(json.dumps(doc, separators=(",", ":")).encode()).hexdigest()
+
+
+def _is_classes(labels: np.ndarray[Any, Any]) -> bool:
+    """Labels look like classes (integers or strings), not a regression target."""
+    return labels.dtype.kind in "iubUSO"
+
+
+def _draw(count: int, spec: SplitSpec, labels: np.ndarray[Any, Any] | None) -> Splits:
+    if spec.stratify and labels is None:
+        raise ValidationError("a stratified split needs class labels; this dataset has none")
+    return split(count, spec, labels=labels if spec.stratify else None)
+
+
+def _number(session: Session, dataset: DatasetRow, explicit: str | None, part: BumpPart) -> str:
+    taken = list(
+        session.scalars(
+            select(DatasetVersionRow.version).where(DatasetVersionRow.dataset_id == dataset.id)
+        )
+    )
+    if explicit is not None:
+        if explicit in taken:
+            raise Conflict(
+                f"{dataset.name}@{explicit} already exists with other data",
+                dataset=dataset.name,
+                version=explicit,
+            )
+        return explicit
+    number = bump(latest_version(taken), part)
+    while number in taken:
+        number = bump(number, part)
+    return number
+
+
+def _add_tag(session: Session, version_id: int, tag: str) -> bool:
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    inserted = session.execute(
+        insert(TagRow)
+        .values(entity_kind=_NODE, entity_id=version_id, tag=tag)
+        .on_conflict_do_nothing()
+        .returning(TagRow.id)
+    ).scalar_one_or_none()
+    return inserted is not None

@@ -1,0 +1,54 @@
+"""Experiment tracking: experiments, runs, params, tags, metrics, system metrics and artifacts.
+
+    with wb.runs.start(experiment="mnist", params={"lr": 3e-4}, tags=["baseline"]) as run:
+        for step, loss in enumerate(losses):
+            run.log({"train/loss": loss}, step=step)
+    history = wb.runs.history(run.id, "train/loss")     # NumPy arrays, by step
+    wb.runs.compare([run.id, other.id]).to_table()
+
+:class:`RunTracker` is the service (``wb.runs``); :class:`ActiveRun` the handle
+a process logs through; :class:`MetricWriter` the buffered background writer
+behind it. :func:`evaluate` computes final metrics from predictions and
+:func:`analyze` checks a training curve for convergence, plateaus and
+overfitting. See docs/tracking.md.
+"""
+
+from weightbase.tracking.convergence import ConvergenceReport, analyze
+from weightbase.tracking.evaluation import Evaluation, evaluate
+from weightbase.tracking.records import (
+    NAME_PATTERN,
+    Artifact,
+    Experiment,
+    MetricFilter,
+    MetricHistory,
+    MetricSummary,
+    ResourceUsage,
+    Run,
+    RunComparison,
+    RunPage,
+    RunStatus,
+)
+from weightbase.tracking.run import ActiveRun
+from weightbase.tracking.service import RunTracker
+from weightbase.tracking.writer import MetricWriter
+
+__all__ = [
+    "NAME_PATTERN",
+    "ActiveRun",
+    "Artifact",
+    "ConvergenceReport",
+    "Evaluation",
+    "Experiment",
+    "MetricFilter",
+    "MetricHistory",
+    "MetricSummary",
+    "MetricWriter",
+    "ResourceUsage",
+    "Run",
+    "RunComparison",
+    "RunPage",
+    "RunStatus",
+    "RunTracker",
+    "analyze",
+    "evaluate",
+]

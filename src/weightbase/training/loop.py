@@ -1,0 +1,249 @@
+"""Tracking and checkpoints for a plain PyTorch training loop, as one context manager.
+
+    with Training(wb, "digits-mlp", model=model, optimizer=opt, scheduler=sched,
+                  params={"lr": 1e-3}, dataset="digits@1.0.0",
+                  monitor="val_loss", mode="min") as training:
+        for epoch in training.epochs(20):          # resumes where a checkpoint left off
+            for xb, yb in loader:
+                loss = ...
+                training.step({"train_loss": loss})
+            training.end_epoch({"val_loss": evaluate(model)})
+        version = training.register("digits-mlp")  # the best checkpoint, with lineage
+
+Each ``end_epoch`` logs its metrics and, every ``checkpoint_every`` epochs,
+stores a checkpoint (model, optimizer, scheduler, RNGs, counters) as a delta of
+the previous one. ``resume=True`` picks up the experiment's newest run with the
+same name that did not complete (it failed, was cancelled or killed), restores
+its latest checkpoint and carries on from the epoch after it, bit-exactly on
+CPU; ``resume=<run id>`` names the run. ``register`` pushes the best checkpoint's
+weights as a model version ``trained_on`` the dataset version and
+``produced_by`` the run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from weightbase.errors import ValidationError
+from weightbase.lineage import Node
+from weightbase.training.checkpoint import Checkpoint, CheckpointManager
+
+if TYPE_CHECKING:
+    from weightbase.datasets.service import DatasetVersion
+    from weightbase.registry.records import ModelVersion
+    from weightbase.tracking.run import ActiveRun
+    from weightbase.workspace import Workspace
+
+__all__ = ["Training"]
+
+
+class Training:
+    """One training run of ``model``: its tracking, checkpoints, resume and registration."""
+
+    def __init__(
+        self,
+        wb: Workspace,
+        experiment: str,
+        *,
+        model: Any,
+        optimizer: Any = None,
+        scheduler: Any = None,
+        params: Mapping[str, Any] | None = None,
+        dataset: DatasetVersion | str | None = None,
+        name: str | None = None,
+        checkpoint_every: int | None = 1,
+        monitor: str | None = None,
+        mode: Literal["min", "max"] = "min",
+        keep_last: int | None = 2,
+        resume: bool | int = False,
+        system_metrics: bool | float = False,
+    ) -> None:
+        if checkpoint_every is not None and checkpoint_every < 1:
+            raise ValidationError(
+                f"checkpoint_every must be at least 1 (or None: no checkpoints), "
+                f"not {checkpoint_every}"
+            )
+        self.wb = wb
+        self.experiment = experiment
+        self.model = model
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.params = dict(params or {})
+        self.dataset = wb.datasets.version(dataset) if dataset is not None else None
+        self.name = name
+        self.checkpoint_every = checkpoint_every
+        self.monitor = monitor
+        self.mode = mode
+        self.keep_last = keep_last
+        self.resume = resume
+        self.system_metrics = system_metrics
+        self.step_count = 0
+        self.epoch = 0
+        self.start_epoch = 0
+        self.last_checkpoint: Checkpoint | None = None
+        self.checkpoint_seconds = 0.0
+        self._run: ActiveRun | None = None
+        self._checkpoints: CheckpointManager | None = None
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    def __enter__(self) -> Training:
+        run_id = self._run_to_resume()
+        if run_id is not None:
+            self._run = self.wb.runs.resume(run_id, system_metrics=self.system_metrics)
+            progress = (
+                self.checkpoints.load(
+                    model=self.model, optimizer=self.optimizer, scheduler=self.scheduler
+                )
+                if self.checkpoints.latest() is not None
+                else None
+            )
+            if progress is not None:
+                self.step_count = progress.step
+                self.start_epoch = self.epoch = progress.epoch or 0
+                self.last_checkpoint = progress.checkpoint
+            return self
+        self._run = self.wb.runs.start(
+            self.experiment,
+            name=self.name,
+            params=self.params,
+            system_metrics=self.system_metrics,
+        )
+        if self.dataset is not None:
+            self._run.link(self.wb.datasets.node(self.dataset), "trained_on")
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        run = self._run
+        if run is None:
+            return
+        if exc is None:
+            run.complete()
+        elif isinstance(exc, KeyboardInterrupt):
+            run.cancel("interrupted")
+        else:
+            run.fail(f"{type(exc).__name__}: {exc}")
+
+    @property
+    def run(self) -> ActiveRun:
+        if self._run is None:
+            raise ValidationError("the training has not started: use it in a `with` block")
+        return self._run
+
+    @property
+    def checkpoints(self) -> CheckpointManager:
+        if self._checkpoints is None:
+            self._checkpoints = CheckpointManager(
+                self.wb.store,
+                f"runs/{self.run.id}",
+                keep_last=self.keep_last,
+                monitor=self.monitor,
+                mode=self.mode,
+            )
+        return self._checkpoints
+
+    def _run_to_resume(self) -> int | None:
+        if self.resume is False:
+            return None
+        if self.resume is not True:
+            return int(self.resume)
+        for run in self.wb.runs.search_all(experiment=self.experiment):  # newest first
+            if run.name == self.name and run.status.value != "completed":
+                return run.id
+        return None
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def epochs(self, total: int) -> Iterator[int]:
+        """The epochs still to run: ``range(start, total)``, where a resumed run starts later."""
+        for epoch in range(self.start_epoch, total):
+            self.epoch = epoch
+            yield epoch
+
+    def step(self, metrics: Mapping[str, Any] | None = None, *, steps: int = 1) -> int:
+        """Count ``steps`` optimizer steps and log ``metrics`` at the new step; returns it."""
+        self.step_count += steps
+        if metrics:
+            self.run.log(metrics, step=self.step_count, epoch=self.epoch)
+        return self.step_count
+
+    def end_epoch(self, metrics: Mapping[str, Any] | None = None) -> Checkpoint | None:
+        """Log the epoch's metrics; checkpoint when one is due. Returns the checkpoint made."""
+        values = {name: _number(value) for name, value in (metrics or {}).items()}
+        if values:
+            self.run.log(values, step=self.step_count, epoch=self.epoch)
+        done = self.epoch + 1
+        if self.checkpoint_every is None or done % self.checkpoint_every:
+            return None
+        return self.checkpoint(values, epoch=done)
+
+    def checkpoint(
+        self, metrics: Mapping[str, float] | None = None, *, epoch: int | None = None
+    ) -> Checkpoint:
+        """Store a checkpoint now (``end_epoch`` calls this when one is due)."""
+        started = time.perf_counter()
+        self.last_checkpoint = self.checkpoints.save(
+            model=self.model,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            step=self.step_count,
+            epoch=self.epoch + 1 if epoch is None else epoch,
+            metrics=metrics,
+        )
+        self.checkpoint_seconds += time.perf_counter() - started
+        return self.last_checkpoint
+
+    # -- the result ------------------------------------------------------------------------
+
+    def register(
+        self,
+        model_name: str,
+        *,
+        checkpoint: Checkpoint | Literal["best", "latest"] = "best",
+        **push: Any,
+    ) -> ModelVersion:
+        """Push a checkpoint's model weights as a version of ``model_name``, with lineage.
+
+        The version is ``produced_by`` this run and ``trained_on`` its dataset
+        version; the checkpoint's metrics are attached to it. Other keyword
+        arguments go to ``wb.models.push``.
+        """
+        chosen = checkpoint if isinstance(checkpoint, Checkpoint) else self._choose(checkpoint)
+        snapshot = self.wb.store.snapshot(chosen.snapshot_id)
+        names = [name for name in snapshot.tensors if name.startswith("model.")]
+        state = {
+            name.removeprefix("model."): tensor
+            for name, tensor in self.wb.store.read_torch(snapshot, names).items()
+        }
+        config = getattr(getattr(self.model, "config", None), "to_dict", None)
+        metrics = {k: v for k, v in chosen.metrics.items() if math.isfinite(v)}
+        version = self.wb.models.push(
+            model_name,
+            state,
+            metrics={**metrics, **push.pop("metrics", {})},
+            config=push.pop("config", config() if callable(config) else None),
+            **push,
+        )
+        self.wb.models.link(version, "produced_by", Node("run", str(self.run.id)))
+        if self.dataset is not None:
+            self.wb.models.link(version, "trained_on", self.wb.datasets.node(self.dataset))
+        return version
+
+    def _choose(self, which: str) -> Checkpoint:
+        found = self.checkpoints.best() if which == "best" else self.checkpoints.latest()
+        if found is None:
+            found = self.checkpoints.latest()
+        if found is None:
+            raise ValidationError(
+                "no checkpoint to register: end an epoch with checkpoint_every set, "
+                "or call checkpoint()"
+            )
+        return found
+
+
+def _number(value: Any) -> float:
+    item = getattr(value, "item", None)
+    return float(item() if callable(item) else value)

@@ -1,0 +1,23 @@
+"""Fixtures for the tracking tests: a run tracker on a fresh workspace, each database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from weightbase.tracking import RunTracker
+from weightbase.workspace import Workspace
+
+
+@pytest.fixture
+def tracker(workspace: Workspace) -> Iterator[RunTracker]:
+    """A run tracker on the workspace's catalog and store, with audit, events and lineage."""
+    return RunTracker(
+        workspace.catalog,
+        workspace.store,
+        events=workspace.events,
+        audit=workspace.audit,
+        lineage=workspace.lineage,
+        flush_interval=0.2,
+    )

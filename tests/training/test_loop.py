@@ -1,0 +1,124 @@
+"""``Training``: a plain PyTorch loop with tracking, checkpoints, resume and registration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sklearn.datasets import load_digits  # type: ignore[import-untyped]
+
+from weightbase.datasets import from_numpy
+from weightbase.errors import ValidationError
+from weightbase.lineage import Node
+from weightbase.training import Training
+from weightbase.workspace import Workspace
+
+torch = pytest.importorskip("torch")
+
+
+def _setup(seed: int = 0) -> tuple[Any, Any, Any, Any]:
+    torch.manual_seed(seed)
+    digits = load_digits()
+    x = torch.tensor(digits.data[:400], dtype=torch.float32) / 16
+    y = torch.tensor(digits.target[:400])
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, y), batch_size=50, shuffle=True
+    )
+    model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    return model, optimizer, loader, (x, y)
+
+
+def _train(
+    training: Training, loader: Any, data: Any, epochs: int, stop: int | None = None
+) -> None:
+    x, y = data
+    model, optimizer = training.model, training.optimizer
+    for epoch in training.epochs(epochs):
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(xb), yb)
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+            training.step({"train_loss": loss})
+        with torch.no_grad():
+            val = torch.nn.functional.cross_entropy(model(x), y).item()
+        training.end_epoch({"val_loss": val})
+        if stop is not None and epoch + 1 == stop:
+            raise KeyboardInterrupt
+
+
+def test_training_tracks_checkpoints_and_registers(workspace: Workspace) -> None:
+    digits = load_digits()
+    dataset = workspace.datasets.register("digits", from_numpy(digits.data, digits.target))
+    model, optimizer, loader, data = _setup()
+    with Training(
+        workspace,
+        "digits-mlp",
+        model=model,
+        optimizer=optimizer,
+        params={"lr": 1e-2, "hidden": 32},
+        dataset=dataset,
+        monitor="val_loss",
+        keep_last=1,
+    ) as training:
+        _train(training, loader, data, epochs=3)
+        version = training.register("digits-mlp")
+        run_id = training.run.id
+
+    run = workspace.runs.get(run_id)
+    assert run.status.value == "completed"
+    history = workspace.runs.history(run_id, "val_loss")
+    assert len(history) == 3
+    assert len(workspace.runs.history(run_id, "train_loss")) == 3 * 8
+    # the version holds the best checkpoint's weights and its metric
+    best = min(history.values)
+    assert version.metrics["val_loss"] == pytest.approx(best)
+    assert version.framework == "pytorch"
+    ancestors = {(r.node, r.relation) for r in workspace.models.lineage(version, depth=1)}
+    assert ancestors == {
+        (Node("run", str(run_id)), "produced_by"),
+        (workspace.datasets.node(dataset), "trained_on"),
+    }
+    run_edges = workspace.lineage.edges(Node("run", str(run_id)), direction="out")
+    assert [(e.target, e.relation) for e in run_edges] == [
+        (workspace.datasets.node(dataset), "trained_on")
+    ]
+
+
+def test_interrupted_training_resumes_where_it_stopped(workspace: Workspace) -> None:
+    model, optimizer, loader, data = _setup()
+    straight = Training(workspace, "straight", model=model, optimizer=optimizer)
+    with straight:
+        _train(straight, loader, data, epochs=4)
+    expected = {k: v.clone() for k, v in model.state_dict().items()}
+
+    model, optimizer, loader, data = _setup()
+    with (
+        pytest.raises(KeyboardInterrupt),
+        Training(workspace, "resumed", model=model, optimizer=optimizer, name="r") as first,
+    ):
+        _train(first, loader, data, epochs=4, stop=2)
+    assert workspace.runs.get(first.run.id).status.value == "cancelled"
+
+    model, optimizer, loader, data = _setup(seed=123)  # fresh weights: the checkpoint restores
+    with Training(
+        workspace, "resumed", model=model, optimizer=optimizer, name="r", resume=True
+    ) as second:
+        assert (second.start_epoch, second.step_count) == (2, 16)
+        assert second.run.id == first.run.id
+        _train(second, loader, data, epochs=4)
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, expected[name]), name
+    assert len(workspace.runs.history(second.run.id, "val_loss")) == 4
+
+
+def test_register_without_checkpoints_is_refused(workspace: Workspace) -> None:
+    model = _setup()[0]
+    with (
+        Training(workspace, "x", model=model, checkpoint_every=None) as training,
+        pytest.raises(ValidationError, match="no checkpoint to register"),
+    ):
+        training.register("m")
+    with pytest.raises(ValidationError, match="checkpoint_every"):
+        Training(workspace, "x", model=model, checkpoint_every=0)
