@@ -312,3 +312,20 @@ def test_demo_runs_end_to_end(cli: Any, tmp_path: Path) -> None:
     rerun = json.loads(cli("demo", "--home", str(tmp_path / "demo"), "--json").stdout)
     assert (rerun["base"]["created"], rerun["tuned"]["created"]) == (False, False)
     assert len(rerun["registry"]["history"]) == len(registry["history"])
+    # the training part, reran: seeded, so the same data and weights, in a new run
+    training, again_trained = report["training"], rerun["training"]
+    assert training["dataset"]["samples"] == 1797
+    assert sum(training["dataset"]["splits"].values()) == 1797
+    assert 0.9 < training["dataset"]["quality"] <= 1
+    assert training["test"]["accuracy"] > 0.85
+    assert len(training["checkpoints_kept"]) in (2, 3)
+    assert training["best_checkpoint"]["epoch"] in training["checkpoints_kept"]
+    assert {link["relation"]: link["node"] for link in training["lineage"]} == {
+        "trained_on": "sklearn-digits@0.1.0",
+        "produced_by": f"run {training['run']}",
+    }
+    assert (training["model"]["created"], again_trained["model"]["created"]) == (True, False)
+    assert again_trained["model"]["version"] == training["model"]["version"]
+    assert again_trained["dataset"]["created"] is False
+    assert again_trained["run"] != training["run"]
+    assert again_trained["test"] == training["test"]

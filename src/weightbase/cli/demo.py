@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from weightbase.cli._common import byte_progress, console, emit_json, human_bytes, path_size
+from weightbase.cli.demo_training import render_training, train_digits
 from weightbase.cli.models import diff_renderables, diff_to_dict, history_table, version_line
 from weightbase.errors import MissingExtraError
 from weightbase.tensors import export_path
@@ -98,7 +99,13 @@ def demo(
     ] = None,
     json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
-    """Push real weights and a fine-tuned copy to the registry; show what they share and how."""
+    """Push real weights and a fine-tuned copy; train and register a model on real data.
+
+    The tour: MiniLM pushed to the registry, a fine-tuned copy as the next
+    version (what they share, the diff, the history); scikit-learn's digits
+    registered as a dataset, a network trained on it with tracking and delta
+    checkpoints, and the best checkpoint registered with its lineage.
+    """
     import weightbase
 
     folder = minilm_folder()
@@ -184,7 +191,10 @@ def _tour(wb: Workspace, folder: Path, root: Path, *, json: bool) -> None:
         "history": [entry.to_dict() for entry in history],
     }
 
-    # 4. one tensor, ten rows of it: only the chunks holding them are read
+    # 4. train a small network on real data with tracking and checkpoints, register it
+    results["training"] = train_digits(wb)
+
+    # 5. one tensor, ten rows of it: only the chunks holding them are read
     name = "embeddings.word_embeddings.weight"
     started = time.perf_counter()
     rows = store.read_tensor(child, name, rows=slice(1000, 1010))
@@ -198,7 +208,7 @@ def _tour(wb: Workspace, folder: Path, root: Path, *, json: bool) -> None:
         "chunks_of_tensor": len(child.tensors[name].chunks),
     }
 
-    # 5. the folder back, byte for byte, and a clean fsck
+    # 6. the folder back, byte for byte, and a clean fsck
     with tempfile.TemporaryDirectory(prefix="weightbase-demo-export-") as scratch:
         out = export_path(store, base, Path(scratch) / "export")
         originals = [p for p in folder.rglob("*") if p.is_file()]
@@ -252,6 +262,7 @@ def _tour(wb: Workspace, folder: Path, root: Path, *, json: bool) -> None:
         console.print(part)
     console.print()
     console.print(history_table(history, title=f"history of {MODEL_NAME}"))
+    render_training(results["training"])
     console.print(
         f"read rows 1000:1010 of {name}: {elapsed * 1000:.1f} ms "
         f"(only the chunk holding them, of {results['one_tensor']['chunks_of_tensor']})"
@@ -265,7 +276,8 @@ def _tour(wb: Workspace, folder: Path, root: Path, *, json: bool) -> None:
         f"\nexplore it: export WEIGHTBASE_HOME={root}\n"
         f"  weightbase models show {MODEL_NAME}@production\n"
         f"  weightbase models diff {first.ref} {MODEL_NAME}@production\n"
-        f"  weightbase models rollback {MODEL_NAME} --to {first.version} --reason 'try it'"
+        f"  weightbase models rollback {MODEL_NAME} --to {first.version} --reason 'try it'\n"
+        f"  weightbase models lineage {results['training']['model']['version']}"
     )
     if not (identical and report.ok):
         raise typer.Exit(1)
