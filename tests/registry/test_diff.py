@@ -34,6 +34,10 @@ class CountingReader:
         self.tensors.append(tensor)
         return self.inner.frame(digest, tensor=tensor)
 
+    def read_into(self, ref: Any, start: int, out: Any, *, tensor: str | None = None) -> None:
+        self.tensors.append(tensor)
+        self.inner.read_into(ref, start, out, tensor=tensor)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 

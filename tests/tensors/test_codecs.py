@@ -1,12 +1,19 @@
 """Codecs and chunk frames: bytes in, the same bytes out, for every codec and dtype.
 
 Also: real floating-point data (NaN, infinities, denormals, XOR residuals) through
-every path of the byte-grouped codec, and corrupt payloads that must raise
-``IntegrityError`` or decode to other bytes of the right length, never crash.
+every path of the byte-grouped codec, compiled kernels and NumPy alike, and
+corrupt payloads that must raise ``IntegrityError`` or decode to other bytes of
+the right length, never crash.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
+import sys
+import sysconfig
+from pathlib import Path
 from typing import Any
 
 import blake3
@@ -16,8 +23,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from weightbase.errors import IntegrityError
-from weightbase.tensors.chunks import HEADER_SIZE, decode_frame, encode_frame, xor_bytes
-from weightbase.tensors.codecs import CODEC_NAMES, Codec, codec_by_name
+from weightbase.tensors.chunks import (
+    HEADER_SIZE,
+    decode_frame,
+    decode_frame_into,
+    encode_frame,
+    xor_bytes,
+)
+from weightbase.tensors.codecs import CODEC_NAMES, Codec, _native, codec_by_name
+from weightbase.tensors.codecs._bitpack import pack_plane, unpack_plane
+from weightbase.tensors.codecs._planes import PlaneLayout, Scratch, merge_planes, split_planes
 from weightbase.tensors.codecs.bytegroup import ByteGroupCodec
 from weightbase.tensors.dtypes import _ALL, DType, get_dtype
 
@@ -31,6 +46,16 @@ FAST = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def kernels(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test on the compiled kernels, then again on the NumPy fallback."""
+    if request.param == "numpy":
+        monkeypatch.setattr(_native, "kernels", lambda: None)
+    elif _native.kernels() is None:
+        pytest.skip("the compiled kernels cannot be built here")
+    return str(request.param)
 
 
 def _digest(raw: bytes) -> str:
@@ -161,6 +186,7 @@ def _corruptions(payload: bytes, rng: np.random.Generator) -> list[bytes]:
 
 @pytest.mark.parametrize("codec", CODECS, ids=CODEC_IDS)
 @pytest.mark.parametrize("name", ["F32", "BF16", "F16", "F64", "I32", "F8_E4M3"])
+@pytest.mark.usefixtures("kernels")
 def test_corrupt_payloads_never_crash(codec: Codec, name: str) -> None:
     dtype = get_dtype(name)
     rng = np.random.default_rng(5)
@@ -178,6 +204,7 @@ def test_corrupt_payloads_never_crash(codec: Codec, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["F32", "BF16", "F16"])
+@pytest.mark.usefixtures("kernels")
 def test_bytegroup_corrupt_plane_tables(name: str) -> None:
     """Flips in every byte of the plane table, on weights and on a residual."""
     dtype = get_dtype(name)
@@ -225,3 +252,146 @@ def test_xor_bytes() -> None:
     assert out.tobytes() == bytes(a ^ b for a, b in zip(left, right, strict=True))
     with pytest.raises(IntegrityError):
         xor_bytes(left, right[:-1])
+
+
+def test_xor_into_and_decode_frame_into_resolve_a_delta_in_place() -> None:
+    dtype = get_dtype("F32")
+    rng = np.random.default_rng(4)
+    base = _floats(dtype, rng.standard_normal(3000) * 0.02)
+    tuned = _floats(dtype, rng.standard_normal(3000) * 0.02 * (1 + 1e-3))
+    key = encode_frame(base, dtype, BYTEGROUP)
+    delta = encode_frame(tuned, dtype, BYTEGROUP, base=(_digest(base), base))
+    # a slice of a larger buffer, as when a chunk decodes into its tensor
+    output = np.full(len(base) + 16, 0xAB, np.uint8)
+    decode_frame_into(key, output[8:-8])
+    assert output[8:-8].tobytes() == base
+    decode_frame_into(delta, output[8:-8])
+    assert output[8:-8].tobytes() == tuned
+    assert set(output[:8].tolist()) == set(output[-8:].tolist()) == {0xAB}
+    with pytest.raises(IntegrityError):
+        decode_frame_into(key, output[:-1])
+
+
+# -- compiled kernels -----------------------------------------------------------------
+
+
+def test_compiled_kernels_build_where_they_can(tmp_path: Path) -> None:
+    """With cffi, a C compiler and Python's headers, the kernels must build, not fall back."""
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    headers = Path(sysconfig.get_paths()["include"], "Python.h")
+    buildable = (
+        importlib.util.find_spec("cffi") is not None
+        and (sys.version_info < (3, 12) or importlib.util.find_spec("setuptools") is not None)
+        and shutil.which(compiler) is not None
+        and headers.exists()
+        and os.environ.get("WEIGHTBASE_NATIVE", "1") != "0"
+    )
+    if not buildable:
+        pytest.skip("no cffi, C compiler or Python headers here")
+    assert _native.kernels() is not None
+    found = _native.kernels()
+    assert found is not None
+    with pytest.raises(ValueError, match="buffer"):  # C does not check lengths: Python must
+        found.merge2(
+            np.zeros(8, np.uint8), np.zeros(8, np.uint8), 5, 0xE01F, np.zeros(15, np.uint8)
+        )
+
+
+def _on_both_paths(monkeypatch: pytest.MonkeyPatch, run: Any) -> tuple[Any, Any]:
+    if _native.kernels() is None:
+        pytest.skip("the compiled kernels cannot be built here")
+    compiled = run()
+    with monkeypatch.context() as patch:
+        patch.setattr(_native, "kernels", lambda: None)
+        fallback = run()
+    return compiled, fallback
+
+
+@pytest.mark.parametrize("width", [2, 4])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(split=st.integers(1, 8), count=st.integers(1, 700), seed=st.integers(0, 2**32 - 1))
+def test_compiled_planes_match_numpy(width: int, split: int, count: int, seed: int) -> None:
+    values = np.random.default_rng(seed).integers(0, 256, count * width, dtype=np.uint8)
+    layout = PlaneLayout(width, split)
+
+    def run() -> tuple[list[bytes], bytes, bytes]:
+        planes = [plane.copy() for plane in split_planes(values, layout, Scratch())]
+        merged = np.empty_like(values)
+        merge_planes(planes, layout, merged, Scratch())
+        low = values.view(np.uint32).astype(np.uint16).view(np.uint8) if width == 4 else None
+        from_low = np.empty_like(values)
+        merge_planes(planes, layout, from_low, Scratch(), low)
+        return [plane.tobytes() for plane in planes], merged.tobytes(), from_low.tobytes()
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        compiled, fallback = _on_both_paths(monkeypatch, run)
+    assert compiled == fallback
+    assert compiled[1] == compiled[2] == values.tobytes()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    count=st.integers(1, 5000),
+    fixed=st.integers(1, 255),
+    broken=st.integers(0, 4),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_compiled_bit_packing_matches_numpy(count: int, fixed: int, broken: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    const = int(rng.integers(0, 256)) & fixed
+    plane = (rng.integers(0, 256, count, dtype=np.uint8) & (~fixed & 0xFF)) | const
+    plane[rng.integers(0, count, broken)] ^= fixed  # values that break the constant bits
+
+    def run() -> tuple[bytes, bytes] | None:
+        packed = pack_plane(plane, Scratch())
+        if packed is None:
+            return None
+        unpacked = unpack_plane(memoryview(packed.data), count, Scratch(), "unpacked")
+        return bytes(packed.data), unpacked.tobytes()
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        compiled, fallback = _on_both_paths(monkeypatch, run)
+    assert compiled == fallback
+    if compiled is not None:
+        assert compiled[1] == plane.tobytes()
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=[dtype.name for dtype in FLOATS])
+@settings(max_examples=10, deadline=None)
+@given(count=st.integers(0, 3000), seed=st.integers(0, 2**32 - 1))
+def test_bytegroup_payloads_are_the_same_on_both_paths(dtype: DType, count: int, seed: int) -> None:
+    """Compiled or not, the encoder writes the same payload and either decoder reads it."""
+    rng = np.random.default_rng(seed)
+    raw = _floats(dtype, rng.standard_normal(count) * 0.02)
+    residual = xor_bytes(_floats(dtype, rng.standard_normal(count) * 0.0201), raw).tobytes()
+    for data in (raw, residual):
+
+        def run(data: bytes = data) -> bytes:
+            return bytes(BYTEGROUP.encode(data, dtype))
+
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            compiled, fallback = _on_both_paths(monkeypatch, run)
+            assert compiled == fallback
+            monkeypatch.setattr(_native, "kernels", lambda: None)
+            assert bytes(BYTEGROUP.decode(compiled, len(data), dtype)) == data
+        out = np.empty(len(data), np.uint8)
+        BYTEGROUP.decode_into(fallback, out, dtype)
+        assert out.tobytes() == data
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=[dtype.name for dtype in FLOATS])
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_bytegroup_decode_into_on_both_paths(
+    kernels: str, dtype: DType, data: st.DataObject
+) -> None:
+    raw = data.draw(_elements(dtype, max_bytes=4000))
+    payload = BYTEGROUP.encode(raw, dtype)
+    out = np.zeros(len(raw) + 2, np.uint8)
+    BYTEGROUP.decode_into(payload, out[1:-1], dtype)
+    assert out[1:-1].tobytes() == raw
+    assert out[0] == out[-1] == 0

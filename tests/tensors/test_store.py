@@ -688,6 +688,36 @@ def test_raw_chunks_on_a_local_store_are_memory_mapped(tmp_path: Path) -> None:
     assert _same_bytes(store.read_tensor(zstd, "w"), weights)
 
 
+@pytest.mark.parametrize("codec", ["bytegroup", "zstd", "raw"])
+def test_whole_reads_give_fresh_writable_arrays(
+    tmp_path: Path, codec: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large outputs are decoded straight into mapped memory; it must behave like any array."""
+    monkeypatch.setattr("weightbase.tensors.read._MAP_FROM", 1 << 20)
+    store = TensorStore.open(tmp_path / "store", chunk_size=1 << 20)
+    rng = np.random.default_rng(13)
+    weights = (rng.standard_normal((700, 1024)) * 0.02).astype(np.float32)  # 2.7 MiB, 3 chunks
+    tuned = weights + np.float32(1e-4)
+    base = store.write({"w": weights, "b": weights[0]}, codec=codec)
+    snapshot = store.write({"w": tuned, "b": weights[0]}, parent=base)
+    mapped: Any = store.read(base)["w"]
+    while isinstance(mapped, np.ndarray):
+        mapped = mapped.base
+    assert isinstance(mapped, memoryview)
+    assert isinstance(mapped.obj, mmap.mmap)  # the mapped path is the one under test
+    for expected, got in (
+        (weights, store.read(base)["w"]),
+        (tuned, store.read(snapshot)["w"]),
+        (tuned, store.read_torch(snapshot)["w"].numpy()),
+        (tuned[100:600], store.read_tensor(snapshot, "w", rows=slice(100, 600))),
+    ):
+        assert _same_bytes(got, expected)
+        assert got.flags.writeable
+        got[0, 0] = 7.0  # no other read sees it
+    assert _same_bytes(store.read(snapshot)["w"], tuned)
+    assert _same_bytes(store.read_tensor(base, "b"), weights[0])
+
+
 def test_store_opened_from_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEIGHTBASE_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("WEIGHTBASE_STORE_URL", raising=False)

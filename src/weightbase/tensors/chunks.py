@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import blake3
 import numpy as np
+import numpy.typing as npt
 
 from weightbase.errors import IntegrityError
 from weightbase.tensors.codecs import Buffer, Codec, codec_by_id
@@ -33,9 +34,11 @@ __all__ = [
     "FrameHeader",
     "chunk_digest",
     "decode_frame",
+    "decode_frame_into",
     "encode_frame",
     "parse_header",
     "xor_bytes",
+    "xor_into",
 ]
 
 _MAGIC = b"WBC"
@@ -78,12 +81,24 @@ def xor_bytes(left: Buffer, right: Buffer) -> np.ndarray:
     if a.size != b.size:
         raise IntegrityError(f"delta base holds {b.size} bytes, the chunk {a.size}")
     out = np.empty_like(a)
-    words = a.size // 8 * 8
+    _xor(a, b, out)
+    return out
+
+
+def xor_into(target: npt.NDArray[np.uint8], other: Buffer) -> None:
+    """``target ^= other`` in place; both must have the same length."""
+    b = np.frombuffer(other, dtype=np.uint8)
+    if target.size != b.size:
+        raise IntegrityError(f"delta base holds {target.size} bytes, the chunk {b.size}")
+    _xor(target, b, target)
+
+
+def _xor(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8], out: npt.NDArray[np.uint8]) -> None:
+    words = a.size // 8 * 8  # eight bytes at a time, then the tail
     np.bitwise_xor(
         a[:words].view(np.uint64), b[:words].view(np.uint64), out=out[:words].view(np.uint64)
     )
     np.bitwise_xor(a[words:], b[words:], out=out[words:])
-    return out
 
 
 def encode_frame(
@@ -102,9 +117,9 @@ def encode_frame(
         flags |= FLAG_DELTA
         base_field = bytes.fromhex(base_digest)
         data = xor_bytes(raw, base_raw).data
-    payload = codec.encode(data, dtype)
+    payload = codec.encode_parts(data, dtype)
     header = _HEADER.pack(_MAGIC, _VERSION, codec.codec_id, dtype.code, flags, len(raw))
-    return b"".join((header, base_field, payload))
+    return b"".join((header, base_field, *payload))
 
 
 def parse_header(frame: Buffer) -> FrameHeader:
@@ -135,3 +150,20 @@ def decode_frame(frame: Buffer, *, base_raw: Buffer | None = None) -> Buffer:
     if base_raw is None:
         raise IntegrityError("delta chunk decoded without its base", digest=header.base_digest)
     return xor_bytes(data, base_raw).data
+
+
+def decode_frame_into(frame: Buffer, out: npt.NDArray[np.uint8]) -> None:
+    """Decode a frame of exactly ``out.size`` raw bytes into ``out``.
+
+    A delta frame XORs its residual into ``out`` in place, so ``out`` must hold
+    its base chunk's raw bytes already: decode a chain keyframe first.
+    """
+    header = parse_header(frame)
+    if header.raw_size != out.size:
+        raise IntegrityError(f"chunk holds {header.raw_size} bytes, expected {out.size}")
+    codec = codec_by_id(header.codec_id)
+    payload = memoryview(frame)[header.payload_offset :]
+    if header.is_delta:
+        xor_into(out, codec.decode(payload, header.raw_size, header.dtype))
+    else:
+        codec.decode_into(payload, out, header.dtype)

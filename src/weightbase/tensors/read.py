@@ -6,15 +6,62 @@ a mismatch raises ``IntegrityError`` naming the tensor and the chunk.
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import numpy.typing as npt
 
 from weightbase.errors import IntegrityError, NotFound
-from weightbase.tensors.chunks import chunk_digest, decode_frame, parse_header
-from weightbase.tensors.codecs import Buffer
+from weightbase.tensors.chunks import chunk_digest, decode_frame, decode_frame_into, parse_header
+from weightbase.tensors.codecs import Buffer, codec_by_id
+from weightbase.tensors.codecs.basic import RawCodec
 from weightbase.tensors.manifest import ChunkRef, TensorEntry
 from weightbase.tensors.objects import ObjectStore
 
-__all__ = ["ChunkReader", "chunk_key", "spans"]
+__all__ = ["ChunkReader", "chunk_key", "new_buffer", "spans"]
+
+# Outputs this large are mapped, and populated chunk by chunk as they are decoded.
+# glibc maps blocks of 32 MiB and more afresh on every allocation anyway; smaller
+# ones it recycles from its heap, already backed, which beats populating them.
+_MAP_FROM = 32 << 20
+# madvise(2) option: back a range with written pages in one call (Linux 5.14+,
+# not among the constants of the mmap module here).
+_MADV_POPULATE_WRITE = 23
+
+
+def new_buffer(size: int) -> npt.NDArray[np.uint8]:
+    """A fresh writable buffer for ``size`` decoded bytes.
+
+    Large ones are private anonymous mappings whose pages :meth:`ChunkReader.read_into`
+    populates a chunk at a time, in one call each and on the reader's threads,
+    where first writes would fault them in one by one (slow in a VM). NumPy's own
+    large arrays ask for huge pages, which are slower still where the VM has
+    never backed them. Freed like any array, when the last view of it goes.
+    """
+    if size < _MAP_FROM or not hasattr(mmap, "MAP_ANONYMOUS"):
+        return np.empty(size, dtype=np.uint8)
+    mapping = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return np.frombuffer(mapping, dtype=np.uint8)
+
+
+def _populate(out: npt.NDArray[np.uint8]) -> None:
+    """Back the whole pages under ``out``, a view of a mapped :func:`new_buffer`, if Linux can."""
+    mapping: object = out
+    while isinstance(mapping, np.ndarray):
+        mapping = mapping.base
+    if isinstance(mapping, memoryview):
+        mapping = mapping.obj
+    if not isinstance(mapping, mmap.mmap) or out.size < mmap.PAGESIZE:
+        return
+    offset = out.ctypes.data - np.frombuffer(mapping, dtype=np.uint8).ctypes.data
+    start = -(-offset // mmap.PAGESIZE) * mmap.PAGESIZE
+    stop = (offset + out.size) // mmap.PAGESIZE * mmap.PAGESIZE
+    if start < stop:
+        with contextlib.suppress(OSError):  # an older kernel: pages fault in as written
+            mapping.madvise(_MADV_POPULATE_WRITE, start, stop - start)
 
 
 def chunk_key(digest: str) -> str:
@@ -67,38 +114,79 @@ class ChunkReader:
         return data
 
     def raw(self, ref: ChunkRef, *, tensor: str | None = None) -> Buffer:
-        """The decoded bytes of a whole chunk, resolving its delta chain."""
+        """The decoded bytes of a whole chunk, resolving its delta chain.
+
+        A chunk stored raw comes as a view of its frame (for a local store, a
+        read-only view of the mapped file); any other is decoded into a fresh buffer.
+        """
+        return self._whole(self._chain(ref, tensor), tensor)
+
+    def read_into(
+        self, ref: ChunkRef, start: int, out: npt.NDArray[np.uint8], *, tensor: str | None = None
+    ) -> None:
+        """Bytes ``start .. start + out.size`` of a chunk's raw bytes, into ``out``.
+
+        A whole chunk is decoded straight into ``out`` (its delta chain XORed in
+        place): no buffer of its own, no copy. Part of one is decoded, then copied.
+        """
+        chain = self._chain(ref, tensor)
+        if start == 0 and parse_header(chain[-1][1]).raw_size == out.size:
+            _populate(out)
+            self._decode_into(chain, out, tensor)
+            return
+        data = self._whole(chain, tensor)
+        out[:] = np.frombuffer(data, dtype=np.uint8, count=out.size, offset=start)
+
+    def _whole(self, chain: list[tuple[str, Buffer]], tensor: str | None) -> Buffer:
+        header = parse_header(chain[-1][1])
+        if len(chain) == 1 and isinstance(codec_by_id(header.codec_id), RawCodec):
+            digest, frame = chain[0]
+            with _decoding(digest, tensor):
+                return decode_frame(frame)
+        out = new_buffer(header.raw_size)
+        self._decode_into(chain, out, tensor)
+        return out.data
+
+    def _chain(self, ref: ChunkRef, tensor: str | None) -> list[tuple[str, Buffer]]:
+        """The verified frames of a chunk's delta chain, keyframe first."""
         chain = (ref.digest, *ref.bases)
         frames = [self.frame(digest, tensor=tensor) for digest in chain]
-        data: Buffer | None = None
-        for digest, frame in zip(reversed(chain), reversed(frames), strict=True):
+        ordered = list(zip(reversed(chain), reversed(frames), strict=True))
+        for index, (digest, frame) in enumerate(ordered):
             header = parse_header(frame)
-            if header.is_delta != (data is not None):
+            if header.is_delta != (index > 0):
                 raise IntegrityError(
                     f"chunk {digest[:16]}… of {_what(tensor)} does not match its delta chain",
                     tensor=tensor,
                     chunk=digest,
                 )
-            if data is not None and header.base_digest != _previous(chain, digest):
+            if index and header.base_digest != ordered[index - 1][0]:
                 raise IntegrityError(
                     f"delta chunk {digest[:16]}… names another base than its manifest",
                     tensor=tensor,
                     chunk=digest,
                 )
-            try:
-                data = decode_frame(frame, base_raw=data)
-            except IntegrityError as exc:
-                raise IntegrityError(
-                    f"chunk {digest[:16]}… of {_what(tensor)} does not decode: {exc}",
-                    tensor=tensor,
-                    chunk=digest,
-                ) from exc
-        assert data is not None
-        return data
+        return ordered
+
+    def _decode_into(
+        self, chain: list[tuple[str, Buffer]], out: npt.NDArray[np.uint8], tensor: str | None
+    ) -> None:
+        for digest, frame in chain:
+            with _decoding(digest, tensor):
+                decode_frame_into(frame, out)
 
 
-def _previous(chain: tuple[str, ...], digest: str) -> str:
-    return chain[chain.index(digest) + 1]
+@contextmanager
+def _decoding(digest: str, tensor: str | None) -> Iterator[None]:
+    """Name the tensor and the chunk in a decoding error."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise IntegrityError(
+            f"chunk {digest[:16]}… of {_what(tensor)} does not decode: {exc}",
+            tensor=tensor,
+            chunk=digest,
+        ) from exc
 
 
 def _what(tensor: str | None) -> str:

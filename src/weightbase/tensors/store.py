@@ -22,9 +22,9 @@ from weightbase.config import settings
 from weightbase.errors import NotFound, ValidationError
 from weightbase.tensors.dtypes import get_dtype
 from weightbase.tensors.maintenance import DEFAULT_GRACE_SECONDS, FsckReport, GcReport, fsck, gc
-from weightbase.tensors.manifest import Snapshot, TensorEntry, validate_name
+from weightbase.tensors.manifest import ChunkRef, Snapshot, TensorEntry, validate_name
 from weightbase.tensors.objects import ObjectStore, open_object_store
-from weightbase.tensors.read import ChunkReader, spans
+from weightbase.tensors.read import ChunkReader, new_buffer, spans
 from weightbase.tensors.sources import TensorSource, sources_from_mapping
 from weightbase.tensors.write import FileSource, WriteOptions, WriteStats, write_snapshot
 
@@ -294,14 +294,18 @@ class TensorStore:
     ) -> dict[str, Any]:
         outputs: dict[str, np.ndarray[Any, Any]] = {}
         # group work by chunk so a pack of small tensors is fetched and decoded once
-        work: dict[str, list[tuple[Any, np.ndarray[Any, Any], int, int, int, str]]] = {}
+        work: dict[str, list[tuple[ChunkRef, np.ndarray[Any, Any], int, int, int, str]]] = {}
         for name, (entry, start, stop, _) in plan.items():
-            out = np.empty(stop - start, dtype=np.uint8)
+            out = new_buffer(stop - start)
             outputs[name] = out
             for ref, offset, length, at in spans(entry, start, stop):
                 work.setdefault(ref.digest, []).append((ref, out, offset, length, at, name))
 
-        def job(targets: list[tuple[Any, np.ndarray[Any, Any], int, int, int, str]]) -> None:
+        def job(targets: list[tuple[ChunkRef, np.ndarray[Any, Any], int, int, int, str]]) -> None:
+            if len(targets) == 1:  # decoded straight into the output where it is a whole chunk
+                ref, out, offset, length, at, name = targets[0]
+                self.reader.read_into(ref, offset, out[at : at + length], tensor=name)
+                return
             raw = self.reader.raw(targets[0][0], tensor=targets[0][5])
             for _, out, offset, length, at, _ in targets:
                 out[at : at + length] = np.frombuffer(raw, np.uint8, count=length, offset=offset)

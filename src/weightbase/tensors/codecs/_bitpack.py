@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from weightbase.tensors.codecs import _native
 from weightbase.tensors.codecs._planes import U8, Scratch
 
 __all__ = ["PackError", "PackedPlane", "pack_plane", "unpack_plane"]
@@ -110,7 +111,7 @@ def _shift(words: U64, by: int, out: U64) -> None:
 class PackedPlane:
     """A packed plane, and what an entropy coder could hope for on the same bytes."""
 
-    data: bytes
+    data: memoryview
     entropy_size: float  # order-0 entropy of a sample, scaled to the plane, in bytes
 
 
@@ -123,44 +124,82 @@ def pack_plane(plane: U8, scratch: Scratch) -> PackedPlane | None:
     fixed, const = _constant_bits(histogram)
     if fixed == 0:
         return None
-    broken = np.flatnonzero(np.bitwise_and(plane, fixed) != const)
-    if broken.size > count * _MAX_EXCEPTIONS:
+    native = _native.kernels()
+    broken = _broken(plane, fixed, const, native)
+    if broken is None:
         return None
     mask = ~fixed & 0xFF
     padded = _padded(count)
-    values = scratch.get("pack.values", padded)
-    values[:count] = plane
-    values[count:] = const
-    words = values.view(np.uint64)
-    term = scratch.get("pack.term", padded // 2).view(np.uint64)
-    fields: list[bytes] = []
+    values = plane
+    if padded != count:  # the last segment's padding holds the constant bits
+        values = scratch.get("pack.values", padded)
+        values[:count] = plane
+        values[count:] = const
+    packed_size = padded * mask.bit_count() // 8
+    data = np.empty(_HEAD.size + packed_size + 5 * broken.size, np.uint8)
+    _HEAD.pack_into(data.data, 0, mask, const, broken.size)
+    position = _HEAD.size
     for first, width in _parts(mask):
-        lanes = 8 // width
-        segment = padded // lanes // 8
-        field = np.empty(segment, np.uint64)
-        piece = term[:segment]
-        for lane in range(lanes):
-            source = words[lane * segment : (lane + 1) * segment]
-            _shift(source, width * lane - first, piece)
-            np.bitwise_and(piece, _repeat(((1 << width) - 1) << (width * lane)), out=piece)
-            if lane:
-                np.bitwise_or(field, piece, out=field)
-            else:
-                np.copyto(field, piece)
-        fields.append(field.tobytes())
-    data = b"".join(
-        (
-            _HEAD.pack(mask, const, broken.size),
-            *fields,
-            broken.astype("<u4").tobytes(),
-            plane[broken].tobytes(),
-        )
-    )
-    return PackedPlane(data, _entropy_size(histogram, count))
+        segment = padded * width // 8
+        field = data[position : position + segment]
+        position += segment
+        if native is not None:
+            native.pack_field(values, segment, width, first, field)
+        else:
+            _pack_field(values, segment, width, first, field, scratch)
+    data[position : position + 4 * broken.size] = broken.astype("<u4").view(np.uint8)
+    data[position + 4 * broken.size :] = plane[broken]
+    return PackedPlane(data.data, _entropy_size(histogram, count))
 
 
-def unpack_plane(data: memoryview, count: int, scratch: Scratch, name: str) -> U8:
-    """The ``count`` bytes of a packed plane, in ``scratch`` buffer ``name``."""
+def _broken(
+    plane: U8, fixed: int, const: int, native: _native.Kernels | None
+) -> npt.NDArray[np.intp] | None:
+    """Indices of the values whose ``fixed`` bits are not ``const``; ``None`` if too many."""
+    limit = plane.size * _MAX_EXCEPTIONS
+    if native is not None:
+        # counting is one pass; finding the indices takes three, and is rarely needed
+        found = native.count_broken(plane, fixed, const)
+        if found > limit:
+            return None
+        if found == 0:
+            return np.empty(0, np.intp)
+    broken = np.flatnonzero(np.bitwise_and(plane, fixed) != const)
+    return broken if broken.size <= limit else None
+
+
+def _pack_field(
+    values: U8, segment: int, width: int, first: int, field: U8, scratch: Scratch
+) -> None:
+    """Gather bits ``[first, first + width)`` of every value into ``field`` (NumPy)."""
+    words = values.view(np.uint64)
+    out = field.view(np.uint64)
+    piece = scratch.get("pack.term", segment).view(np.uint64)
+    step = segment // 8
+    for lane in range(8 // width):
+        source = words[lane * step : (lane + 1) * step]
+        _shift(source, width * lane - first, piece)
+        np.bitwise_and(piece, _repeat(((1 << width) - 1) << (width * lane)), out=piece)
+        if lane:
+            np.bitwise_or(out, piece, out=out)
+        else:
+            np.copyto(out, piece)
+
+
+@dataclass(frozen=True, slots=True)
+class _Packed:
+    """A packed plane, checked and cut into its parts, not yet unpacked."""
+
+    count: int
+    padded: int  # values the fields hold: ``count`` padded to whole words
+    const: int  # value of the constant bits
+    fields: tuple[tuple[memoryview, int, int], ...]  # (packed bits, width, first bit)
+    indices: npt.NDArray[np.uint32]  # values that break the constant bits, increasing
+    patches: U8  # their whole bytes
+
+
+def _parse(data: memoryview, count: int) -> _Packed:
+    """Check a packed plane of ``count`` bytes and find its parts; ``PackError`` if it is bad."""
     if len(data) < _HEAD.size:
         raise PackError("packed plane is shorter than its header")
     mask, const, exceptions = _HEAD.unpack_from(data)
@@ -170,17 +209,48 @@ def unpack_plane(data: memoryview, count: int, scratch: Scratch, name: str) -> U
     packed_size = padded * mask.bit_count() // 8
     if len(data) != _HEAD.size + packed_size + 5 * exceptions or exceptions > count:
         raise PackError("packed plane sizes do not add up")
-    values = scratch.get(name, padded)
-    words = values.view(np.uint64)
-    piece = scratch.get("unpack.piece", padded // 2).view(np.uint64)
+    fields = []
     position = _HEAD.size
-    for index, (first, width) in enumerate(_parts(mask)):
-        lanes = 8 // width
-        segment = padded // lanes // 8
-        field = np.frombuffer(data, np.uint64, count=segment, offset=position)
-        position += segment * 8
+    for first, width in _parts(mask):
+        segment = padded * width // 8
+        fields.append((data[position : position + segment], width, first))
+        position += segment
+    indices = np.frombuffer(data, "<u4", count=exceptions, offset=position)
+    patches = np.frombuffer(data, np.uint8, count=exceptions, offset=position + 4 * exceptions)
+    if exceptions and int(indices.max()) >= count:
+        raise PackError("packed plane patches a value past its end")
+    return _Packed(count, padded, const, tuple(fields), indices, patches)
+
+
+def unpack_plane(data: memoryview, count: int, scratch: Scratch, name: str) -> U8:
+    """The ``count`` bytes of a packed plane, in ``scratch`` buffer ``name``."""
+    return _unpack(_parse(data, count), scratch, name)
+
+
+def _unpack(packed: _Packed, scratch: Scratch, name: str) -> U8:
+    """The bytes of a parsed packed plane, in ``scratch`` buffer ``name``."""
+    values = scratch.get(name, packed.padded)
+    native = _native.kernels() if packed.fields else None
+    if native is not None:
+        for index, (bits, width, first) in enumerate(packed.fields):
+            native.unpack_field(
+                bits, len(bits), width, first, accumulate=index > 0, fill=packed.const, out=values
+            )
+    else:
+        _unpack_numpy(packed, values, scratch)
+    plane = values[: packed.count]
+    plane[packed.indices] = packed.patches
+    return plane
+
+
+def _unpack_numpy(packed: _Packed, values: U8, scratch: Scratch) -> None:
+    words = values.view(np.uint64)
+    piece = scratch.get("unpack.piece", packed.padded // 2).view(np.uint64)
+    for index, (bits, width, first) in enumerate(packed.fields):
+        segment = len(bits) // 8
+        field = np.frombuffer(bits, np.uint64)
         lane_mask = _repeat(((1 << width) - 1) << first)
-        for lane in range(lanes):
+        for lane in range(8 // width):
             target = words[lane * segment : (lane + 1) * segment]
             by = first - width * lane
             # The first field writes its bits straight into place; later ones OR theirs in.
@@ -192,15 +262,7 @@ def unpack_plane(data: memoryview, count: int, scratch: Scratch, name: str) -> U
                 np.bitwise_and(field, lane_mask, out=term)
             if index:
                 np.bitwise_or(target, term, out=target)
-    if not mask:
+    if not packed.fields:
         words.fill(0)
-    if const:
-        np.bitwise_or(words, _repeat(const), out=words)
-    plane = values[:count]
-    if exceptions:
-        indices = np.frombuffer(data, "<u4", count=exceptions, offset=position)
-        patches = np.frombuffer(data, np.uint8, count=exceptions, offset=position + 4 * exceptions)
-        if int(indices.max()) >= count:
-            raise PackError("packed plane patches a value past its end")
-        plane[indices] = patches
-    return plane
+    if packed.const:
+        np.bitwise_or(words, _repeat(packed.const), out=words)

@@ -1,7 +1,9 @@
 """Bit-plane layouts for floating-point values: split each value into byte planes and back.
 
-Only whole-array NumPy ufuncs are used (no strided byte copies), writing into
-caller-owned buffers, so the work runs near memory speed and releases the GIL.
+2- and 4-byte values go through the compiled kernels (``_native``) where they
+are built: one pass each way. The NumPy code, which gives the same bytes, uses
+only whole-array ufuncs (no strided byte copies) writing into caller-owned
+buffers, so it too runs near memory speed and releases the GIL.
 """
 
 from __future__ import annotations
@@ -12,7 +14,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["U8", "WIDTHS", "PlaneLayout", "Scratch", "low_halves", "merge_planes", "split_planes"]
+from weightbase.tensors.codecs import _native
+
+__all__ = [
+    "U8",
+    "WIDTHS",
+    "PlaneLayout",
+    "Scratch",
+    "low_halves",
+    "merge_planes",
+    "split_planes",
+]
 
 U8 = npt.NDArray[np.uint8]
 U16 = npt.NDArray[np.uint16]
@@ -73,6 +85,11 @@ def split_planes(values: U8, layout: PlaneLayout, scratch: Scratch) -> list[U8]:
     count = words.size
     store = scratch.get("split.planes", width * count)
     planes = [store[index * count : (index + 1) * count] for index in range(width)]
+    native = _native.kernels() if width < 8 else None
+    if native is not None:
+        split = native.split2 if width == 2 else native.split4
+        split(values, layout.split, layout.rest_mask, planes)
+        return planes
     head, rest = planes[0], planes[1]
     if width == 2:
         top = words
@@ -114,6 +131,15 @@ def merge_planes(
     words = out.view(_UINT[width])
     count = words.size
     head, rest = planes[0], planes[1]
+    native = _native.kernels() if width < 8 else None
+    if native is not None:
+        if width == 2:
+            native.merge2(head, rest, layout.split, layout.rest_mask, out)
+        elif low is None:
+            native.merge4(head, rest, planes[2], planes[3], layout.split, layout.rest_mask, out)
+        else:
+            native.merge4_low(head, rest, low, layout.split, layout.rest_mask, out)
+        return
     top = words if width == 2 else scratch.words16("merge.top", count)
     # rest * 257 copies its byte into both halves; the mask keeps each half's own bits.
     np.copyto(top, rest)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import struct
 import threading
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -101,6 +102,9 @@ _MIN_GAIN = 128
 # plane's entropy says it cannot be.
 _PACK_PREFERENCE = 0.98
 _PACK_SLACK = 1.02
+# Low planes are probed in this many places, this many bytes each, before zstd
+# is tried on the whole plane.
+_PROBES, _PROBE = 8, 8 << 10
 # Values sampled to tell weights from XOR residuals, and to spot sparse planes.
 _SAMPLE = 1 << 14
 # A chunk whose top bytes are mostly zero is an XOR residual (weights always
@@ -145,22 +149,25 @@ class ByteGroupCodec(Codec):
     # -- encoding ---------------------------------------------------------------
 
     def encode(self, raw: Buffer, dtype: DType) -> Buffer:
+        return b"".join(self.encode_parts(raw, dtype))
+
+    def encode_parts(self, raw: Buffer, dtype: DType) -> list[Buffer]:
         data = np.frombuffer(raw, dtype=np.uint8)
         if data.size == 0:
-            return bytes((_STORED,))
+            return [bytes((_STORED,))]
         layout = self._layouts.get(dtype.name)
         if layout is None or data.size < 2 * layout.width:
             compressor = self._contexts.huffman if dtype.is_float else self._contexts.generic
             return self._whole(data, compressor)
         return self._planes(data, layout)
 
-    def _whole(self, data: U8, compressor: zstandard.ZstdCompressor) -> bytes:
+    def _whole(self, data: U8, compressor: zstandard.ZstdCompressor) -> list[Buffer]:
         compressed = compressor.compress(data.data)
         if len(compressed) >= data.size:
-            return bytes((_STORED,)) + data.tobytes()
-        return bytes((_ZSTD,)) + compressed
+            return [bytes((_STORED,)), data.data]
+        return [bytes((_ZSTD,)), compressed]
 
-    def _planes(self, data: U8, layout: PlaneLayout) -> bytes:
+    def _planes(self, data: U8, layout: PlaneLayout) -> list[Buffer]:
         width = layout.width
         body = data.size - data.size % width
         values = data[:body]
@@ -181,10 +188,10 @@ class ByteGroupCodec(Codec):
             + [_PLANE_ENTRY.pack(method, len(stored)) for method, stored in choices]
         )
         table = table.ljust(_table_size(width), b"\0")
-        payload = b"".join([table, *(stored for _, stored in reversed(choices)), data[body:].data])
-        if len(payload) > data.size:
-            return bytes((_STORED,)) + data.tobytes()
-        return payload
+        parts = [table, *(stored for _, stored in reversed(choices)), data[body:].data]
+        if sum(len(part) for part in parts) > data.size:
+            return [bytes((_STORED,)), data.data]
+        return parts
 
     def _plane(self, index: int, plane: U8) -> tuple[int, Buffer]:
         """How to store one plane: (method, bytes)."""
@@ -195,10 +202,11 @@ class ByteGroupCodec(Codec):
         # head/rest carry the exponent: Huffman. Low mantissa bytes are
         # near-random; level 1 is as cheap on them and also finds repeats.
         compressor = self._contexts.huffman if index < 2 else self._contexts.fast
-        compressed = compressor.compress(plane.data)
         best: tuple[int, Buffer] = (_PLANE_STORED, plane.data)
-        if len(compressed) <= plane.size - plane.size // _MIN_GAIN - 1:
-            best = (_PLANE_ZSTD, compressed)
+        if index < 2 or _compressible(plane, compressor):
+            compressed = compressor.compress(plane.data)
+            if len(compressed) <= plane.size - plane.size // _MIN_GAIN - 1:
+                best = (_PLANE_ZSTD, compressed)
         sample = plane[:: max(1, plane.size // _SAMPLE)]
         if np.count_nonzero(sample) < sample.size * (1 - _SPARSE_ZEROS):
             sparse = self._sparse(plane)
@@ -218,51 +226,54 @@ class ByteGroupCodec(Codec):
 
     def decode(self, payload: Buffer, raw_size: int, dtype: DType) -> Buffer:
         view = memoryview(payload).cast("B")
-        if len(view) == 0:
-            raise IntegrityError("bytegroup payload is empty")
-        mode = view[0]
+        mode = _mode(view)
         if mode == _STORED:
-            if len(view) - 1 != raw_size:
-                raise IntegrityError(
-                    f"bytegroup stored payload holds {len(view) - 1} bytes, expected {raw_size}"
-                )
-            return view[1:]
+            _check_stored(view, raw_size)
+            return view[1:]  # no copy: a view of the payload
         if mode == _ZSTD:
-            return self._unzstd(view[1:], raw_size)
-        if mode == _PLANES:
-            return self._unplanes(view, raw_size)
-        raise IntegrityError(f"bytegroup payload has unknown mode {mode}")
+            _check_frame(view[1:], raw_size)  # before allocating what it declares
+            out = np.empty(raw_size, dtype=np.uint8)
+            self._unzstd_into(view[1:], out)
+            return out.data
+        planes = self._unplanes(view, raw_size)  # every size checked before allocating
+        out = np.empty(raw_size, dtype=np.uint8)
+        planes.merge_into(out, self._contexts.scratch)
+        return out.data
 
-    def _unzstd(self, frame: memoryview, size: int) -> bytes:
+    def decode_into(self, payload: Buffer, out: U8, dtype: DType) -> None:
+        view = memoryview(payload).cast("B")
+        mode = _mode(view)
+        if mode == _STORED:
+            _check_stored(view, out.size)
+            out[:] = np.frombuffer(view, dtype=np.uint8, offset=1)
+        elif mode == _ZSTD:
+            self._unzstd_into(view[1:], out)
+        else:
+            self._unplanes(view, out.size).merge_into(out, self._contexts.scratch)
+
+    def _unzstd_into(self, frame: memoryview, out: U8) -> U8:
+        """Decompress a frame of exactly ``out.size`` bytes into ``out``."""
         try:
-            _check_frame(frame, size)
-            out = self._contexts.decompressor.decompress(frame, allow_extra_data=False)
-        except zstandard.ZstdError as exc:
-            raise IntegrityError(f"bytegroup zstd frame does not decode: {exc}") from exc
-        if len(out) != size:
-            raise IntegrityError(
-                f"bytegroup zstd frame decoded to {len(out)} bytes, expected {size}"
-            )
-        return out
-
-    def _unzstd_into(self, frame: memoryview, name: str, size: int) -> U8:
-        """Decompress a frame of ``size`` bytes into scratch buffer ``name``.
-
-        Reused buffers spare a fresh multi-MiB allocation, and its page faults, per call.
-        """
-        try:
-            _check_frame(frame, size)  # before allocating what a corrupt header might say
-            out = self._contexts.scratch.get(name, size)
+            _check_frame(frame, out.size)  # before trusting what a corrupt header might say
             reader = self._contexts.decompressor.stream_reader(frame, read_size=len(frame))
             filled = reader.readinto(out)
             leftover = reader.read(1)
         except zstandard.ZstdError as exc:
-            raise IntegrityError(f"bytegroup plane does not decode: {exc}") from exc
+            raise IntegrityError(f"bytegroup zstd frame does not decode: {exc}") from exc
         if filled != out.size or leftover:
-            raise IntegrityError(f"bytegroup plane does not decode to {out.size} bytes")
+            raise IntegrityError(f"bytegroup zstd frame does not decode to {out.size} bytes")
         return out
 
-    def _unplanes(self, view: memoryview, raw_size: int) -> memoryview:
+    def _unzstd_scratch(self, frame: memoryview, name: str, size: int) -> U8:
+        """Decompress a frame of ``size`` bytes into scratch buffer ``name``.
+
+        Reused buffers spare a fresh multi-MiB allocation, and its page faults, per call.
+        """
+        _check_frame(frame, size)  # before allocating what a corrupt header might say
+        return self._unzstd_into(frame, self._contexts.scratch.get(name, size))
+
+    def _unplanes(self, view: memoryview, raw_size: int) -> _DecodedPlanes:
+        """Check a planes payload and decode its planes (into scratch), ready to merge."""
         if len(view) < _PLANES_HEAD.size:
             raise IntegrityError("bytegroup payload is shorter than its header")
         _, width, split = _PLANES_HEAD.unpack_from(view)
@@ -310,7 +321,7 @@ class ByteGroupCodec(Codec):
                     )
                 planes.append(np.frombuffer(chunk, dtype=np.uint8))
             elif method == _PLANE_ZSTD:
-                planes.append(self._unzstd_into(chunk, f"decode.plane{index}", count))
+                planes.append(self._unzstd_scratch(chunk, f"decode.plane{index}", count))
             elif method == _PLANE_PACKED and index:
                 # Never the first plane: a packed plane of constant bytes says nothing
                 # of its length, the first plane must vouch for ``raw_size``.
@@ -322,11 +333,7 @@ class ByteGroupCodec(Codec):
                 planes.append(self._unsparse(chunk, f"decode.plane{index}", count))
             else:
                 raise IntegrityError(f"bytegroup plane has unknown method {method}")
-        out = np.empty(raw_size, dtype=np.uint8)
-        if count:
-            merge_planes(planes, layout, out[: count * width], scratch, low)
-        out[count * width :] = np.frombuffer(view[offset:], dtype=np.uint8)
-        return out.data
+        return _DecodedPlanes(layout, planes, low, view[offset:])
 
     def _unsparse(self, chunk: memoryview, name: str, size: int) -> U8:
         if len(chunk) < _SPARSE_HEAD.size:
@@ -335,18 +342,69 @@ class ByteGroupCodec(Codec):
         if _SPARSE_HEAD.size + bitmap_size > len(chunk):
             raise IntegrityError("bytegroup sparse plane is shorter than its bitmap")
         bitmap_frame = chunk[_SPARSE_HEAD.size : _SPARSE_HEAD.size + bitmap_size]
-        bitmap = self._unzstd_into(bitmap_frame, "decode.bitmap", -(-size // 8))
+        bitmap = self._unzstd_scratch(bitmap_frame, "decode.bitmap", -(-size // 8))
         nonzero = np.unpackbits(bitmap, count=size).view(np.bool_)
         values_frame = chunk[_SPARSE_HEAD.size + bitmap_size :]
-        values = self._unzstd_into(values_frame, "decode.nonzero", int(np.count_nonzero(nonzero)))
+        values = self._unzstd_scratch(
+            values_frame, "decode.nonzero", int(np.count_nonzero(nonzero))
+        )
         out = self._contexts.scratch.get(name, size)
         out.fill(0)
         out[nonzero] = values
         return out
 
 
+def _compressible(plane: U8, compressor: zstandard.ZstdCompressor) -> bool:
+    """Whether zstd may save anything on a plane, judged by probes spread across it.
+
+    Low mantissa bytes are near-random: a full attempt on them costs as much as
+    the rest of the encoding, and almost always comes to nothing.
+    """
+    if plane.size < _PROBES * _PROBE * 4:
+        return True
+    stride = plane.size // _PROBES
+    probes = [plane[index * stride : index * stride + _PROBE] for index in range(_PROBES)]
+    compressed = sum(len(compressor.compress(probe.data)) for probe in probes)
+    return compressed < _PROBES * _PROBE * (1 - 1 / (2 * _MIN_GAIN))
+
+
+@dataclass(frozen=True, slots=True)
+class _DecodedPlanes:
+    """A checked planes payload, its planes decoded, waiting for an output buffer."""
+
+    layout: PlaneLayout
+    planes: list[U8]
+    low: U8 | None  # the low halves of 4-byte values, in place of planes 2 and 3
+    tail: memoryview  # the ``raw_size % width`` bytes after the last whole value
+
+    def merge_into(self, out: U8, scratch: Scratch) -> None:
+        body = out.size - len(self.tail)
+        if body:
+            merge_planes(self.planes, self.layout, out[:body], scratch, self.low)
+        out[body:] = np.frombuffer(self.tail, dtype=np.uint8)
+
+
+def _mode(view: memoryview) -> int:
+    if len(view) == 0:
+        raise IntegrityError("bytegroup payload is empty")
+    mode = view[0]
+    if mode not in (_STORED, _ZSTD, _PLANES):
+        raise IntegrityError(f"bytegroup payload has unknown mode {mode}")
+    return mode
+
+
+def _check_stored(view: memoryview, size: int) -> None:
+    if len(view) - 1 != size:
+        raise IntegrityError(
+            f"bytegroup stored payload holds {len(view) - 1} bytes, expected {size}"
+        )
+
+
 def _check_frame(frame: memoryview, size: int) -> None:
     # Without this check zstd would allocate whatever a corrupt header declares.
-    declared = zstandard.frame_content_size(frame)
+    try:
+        declared = zstandard.frame_content_size(frame)
+    except zstandard.ZstdError as exc:
+        raise IntegrityError(f"bytegroup zstd frame has no valid header: {exc}") from exc
     if declared != size:
         raise IntegrityError(f"bytegroup zstd frame declares {declared} bytes, expected {size}")
