@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 import blake3
 import numpy as np
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from weightbase.catalog.rows import add_tag, insert_or_ignore, tags_of
 from weightbase.catalog.schema import DatasetRow, DatasetVersionRow, TagRow, utcnow
 from weightbase.datasets.content import DatasetContent, DatasetFormat, DatasetKind
 from weightbase.datasets.quality import QualityReport, assess_quality
@@ -40,7 +40,14 @@ from weightbase.errors import Conflict, NotFound, ValidationError
 from weightbase.lineage import Node
 from weightbase.names import check_entity_name, check_tag, split_ref
 from weightbase.registry.records import Page
-from weightbase.registry.semver import BumpPart, bump, canonical_version, latest_version
+from weightbase.registry.semver import (
+    BumpPart,
+    canonical_version,
+    latest_version,
+    next_version,
+    parse_version,
+    version_key,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -283,7 +290,7 @@ class DatasetRegistry:
                         )
                 dataset.updated_at = utcnow()
                 for tag in tag_list:
-                    _add_tag(session, row.id, tag)
+                    add_tag(session, _NODE, row.id, tag)
                 return row.id, created
 
             version_id, created = self._catalog.write(work, attempts=8)
@@ -355,7 +362,6 @@ class DatasetRegistry:
 
     def versions(self, name: str) -> builtins.list[DatasetVersion]:
         """Every live version of a dataset, oldest first by SemVer precedence."""
-        from weightbase.registry.semver import version_key
 
         with self._catalog.session() as session:
             dataset = self._require(session, name)
@@ -409,7 +415,7 @@ class DatasetRegistry:
         checked = [check_tag(tag) for tag in tags]
 
         def work(session: Session) -> None:
-            added = [tag for tag in checked if _add_tag(session, found.id, tag)]
+            added = [tag for tag in checked if add_tag(session, _NODE, found.id, tag)]
             if added:
                 self._audit_record(
                     session,
@@ -463,15 +469,7 @@ class DatasetRegistry:
 
     def _insert(self, session: Session, name: str) -> DatasetRow:
         now = utcnow()
-        insert = (
-            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        )
-        inserted = session.execute(
-            insert(DatasetRow)
-            .values(name=name, created_at=now, updated_at=now)
-            .on_conflict_do_nothing()
-            .returning(DatasetRow.id)
-        ).scalar_one_or_none()
+        inserted = insert_or_ignore(session, DatasetRow, name=name, created_at=now, updated_at=now)
         row = self._live(session, name, lock=True)
         assert row is not None
         if inserted is not None:
@@ -495,7 +493,6 @@ class DatasetRegistry:
         description: str | None,
         actor: str,
     ) -> DatasetVersionRow:
-        from weightbase.registry.semver import parse_version
 
         parsed = parse_version(number)
         row = DatasetVersionRow(
@@ -564,11 +561,7 @@ class DatasetRegistry:
     def _record(
         self, session: Session, dataset: DatasetRow, row: DatasetVersionRow
     ) -> DatasetVersion:
-        tags = session.scalars(
-            select(TagRow.tag)
-            .where(TagRow.entity_kind == _NODE, TagRow.entity_id == row.id)
-            .order_by(TagRow.tag)
-        ).all()
+        tags = tags_of(session, _NODE, [row.id]).get(row.id, [])
         splits = row.splits or {}
         return DatasetVersion(
             id=row.id,
@@ -668,26 +661,4 @@ def _number(session: Session, dataset: DatasetRow, explicit: str | None, part: B
             select(DatasetVersionRow.version).where(DatasetVersionRow.dataset_id == dataset.id)
         )
     )
-    if explicit is not None:
-        if explicit in taken:
-            raise Conflict(
-                f"{dataset.name}@{explicit} already exists with other data",
-                dataset=dataset.name,
-                version=explicit,
-            )
-        return explicit
-    number = bump(latest_version(taken), part)
-    while number in taken:
-        number = bump(number, part)
-    return number
-
-
-def _add_tag(session: Session, version_id: int, tag: str) -> bool:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    inserted = session.execute(
-        insert(TagRow)
-        .values(entity_kind=_NODE, entity_id=version_id, tag=tag)
-        .on_conflict_do_nothing()
-        .returning(TagRow.id)
-    ).scalar_one_or_none()
-    return inserted is not None
+    return next_version(taken, explicit, part, what=dataset.name)

@@ -6,12 +6,12 @@ leading ``v`` is accepted and dropped, anything else is refused.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Literal, get_args
 
 import semver
 
-from weightbase.errors import ValidationError
+from weightbase.errors import Conflict, ValidationError
 
 __all__ = [
     "BumpPart",
@@ -19,6 +19,7 @@ __all__ = [
     "bump",
     "canonical_version",
     "latest_version",
+    "next_version",
     "parse_version",
     "sort_versions",
     "version_key",
@@ -121,3 +122,21 @@ def bump(latest: str | None, part: BumpPart) -> str:
     elif not pre:
         patch += 1
     return f"{major}.{minor}.{patch}"
+
+
+def next_version(taken: Sequence[str], explicit: str | None, part: BumpPart, *, what: str) -> str:
+    """``explicit`` if it is free (else ``Conflict``), or the latest of ``taken`` bumped.
+
+    A deleted version keeps its number, so a bump steps past numbers in use.
+    """
+    if explicit is not None:
+        if explicit in taken:
+            raise Conflict(
+                f"{what}@{explicit} already exists; choose another version or let it be bumped",
+                version=explicit,
+            )
+        return explicit
+    number = bump(latest_version(taken), part)
+    while number in taken:
+        number = bump(number, part)
+    return number

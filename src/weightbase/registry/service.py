@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import blake3
 import numpy as np
 from sqlalchemy import and_, exists, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from weightbase.catalog.rows import add_tag, insert_or_ignore, tags_of
 from weightbase.catalog.schema import (
     STAGES,
     AliasRow,
@@ -50,7 +50,14 @@ from weightbase.names import check_entity_name, check_tag, split_ref
 from weightbase.registry.analysis import ModelAnalysis, analyse, trainable_parameter_names
 from weightbase.registry.diff import SnapshotDiff, diff_snapshots
 from weightbase.registry.records import Model, ModelVersion, Page
-from weightbase.registry.semver import BumpPart, bump, canonical_version, latest_version
+from weightbase.registry.semver import (
+    BumpPart,
+    canonical_version,
+    latest_version,
+    next_version,
+    parse_version,
+    version_key,
+)
 from weightbase.tensors.manifest import Snapshot
 
 if TYPE_CHECKING:
@@ -181,7 +188,7 @@ class ModelRegistry:
                 if value is not None:
                     setattr(row, field_name, value)
             for tag in tag_list:
-                self._add_tag(session, "model", row.id, tag)
+                add_tag(session, "model", row.id, tag)
             return row.id
 
         model_id = self._catalog.write(work)
@@ -414,7 +421,7 @@ class ModelRegistry:
                     self._apply_extras(session, model, row, stage=stage, description=description)
                 model.updated_at = utcnow()
                 for tag in tag_list:
-                    self._add_tag(session, "model_version", row.id, tag)
+                    add_tag(session, "model_version", row.id, tag)
                 for metric, value in metric_values.items():
                     session.add(VersionMetricRow(version_id=row.id, name=metric, value=value))
                 node = Node(_VERSION_NODE, str(row.id))
@@ -458,16 +465,7 @@ class ModelRegistry:
                 select(ModelVersionRow.version).where(ModelVersionRow.model_id == model.id)
             )
         )
-        if explicit is None:
-            return _bump(taken, part)
-        if explicit in taken:
-            raise Conflict(
-                f"{model.name}@{explicit} already exists; choose another version or let push "
-                "bump one",
-                model=model.name,
-                version=explicit,
-            )
-        return explicit
+        return next_version(taken, explicit, part, what=model.name)
 
     def _apply_extras(
         self,
@@ -519,7 +517,6 @@ class ModelRegistry:
                 query = query.where(ModelVersionRow.deleted_at.is_(None))
             rows = list(session.scalars(query))
             versions = self._versions(session, model, rows)
-        from weightbase.registry.semver import version_key
 
         return sorted(versions, key=lambda item: version_key(item.version))
 
@@ -910,15 +907,7 @@ class ModelRegistry:
     def _insert_model(self, session: Session, name: str) -> ModelRow:
         """Insert the model, or find the one another writer inserted first; locked either way."""
         now = utcnow()
-        insert = (
-            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        )
-        inserted = session.execute(
-            insert(ModelRow)
-            .values(name=name, created_at=now, updated_at=now)
-            .on_conflict_do_nothing()
-            .returning(ModelRow.id)
-        ).scalar_one_or_none()
+        inserted = insert_or_ignore(session, ModelRow, name=name, created_at=now, updated_at=now)
         row = self._live_model(session, name, lock=True)
         assert row is not None
         if inserted is not None:
@@ -936,7 +925,6 @@ class ModelRegistry:
         analysis: ModelAnalysis,
         actor: str,
     ) -> ModelVersionRow:
-        from weightbase.registry.semver import parse_version
 
         parsed = parse_version(number)
         arch = analysis.architecture
@@ -1076,18 +1064,6 @@ class ModelRegistry:
         session.delete(existing)
         return version
 
-    def _add_tag(self, session: Session, kind: str, entity_id: int, tag: str) -> bool:
-        insert = (
-            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        )
-        inserted = session.execute(
-            insert(TagRow)
-            .values(entity_kind=kind, entity_id=entity_id, tag=tag)
-            .on_conflict_do_nothing()
-            .returning(TagRow.id)
-        ).scalar_one_or_none()
-        return inserted is not None
-
     def _change_tags(self, ref: VersionLike, tags: Sequence[str], *, add: bool) -> None:
         checked = [check_tag(tag) for tag in tags]
         if not checked:
@@ -1102,7 +1078,7 @@ class ModelRegistry:
             changed = []
             for tag in checked:
                 if add:
-                    if self._add_tag(session, kind, entity, tag):
+                    if add_tag(session, kind, entity, tag):
                         changed.append(tag)
                 else:
                     row = session.scalars(
@@ -1167,13 +1143,7 @@ class ModelRegistry:
         ids = [row.id for row in rows]
         if not ids:
             return []
-        tags: dict[int, builtins.list[str]] = {}
-        for entity, tag in session.execute(
-            select(TagRow.entity_id, TagRow.tag)
-            .where(TagRow.entity_kind == "model", TagRow.entity_id.in_(ids))
-            .order_by(TagRow.tag)
-        ):
-            tags.setdefault(entity, []).append(tag)
+        tags = tags_of(session, "model", ids)
         aliases: dict[int, dict[str, str]] = {}
         for model_id, alias, version in session.execute(
             select(AliasRow.model_id, AliasRow.alias, ModelVersionRow.version)
@@ -1214,13 +1184,7 @@ class ModelRegistry:
         ids = [row.id for row in rows]
         if not ids:
             return []
-        tags: dict[int, builtins.list[str]] = {}
-        for entity, tag in session.execute(
-            select(TagRow.entity_id, TagRow.tag)
-            .where(TagRow.entity_kind == "model_version", TagRow.entity_id.in_(ids))
-            .order_by(TagRow.tag)
-        ):
-            tags.setdefault(entity, []).append(tag)
+        tags = tags_of(session, "model_version", ids)
         aliases: dict[int, builtins.list[str]] = {}
         for version_id, alias in session.execute(
             select(AliasRow.version_id, AliasRow.alias)
@@ -1267,14 +1231,6 @@ class ModelRegistry:
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-def _bump(taken: Sequence[str], part: BumpPart) -> str:
-    number = bump(latest_version(taken), part)
-    # a deleted version keeps its number; bump past it rather than collide
-    while number in taken:
-        number = bump(number, part)
-    return number
 
 
 def _check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
