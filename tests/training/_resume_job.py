@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits  # type: ignore[import-untyped]
+from sklearn.datasets import load_digits
 
 from weightbase.tensors import TensorStore
 from weightbase.training import CheckpointManager

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sklearn.datasets import load_digits  # type: ignore[import-untyped]
+from sklearn.datasets import load_digits
 
 from weightbase.datasets import from_numpy
 from weightbase.errors import ValidationError
@@ -38,7 +42,7 @@ def _train(
         for xb, yb in loader:
             optimizer.zero_grad()
             loss = torch.nn.functional.cross_entropy(model(xb), yb)
-            loss.backward()  # type: ignore[no-untyped-call]
+            loss.backward()
             optimizer.step()
             training.step({"train_loss": loss})
         with torch.no_grad():
@@ -122,3 +126,27 @@ def test_register_without_checkpoints_is_refused(workspace: Workspace) -> None:
         training.register("m")
     with pytest.raises(ValidationError, match="checkpoint_every"):
         Training(workspace, "x", model=model, checkpoint_every=0)
+
+
+@pytest.mark.slow
+def test_a_killed_training_resumes_bit_identical(catalog_url: str, tmp_path: Path) -> None:
+    job = Path(__file__).with_name("_training_job.py")
+
+    def run(home: str, out: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(job), str(tmp_path / home), catalog_url, "4", out, *extra],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    straight = run("a", str(tmp_path / "straight.bin"))
+    assert straight.returncode == 0, straight.stderr
+    killed = run("b", str(tmp_path / "never.bin"), "--kill-after", "2")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = run("b", str(tmp_path / "resumed.bin"), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    first_run = killed.stdout.split()[-1]
+    assert f"start epoch 2 run {first_run}" in resumed.stdout  # the same run, from epoch 2
+    assert (tmp_path / "resumed.bin").read_bytes() == (tmp_path / "straight.bin").read_bytes()
