@@ -15,7 +15,9 @@ stores a checkpoint (model, optimizer, scheduler, RNGs, counters) as a delta of
 the previous one. ``resume=True`` picks up the experiment's newest run with the
 same name that did not complete (it failed, was cancelled or killed), restores
 its latest checkpoint and carries on from the epoch after it, bit-exactly on
-CPU; ``resume=<run id>`` names the run. ``register`` pushes the best checkpoint's
+CPU; ``resume=<run id>`` names the run (``restore=False`` resumes the run and
+its checkpoint series but loads nothing, for frameworks that restore their own
+state, as the Trainer callbacks do). ``register`` pushes the best checkpoint's
 weights as a model version ``trained_on`` the dataset version and
 ``produced_by`` the run.
 """
@@ -59,6 +61,7 @@ class Training:
         mode: Literal["min", "max"] = "min",
         keep_last: int | None = 2,
         resume: bool | int = False,
+        restore: bool = True,
         system_metrics: bool | float = False,
     ) -> None:
         if checkpoint_every is not None and checkpoint_every < 1:
@@ -79,6 +82,7 @@ class Training:
         self.mode = mode
         self.keep_last = keep_last
         self.resume = resume
+        self.restore = restore
         self.system_metrics = system_metrics
         self.step_count = 0
         self.epoch = 0
@@ -98,7 +102,7 @@ class Training:
                 self.checkpoints.load(
                     model=self.model, optimizer=self.optimizer, scheduler=self.scheduler
                 )
-                if self.checkpoints.latest() is not None
+                if self.restore and self.checkpoints.latest() is not None
                 else None
             )
             if progress is not None:
