@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmarks {store,registry} [--json] [--quick] [--no-write-docs]``."""
+"""Command line: ``python -m benchmarks {store,registry,tracking} [--json] [--quick] …``."""
 
 from __future__ import annotations
 
@@ -120,7 +120,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     registry.add_argument(
         "--docs", type=Path, default=DOCS_PATH, help=f"the file to update (default {DOCS_PATH})"
     )
+    tracking = commands.add_parser(
+        "tracking",
+        help="run tracking against MLflow (logging, history reads), checkpoints against "
+        "torch.save, training-loop overhead",
+        description=(
+            "Measure run logging and history reads against MLflow on SQLite, MiniLM "
+            "fine-tune checkpoints against torch.save and the overhead of the Training "
+            "callbacks (a few minutes), print one markdown table and record it in "
+            "docs/benchmarks.md."
+        ),
+    )
+    tracking.add_argument(
+        "--json",
+        action="store_true",
+        help="print the headline ratios (and a 'details' object) as JSON instead of the table",
+    )
+    tracking.add_argument(
+        "--quick",
+        action="store_true",
+        help="small workloads, 1-2 MiniLM training steps: a smoke test whose numbers are "
+        "not the reported ones (never writes the docs)",
+    )
+    tracking.add_argument(
+        "--no-write-docs", action="store_true", help="leave docs/benchmarks.md untouched"
+    )
+    tracking.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="make the temporary folder (catalogs, stores, checkpoint files) under this "
+        "folder (default: the system temporary folder)",
+    )
+    tracking.add_argument(
+        "--docs", type=Path, default=DOCS_PATH, help=f"the file to update (default {DOCS_PATH})"
+    )
     args = parser.parse_args(argv)
+    if args.command == "tracking":
+        return _tracking(args)
     if args.command == "registry":
         for option in ("models", "samples"):
             if getattr(args, option) is not None and getattr(args, option) < 1:
@@ -218,6 +255,38 @@ def _registry(args: argparse.Namespace) -> int:
     elif not args.no_write_docs:
         write_section(args.docs, "registry", section)
         log(f"wrote the registry section of {args.docs}")
+    log("done")
+    return 0
+
+
+def _tracking(args: argparse.Namespace) -> int:
+    from benchmarks.machine import describe_machine
+    from benchmarks.report import render_tracking, write_section
+    from benchmarks.tracking import TrackingConfig, run_tracking
+
+    started = time.perf_counter()
+
+    def log(text: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+    workdir = Path(tempfile.mkdtemp(prefix="wb-bench-", dir=args.workdir))
+    try:
+        config = TrackingConfig.create(workdir=workdir, quick=args.quick)
+        results = run_tracking(config, log)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    machine = describe_machine()
+    section = render_tracking(results, machine)
+    if args.json:
+        details = {"machine": machine.to_dict(), **results.details()}
+        print(json.dumps({**results.summary(), "details": details}, indent=2))
+    else:
+        print(section)
+    if args.quick:
+        log("--quick: docs not written (quick numbers are not the reported ones)")
+    elif not args.no_write_docs:
+        write_section(args.docs, "tracking", section)
+        log(f"wrote the tracking section of {args.docs}")
     log("done")
     return 0
 

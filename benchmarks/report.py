@@ -12,8 +12,9 @@ if TYPE_CHECKING:
     from benchmarks.machine import Machine
     from benchmarks.registry import RegistryResults
     from benchmarks.store import StoreResults
+    from benchmarks.tracking import TrackingResults
 
-__all__ = ["DOCS_PATH", "render_registry", "render_store", "write_section"]
+__all__ = ["DOCS_PATH", "render_registry", "render_store", "render_tracking", "write_section"]
 
 _X = "\N{MULTIPLICATION SIGN}"  # written as an escape: ruff flags the literal sign
 
@@ -344,6 +345,120 @@ def render_registry(results: RegistryResults, machine: Machine) -> str:
         f" medians of {config.diff_repeats} interleaved rounds, warm cache.",
     ]
     return "\n".join(lines)
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.0f} points/s"
+
+
+def render_tracking(results: TrackingResults, machine: Machine) -> str:
+    """The section for ``python -m benchmarks tracking``: header, one table, footnotes."""
+    from benchmarks.tracking import METRICS_PER_STEP, MLFLOW_BATCH
+
+    config = results.config
+    summary = results.summary()
+    first, steady = results.checkpoints[0], results.steady
+    steady_wb_bytes = results.steady_median("weightbase_bytes")
+    steady_torch_bytes = results.steady_median("torch_bytes")
+    steady_wb_s = results.steady_median("weightbase_seconds")
+    steady_torch_s = results.steady_median("torch_seconds")
+    wb_log, batch, metric = results.weightbase_log, results.mlflow_batch, results.mlflow_metric
+    rows: list[tuple[str, ...]] = [
+        (
+            f"1. Log {wb_log.points:,} points ({METRICS_PER_STEP} metrics a step), "
+            "final flush included",
+            f"`run.log`: {_rate(wb_log.rate)}",
+            f"MLflow `log_batch` ({MLFLOW_BATCH:,} metrics a call, {batch.points:,} points): "
+            f"{_rate(batch.rate)}",
+            _times(summary["log_speedup_vs_mlflow_batch"]),
+            _target(summary["log_speedup_vs_mlflow_batch"] >= 100, f"≥ 100{_X}"),
+            "`log_speedup_vs_mlflow_batch`",
+        ),
+        (
+            "",
+            "",
+            f"MLflow `log_metric` ({metric.points:,} points, time-boxed to "
+            f"{config.mlflow_metric_seconds:g} s): {_rate(metric.rate)}",
+            _times(summary["log_speedup_vs_mlflow_metric"]),
+            "",
+            "`log_speedup_vs_mlflow_metric`",
+        ),
+        (
+            f"2. Read a {config.history_points:,}-point metric history",
+            f"`wb.runs.history`: {_seconds(results.weightbase_history.median)}",
+            f"`MlflowClient.get_metric_history`: {_seconds(results.mlflow_history.median)}",
+            _times(summary["history_read_speedup_vs_mlflow"]),
+            _target(summary["history_read_speedup_vs_mlflow"] >= 50, f"≥ 50{_X}"),
+            "`history_read_speedup_vs_mlflow`",
+        ),
+        (
+            f"3. Checkpoint a MiniLM fine-tune (model + AdamW state), steady state: median of "
+            f"{len(steady)} checkpoints after the first, {config.steps_between} steps apart",
+            f"`CheckpointManager.save` (delta): {steady_wb_bytes / MB:,.1f} MB in "
+            f"{_seconds(steady_wb_s)}",
+            f"`torch.save` + fsync: {steady_torch_bytes / MB:,.1f} MB in "
+            f"{_seconds(steady_torch_s)}",
+            f"{summary['checkpoint_bytes_vs_torch_save']:.3f} of the bytes, "
+            f"{summary['checkpoint_time_vs_torch_save']:.2f}{_X} the time",
+            "",
+            "`checkpoint_bytes_vs_torch_save`, `checkpoint_time_vs_torch_save`",
+        ),
+        (
+            "3. The first checkpoint (no parent to delta against)",
+            f"{first.weightbase_bytes / MB:,.1f} MB in {_seconds(first.weightbase_seconds)}",
+            f"{first.torch_bytes / MB:,.1f} MB in {_seconds(first.torch_seconds)}",
+            f"{summary['first_checkpoint_bytes_vs_torch_save']:.3f} of the bytes, "
+            f"{summary['first_checkpoint_time_vs_torch_save']:.2f}{_X} the time",
+            "",
+            "`first_checkpoint_bytes_vs_torch_save`, `first_checkpoint_time_vs_torch_save`",
+        ),
+        (
+            "4. Training-loop overhead of the `Training` callbacks, a checkpoint per epoch",
+            f"{summary['callback_overhead_pct']:.2f} %",
+            "the same loop without them",
+            "",
+            "",
+            "`callback_overhead_pct`",
+        ),
+    ]
+    header = ("Measurement", "weightbase", "Anchor", "weightbase vs anchor", "Target", "JSON key")
+    table = [_table_row(header), _table_row(tuple("---" for _ in header))]
+    table.extend(_table_row(cells) for cells in rows)
+    quick = (
+        "\n\n**Quick run (`--quick`): small workloads; not the reported numbers.**"
+        if config.quick
+        else ""
+    )
+    return "\n".join(
+        [
+            "## Run tracking (`python -m benchmarks tracking`)",
+            "",
+            machine.summary()
+            + f" MLflow {results.mlflow_version} on its SQLite backend"
+            + " (`sqlite:///…` in a fresh folder), in the same process as weightbase on its"
+            + " SQLite catalog; both files on the work disk. The machine is shared, so"
+            + " timings are noisy; every sample is in the `--json` details."
+            + quick,
+            "",
+            *table,
+            "",
+            f"Speeds are weightbase ÷ anchor (above 1{_X} weightbase is faster); checkpoint"
+            " bytes and times are weightbase ÷ `torch.save`, so below 1 weightbase is smaller or"
+            " faster. Logging: one `run.log` call a step with"
+            f" {METRICS_PER_STEP} metrics, timed from the first call to the end of"
+            " `run.flush()` (everything durable in the catalog); MLflow's `log_batch` gets"
+            f" {MLFLOW_BATCH:,} `Metric`s a call and `log_metric` one point a call. History:"
+            f" median of {config.history_repeats} reads for weightbase and"
+            f" {config.mlflow_history_repeats} for MLflow after one untimed read each, of a"
+            " finished run. Checkpoints: all-MiniLM-L6-v2 (fp32) with AdamW (lr 2e-5), real"
+            " training steps on random token batches between checkpoints (mean-pooled"
+            " embeddings regressed to random unit vectors), so weights and both moment"
+            " estimates change as in fine-tuning; weightbase bytes are the growth of the"
+            " store folder (chunks, manifest, ref) and it fsyncs every file, `torch.save`"
+            " bytes the file's size, fsynced; the two alternate going first. RNG state is"
+            " left out of both (`rng=False`) so they save the same state.",
+        ]
+    )
 
 
 def _table_row(cells: tuple[str, ...]) -> str:

@@ -263,3 +263,38 @@ def test_write_retries_what_the_database_asks_to_retry(catalog: Catalog) -> None
     with pytest.raises(StorageError, match="disk on fire"):
         catalog.write(broken)
     assert len(calls) == 1
+
+
+def test_sqlite_statistics_are_refreshed_when_missing_or_stale(tmp_path: Path) -> None:
+    from weightbase.catalog.engine import ANALYZE_MIN_ROWS
+    from weightbase.catalog.schema import ModelRow, ModelVersionRow
+
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    with Catalog.open(url) as catalog:
+        assert catalog.analyze() is False  # small: left alone
+        with catalog.transaction() as session:
+            session.add(ModelRow(name="m"))
+            session.flush()
+            session.execute(
+                sa.insert(ModelVersionRow),
+                [
+                    {
+                        "model_id": 1,
+                        "version": f"0.{i}.0",
+                        "major": 0,
+                        "minor": i,
+                        "patch": 0,
+                        "snapshot_id": "0" * 64,
+                        "stage": "development",
+                    }
+                    for i in range(ANALYZE_MIN_ROWS)
+                ],
+            )
+    with Catalog.open(url) as catalog:  # opening analyses the grown catalog
+        with catalog.session() as session:
+            stat = session.execute(
+                sa.text("SELECT stat FROM sqlite_stat1 WHERE tbl = 'model_versions' LIMIT 1")
+            ).scalar_one()
+        assert ANALYZE_MIN_ROWS / 2 <= int(stat.split()[0]) <= ANALYZE_MIN_ROWS * 2  # sampled
+        assert catalog.analyze() is False  # fresh statistics: nothing to do
+        assert catalog.analyze(force=True) is True

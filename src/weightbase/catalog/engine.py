@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -89,7 +90,7 @@ def _sqlite_engine(url: URL, busy_timeout: float, **kwargs: Any) -> Engine:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             cursor.execute("PRAGMA foreign_keys = ON")
             if not in_memory:
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _use_wal(cursor, busy_timeout)
             cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
             cursor.close()
@@ -100,6 +101,47 @@ def _sqlite_engine(url: URL, busy_timeout: float, **kwargs: Any) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def _use_wal(cursor: Any, busy_timeout: float) -> None:
+    """Put the database in WAL mode (it stays so), waiting out another process's lock.
+
+    Changing the journal mode does not wait on SQLite's busy handler: on a new
+    catalog that a second process is already migrating it fails at once with
+    "database is locked", so it is retried here for up to ``busy_timeout``.
+    """
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.005, 0.05))
+
+
+#: Catalogs with fewer model versions and runs than this are not analysed on open.
+ANALYZE_MIN_ROWS = 2_000
+
+
+def _stale(connection: sa.Connection, rows: int) -> bool:
+    """Whether statistics are missing, or were taken at under half or over twice ``rows``."""
+    if rows < ANALYZE_MIN_ROWS:
+        return False
+    has_stats = connection.exec_driver_sql(
+        "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"
+    ).scalar_one()
+    if not has_stats:
+        return True
+    stats = connection.exec_driver_sql(
+        "SELECT (SELECT stat FROM sqlite_stat1 WHERE tbl = 'model_versions' LIMIT 1),"
+        " (SELECT stat FROM sqlite_stat1 WHERE tbl = 'runs' LIMIT 1)"
+    ).one()
+    seen = sum(int(stat.split()[0]) for stat in stats if stat)
+    return not rows / 2 <= seen <= rows * 2
 
 
 def _postgres_engine(url: URL, **kwargs: Any) -> Engine:
@@ -163,25 +205,39 @@ class Catalog:
             catalog.analyze()
         return catalog
 
-    def analyze(self) -> None:
-        """Refresh the query planner's statistics (SQLite; PostgreSQL's autovacuum does this).
+    def analyze(self, *, force: bool = False) -> bool:
+        """Refresh SQLite's query-planner statistics when they are missing or stale.
 
-        Run on every open: sampling at most a few hundred rows per index keeps
-        it to milliseconds on a large catalog, and without statistics SQLite
-        can pick a plan that reads a whole table. Skipped if another writer
-        holds the lock; the next open catches up.
+        Without statistics SQLite can pick a plan that reads a whole table, so
+        opening a catalog of at least ``ANALYZE_MIN_ROWS`` model versions and
+        runs analyses it when it has no statistics or has grown or shrunk by
+        more than half since; sampling a few hundred rows per index keeps that
+        to milliseconds. A small catalog is left alone, and so is one another
+        writer holds (the next open catches up). PostgreSQL's autovacuum does
+        this on its own. Returns whether statistics were refreshed.
         """
         if self.dialect != "sqlite" or self.engine.url.database in (None, "", ":memory:"):
-            return
+            return False
         with self.engine.connect() as connection:
+            rows = int(
+                connection.exec_driver_sql(
+                    "SELECT coalesce((SELECT max(id) FROM model_versions), 0)"
+                    " + coalesce((SELECT max(id) FROM runs), 0)"
+                ).scalar_one()
+            )
+            if not force and not _stale(connection, rows):
+                connection.rollback()
+                return False
             busy_ms = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
             connection.exec_driver_sql("PRAGMA busy_timeout = 0")
             try:
                 connection.exec_driver_sql("PRAGMA analysis_limit = 400")
                 connection.exec_driver_sql("ANALYZE")
                 connection.commit()
+                return True
             except sa_exc.OperationalError:
-                connection.rollback()  # locked by a writer: statistics are only an optimisation
+                connection.rollback()  # another writer holds the lock: only an optimisation
+                return False
             finally:
                 # the pool hands this connection out again: give it its timeout back
                 connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(busy_ms)}")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 
 from weightbase.cli._common import run_app
+from weightbase.cli.datasets import datasets_app
 from weightbase.cli.demo import demo
 from weightbase.cli.models import models_app
+from weightbase.cli.runs import runs_app
 from weightbase.cli.store import store_app
 
 __all__ = ["app", "main"]
@@ -20,6 +22,8 @@ app = typer.Typer(
 )
 app.add_typer(store_app, name="store")
 app.add_typer(models_app, name="models")
+app.add_typer(runs_app, name="runs")
+app.add_typer(datasets_app, name="datasets")
 app.command(name="demo")(demo)
 
 

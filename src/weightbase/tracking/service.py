@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -284,6 +285,111 @@ class RunTracker:
             next_step=_next_step(run),
             system_metrics=system_metrics,
         )
+
+    # -- runs made elsewhere ------------------------------------------------------------
+
+    def import_run(
+        self,
+        experiment: str,
+        *,
+        started_at: datetime,
+        ended_at: datetime | None = None,
+        status: str | RunStatus = RunStatus.COMPLETED,
+        status_reason: str | None = None,
+        name: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Iterable[str] = (),
+        metrics: Mapping[str, Any] | None = None,
+    ) -> Run:
+        """Record a run made by another tool, with its own times and status, and all its points.
+
+        ``metrics`` maps each metric name to an ``(n, 4)`` array of points with
+        columns step, epoch (NaN for none), time (Unix seconds) and value. The
+        run is written as running, its points stored, then it takes ``status``
+        (``paused`` or a final one) and ``ended_at`` in one step, tags included:
+        a run that has its tags was imported whole. If storing the points fails
+        the run is marked failed, saying so, and the error is raised.
+        """
+        check_name(experiment, what="experiment")
+        if name is not None and (not isinstance(name, str) or not name or len(name) > 255):
+            raise ValidationError(f"a run name must be 1 to 255 characters, not {name!r}")
+        target = RunStatus.parse(status)
+        if target is RunStatus.RUNNING:
+            raise ValidationError("an imported run cannot be running: no process logs into it")
+        if not isinstance(started_at, datetime) or started_at.tzinfo is None:
+            raise ValidationError(f"started_at must be an aware datetime, not {started_at!r}")
+        if ended_at is not None and (not isinstance(ended_at, datetime) or ended_at.tzinfo is None):
+            raise ValidationError(f"ended_at must be an aware datetime, not {ended_at!r}")
+        param_values = _canonical_params(params or {})
+        tag_values = _check_tags(tags)
+        checked = {key: _imported_points(key, points) for key, points in (metrics or {}).items()}
+        batch = {key: points for key, points in checked.items() if points.shape[0]}
+
+        def start(session: Session) -> int:
+            row = session.scalars(
+                select(ExperimentRow).where(ExperimentRow.name == experiment)
+            ).one_or_none()
+            experiment_id = (
+                row.id if row is not None else self._insert_experiment(session, experiment, None).id
+            )
+            run_id: int = session.execute(
+                insert(RunRow)
+                .values(
+                    experiment_id=experiment_id,
+                    name=name,
+                    status=RunStatus.RUNNING.value,
+                    created_by=self._actor(),
+                    started_at=started_at,
+                    cpu_seconds=0.0,
+                    gpu_seconds=0.0,
+                    storage_bytes=0,
+                )
+                .returning(RunRow.id)
+            ).scalar_one()
+            if param_values:
+                session.execute(
+                    insert(RunParamRow),
+                    [{"run_id": run_id, "key": k, "value": v} for k, v in param_values.items()],
+                )
+            return run_id
+
+        run_id = self.catalog.write(start)
+        try:
+            if batch:
+                self.metric_store.write(run_id, batch)
+        except BaseException as exc:
+            self.set_status(run_id, RunStatus.FAILED, reason=f"import failed: {exc}")
+            raise
+
+        def finish(session: Session) -> Run:
+            values: dict[str, Any] = {
+                "status": target.value,
+                "status_reason": status_reason,
+                "updated_at": utcnow(),
+                "ended_at": None if target.live else (ended_at or started_at),
+            }
+            session.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
+            self._insert_tags(session, run_id, tag_values)
+            self._record(
+                session,
+                "run.import",
+                RUN_KIND,
+                run_id,
+                after={
+                    "experiment": experiment,
+                    "name": name,
+                    "status": target.value,
+                    "params": {k: json.loads(v) for k, v in param_values.items()},
+                    "tags": tag_values,
+                    "points": sum(int(points.shape[0]) for points in batch.values()),
+                },
+                event="run_imported",
+            )
+            return self._load_runs(session, [run_id])[0]
+
+        run = self.catalog.write(finish)
+        self.metric_store.compact(run_id)
+        return run
 
     # -- status and bookkeeping, shared with ActiveRun -----------------------------------
 
@@ -995,6 +1101,31 @@ def _check_tags(tags: Iterable[str]) -> list[str]:
             raise ValidationError(f"a tag must be 1 to {_MAX_TAG} characters, not {tag!r}")
         found.append(tag.strip())
     return sorted(set(found))
+
+
+def _imported_points(name: str, points: Any) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """An ``(n, 4)`` float64 array of step, epoch, time, value, checked as ``log`` would."""
+    check_name(name)
+    try:
+        array = np.array(points, dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"points of metric {name!r} are not numbers: {exc}") from exc
+    if array.ndim != 2 or array.shape[1] != 4:
+        raise ValidationError(
+            f"points of metric {name!r} must be an (n, 4) array of step, epoch, time, value; "
+            f"got shape {array.shape}"
+        )
+    steps, epochs, times = array[:, 0], array[:, 1], array[:, 2]
+    if not (np.isfinite(steps).all() and (steps == np.floor(steps)).all()):
+        raise ValidationError(f"steps of metric {name!r} must be whole numbers")
+    if array.shape[0] and (steps.min() < 0 or steps.max() >= 2**53):
+        raise ValidationError(f"steps of metric {name!r} must be in [0, 2**53)")
+    if not np.isfinite(times).all():
+        raise ValidationError(f"times of metric {name!r} must be finite Unix seconds")
+    given = epochs[~np.isnan(epochs)]
+    if not (np.isfinite(given).all() and (given >= 0).all()):
+        raise ValidationError(f"epochs of metric {name!r} must be finite numbers ≥ 0 (or NaN)")
+    return array
 
 
 def _next_step(run: Run) -> int:
