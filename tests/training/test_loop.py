@@ -117,6 +117,30 @@ def test_interrupted_training_resumes_where_it_stopped(workspace: Workspace) -> 
     assert len(workspace.runs.history(second.run.id, "val_loss")) == 4
 
 
+def test_resuming_into_another_architecture_is_refused(workspace: Workspace) -> None:
+    model, optimizer, loader, data = _setup()
+    with (
+        pytest.raises(KeyboardInterrupt),
+        Training(workspace, "arch", model=model, optimizer=optimizer, name="r") as first,
+    ):
+        _train(first, loader, data, epochs=3, stop=1)
+    wider = torch.nn.Sequential(torch.nn.Linear(64, 48), torch.nn.ReLU(), torch.nn.Linear(48, 10))
+    before = {k: v.clone() for k, v in wider.state_dict().items()}
+    with (
+        pytest.raises(ValidationError, match="another architecture"),
+        Training(workspace, "arch", model=wider, name="r", resume=True),
+    ):
+        pass
+    # nothing changed: the model, the run's status, its checkpoint
+    for name, value in wider.state_dict().items():
+        assert torch.equal(value, before[name])
+    assert workspace.runs.get(first.run.id).status.value == "cancelled"
+    with Training(
+        workspace, "arch", model=model, optimizer=optimizer, name="r", resume=True
+    ) as again:
+        assert again.start_epoch == 1
+
+
 def test_register_without_checkpoints_is_refused(workspace: Workspace) -> None:
     model = _setup()[0]
     with (

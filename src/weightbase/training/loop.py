@@ -97,14 +97,17 @@ class Training:
     def __enter__(self) -> Training:
         run_id = self._run_to_resume()
         if run_id is not None:
-            self._run = self.wb.runs.resume(run_id, system_metrics=self.system_metrics)
+            # restore first: a checkpoint of another architecture is refused
+            # before the run it belongs to is touched
+            self._checkpoints = self._manager(run_id)
             progress = (
-                self.checkpoints.load(
+                self._checkpoints.load(
                     model=self.model, optimizer=self.optimizer, scheduler=self.scheduler
                 )
-                if self.restore and self.checkpoints.latest() is not None
+                if self.restore and self._checkpoints.latest() is not None
                 else None
             )
+            self._run = self.wb.runs.resume(run_id, system_metrics=self.system_metrics)
             if progress is not None:
                 self.step_count = progress.step
                 self.start_epoch = self.epoch = progress.epoch or 0
@@ -140,14 +143,17 @@ class Training:
     @property
     def checkpoints(self) -> CheckpointManager:
         if self._checkpoints is None:
-            self._checkpoints = CheckpointManager(
-                self.wb.store,
-                f"runs/{self.run.id}",
-                keep_last=self.keep_last,
-                monitor=self.monitor,
-                mode=self.mode,
-            )
+            self._checkpoints = self._manager(self.run.id)
         return self._checkpoints
+
+    def _manager(self, run_id: int) -> CheckpointManager:
+        return CheckpointManager(
+            self.wb.store,
+            f"runs/{run_id}",
+            keep_last=self.keep_last,
+            monitor=self.monitor,
+            mode=self.mode,
+        )
 
     def _run_to_resume(self) -> int | None:
         if self.resume is False:
