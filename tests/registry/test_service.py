@@ -151,6 +151,16 @@ def test_export_safetensors_is_bit_exact(workspace: Workspace, tmp_path: Path) -
     assert out.read_bytes() == path.read_bytes()
 
 
+@pytest.mark.parametrize("format", ["safetensors", "torch", "npz"])
+def test_export_reports_progress(workspace: Workspace, tmp_path: Path, format: str) -> None:
+    weights = _weights(5)
+    workspace.models.push("m", weights)
+    seen: list[int] = []
+    workspace.models.export("m", tmp_path / f"out.{format}", format=format, progress=seen.append)
+    assert sum(seen) == sum(array.nbytes for array in weights.values())
+    assert not list(tmp_path.glob(".*wb-tmp"))  # written through a temporary name
+
+
 def test_pull_torch_state_dict(workspace: Workspace) -> None:
     state = {"w": torch.randn(8, 4, dtype=torch.bfloat16), "b": torch.zeros(8)}
     workspace.models.push("t", state)

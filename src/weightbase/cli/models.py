@@ -220,11 +220,10 @@ def pull(
     """Write a version's weights out (a pushed folder or file comes back byte for byte)."""
     with _workspace() as wb:
         found = wb.models.version(ref)
-        if json:
-            target = wb.models.export(found, out, format=format)
-        else:
-            with err_console.status(f"exporting {escape(found.ref)}…"):
-                target = wb.models.export(found, out, format=format)
+        with byte_progress(
+            f"pulling {escape(found.ref)}", found.logical_bytes, enabled=not json
+        ) as advance:
+            target = wb.models.export(found, out, format=format, progress=advance)
     if json:
         emit_json({"version": found.ref, "path": str(target), "logical_bytes": found.logical_bytes})
         return

@@ -586,12 +586,18 @@ class ModelRegistry:
         *,
         version: str | None = None,
         format: str | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> Path:
-        """Write a version out: ``safetensors``, ``torch``, ``npz`` or its model ``folder``."""
+        """Write a version out: ``safetensors``, ``torch``, ``npz`` or its model ``folder``.
+
+        ``progress`` is called with counts of tensor bytes as they are written.
+        """
         from weightbase.tensors.formats import export_path
 
         found = self.version(ref, version)
-        return export_path(self._store, found.snapshot_id, Path(path), format=format)
+        return export_path(
+            self._store, found.snapshot_id, Path(path), format=format, progress=progress
+        )
 
     # -- aliases, stages, tags, metrics ---------------------------------------------------
 

@@ -81,11 +81,20 @@ def import_path(
 
 
 def export_path(
-    store: TensorStore, snapshot: Snapshot | str, path: str | Path, *, format: str | None = None
+    store: TensorStore,
+    snapshot: Snapshot | str,
+    path: str | Path,
+    *,
+    format: str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Path:
-    """Write a snapshot out as ``format`` (by default guessed from the snapshot and path)."""
+    """Write a snapshot out as ``format`` (by default guessed from the snapshot and path).
+
+    ``progress`` is called with counts of tensor bytes as they are written.
+    """
     import numpy as np
 
+    from weightbase.tensors.formats._files import atomic_file
     from weightbase.tensors.formats.hf import export_folder
     from weightbase.tensors.formats.safetensors import export_safetensors
     from weightbase.tensors.formats.torch import TORCH_SUFFIXES, export_torch
@@ -105,13 +114,13 @@ def export_path(
         # as a folder export does, create the folder a file export goes into
         target.parent.mkdir(parents=True, exist_ok=True)
     if format == "safetensors":
-        return export_safetensors(store, snap, target)
+        return export_safetensors(store, snap, target, progress)
     if format == "torch":
-        return export_torch(store, snap, target)
+        return export_torch(store, snap, target, progress=progress)
     if format == "folder":
         if not snap.files:
             raise ValidationError("this snapshot was not made from a folder; export a file instead")
-        return export_folder(store, snap, target)
+        return export_folder(store, snap, target, progress)
     if format == "npz":
         exotic = sorted(
             {e.dtype for e in snap.tensors.values() if get_dtype(e.dtype).numpy.kind == "V"}
@@ -122,8 +131,11 @@ def export_path(
                 f"npz cannot hold {', '.join(exotic)} tensors (NumPy has no such dtype); "
                 "export to safetensors or torch instead"
             )
+        arrays = store.read(snap)
+        if progress is not None:
+            progress(snap.nbytes)
         # through a handle, so NumPy writes to ``target`` itself rather than ``target.npz``
-        with open(target, "wb") as handle:
-            np.savez(handle, **store.read(snap))
+        with atomic_file(target) as handle:
+            np.savez(handle, **arrays)
         return target
     raise ValidationError(f"unknown export format {format!r}; choose one of {EXPORT_FORMATS}")

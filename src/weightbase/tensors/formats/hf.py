@@ -113,8 +113,16 @@ def import_folder(
         )
 
 
-def export_folder(store: TensorStore, snapshot: Snapshot | str, path: str | Path) -> Path:
-    """Recreate the folder a snapshot was made from; each file is written crash-safely."""
+def export_folder(
+    store: TensorStore,
+    snapshot: Snapshot | str,
+    path: str | Path,
+    progress: Callable[[int], None] | None = None,
+) -> Path:
+    """Recreate the folder a snapshot was made from; each file is written crash-safely.
+
+    ``progress`` is called with the number of tensor bytes written as they are.
+    """
     snap = store.snapshot(snapshot)
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
@@ -123,9 +131,9 @@ def export_folder(store: TensorStore, snapshot: Snapshot | str, path: str | Path
         target.parent.mkdir(parents=True, exist_ok=True)
         if entry.kind == "safetensors":
             header = store.file_bytes(snap, name)
-            write_safetensors_file(store, snap, target, header, list(entry.tensors))
+            write_safetensors_file(store, snap, target, header, list(entry.tensors), progress)
         elif entry.kind == "torch":
-            export_torch(store, snap, target, entry.tensors)
+            export_torch(store, snap, target, entry.tensors, progress)
         else:
             with atomic_file(target) as handle:
                 handle.write(store.file_bytes(snap, name))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -237,17 +237,32 @@ def build_header(snapshot: Snapshot, names: list[str], metadata: dict[str, str])
 
 
 def write_safetensors_file(
-    store: TensorStore, snapshot: Snapshot, path: Path, header: bytes, names: list[str]
+    store: TensorStore,
+    snapshot: Snapshot,
+    path: Path,
+    header: bytes,
+    names: list[str],
+    progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Write ``header`` and the tensors' bytes to ``path`` crash-safely (temp, fsync, rename)."""
+    """Write ``header`` and the tensors' bytes to ``path`` crash-safely (temp, fsync, rename).
+
+    ``progress`` is called with the number of tensor bytes written as they are.
+    """
     with atomic_file(path) as handle:
         handle.write(header)
         for name in names:
             for piece in store.iter_tensor_bytes(snapshot, name):
                 handle.write(piece)
+                if progress is not None:
+                    progress(memoryview(piece).nbytes)
 
 
-def export_safetensors(store: TensorStore, snapshot: Snapshot, path: str | Path) -> Path:
+def export_safetensors(
+    store: TensorStore,
+    snapshot: Snapshot,
+    path: str | Path,
+    progress: Callable[[int], None] | None = None,
+) -> Path:
     """Write a snapshot's tensors as one safetensors file.
 
     A snapshot made from one safetensors file is rebuilt bit for bit; any
@@ -258,9 +273,9 @@ def export_safetensors(store: TensorStore, snapshot: Snapshot, path: str | Path)
     if len(layouts) == 1 and set(layouts[0].tensors) == set(snapshot.tensors):
         name = next(n for n, f in snapshot.files.items() if f is layouts[0])
         header = store.file_bytes(snapshot, name)
-        write_safetensors_file(store, snapshot, target, header, list(layouts[0].tensors))
+        write_safetensors_file(store, snapshot, target, header, list(layouts[0].tensors), progress)
     else:
         names = sorted(snapshot.tensors)
         header = build_header(snapshot, names, {})
-        write_safetensors_file(store, snapshot, target, header, names)
+        write_safetensors_file(store, snapshot, target, header, names, progress)
     return target

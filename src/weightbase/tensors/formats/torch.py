@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,11 +104,18 @@ def export_torch(
     snapshot: Snapshot,
     path: str | Path,
     names: Iterable[str] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Path:
-    """Write a snapshot's tensors (or ``names`` of them) with ``torch.save``, crash-safely."""
+    """Write a snapshot's tensors (or ``names`` of them) with ``torch.save``, crash-safely.
+
+    ``progress`` hears of the tensors' bytes once they are read (all at once:
+    reading them together decodes each pack of small tensors once).
+    """
     torch = require_torch()
     target = Path(path)
     tensors = store.read_torch(snapshot, names)
+    if progress is not None:
+        progress(sum(snapshot.tensors[name].nbytes for name in tensors))
     with atomic_file(target) as handle:
         torch.save(tensors, handle)
     return target
