@@ -30,7 +30,9 @@ extra installed (`pip install -e '.[bench]'`):
 
     python -m benchmarks store            # a few minutes; prints the table, updates this file
     python -m benchmarks store --json     # the headline ratios as one JSON object
-    python -m benchmarks store --quick --json --no-write-docs   # smoke test, under a minute
+    python -m benchmarks registry         # catalog reads, 10k models / 100k versions, 2 databases
+    python -m benchmarks tracking         # logging and history reads against MLflow; checkpoints
+    python -m benchmarks store --quick --json --no-write-docs   # smoke test (every command)
 
 `--quick` shrinks the synthetic workloads and repeats each step once; its numbers
 are for checking that the harness runs, never the ones reported here, and it

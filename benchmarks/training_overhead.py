@@ -37,7 +37,11 @@ def measure_callback_overhead(
 ) -> dict[str, float]:
     """Overhead of the callbacks in % of training time, and what it is made of.
 
-    Returns ``callback_overhead_pct`` (the plain loop's ``Training``),
+    Returns ``callback_overhead_pct`` (the plain loop's ``Training``: time in
+    its ``step`` and ``end_epoch`` calls, checkpoints included, over the time
+    of everything else in the loop; ``callback_paired_overhead_pct`` is the
+    same loop timed whole with and without it, which the machine's noise can
+    swamp; the run's one-off start and end are ``plain_run_fixed_s``),
     ``hf_overhead_pct``, ``lightning_overhead_pct``, and per kind
     ``<kind>_step_ms`` (a step without weightbase) and ``<kind>_checkpoint_s``
     (median seconds one checkpoint took), plus ``parameters`` and
@@ -76,6 +80,14 @@ def measure_callback_overhead(
                     statistics.median(bare) / (epochs * steps_per_epoch) * 1000, 3
                 )
                 result[f"{kind}_checkpoint_s"] = round(statistics.median(checkpoints), 4)
+                if kind == "plain" and _FIXED:
+                    result["plain_run_fixed_s"] = round(statistics.median(_FIXED), 4)
+                    # timed inside the calls themselves: immune to the machine's
+                    # noise, which swamps a difference of two whole runs here
+                    result["callback_paired_overhead_pct"] = result["callback_overhead_pct"]
+                    result["callback_overhead_pct"] = round(statistics.median(_INSIDE) * 100, 2)
+                    _FIXED.clear()
+                    _INSIDE.clear()
             result["parameters"] = float(sum(p.numel() for p in _model(width).parameters()))
         finally:
             wb.close()
@@ -117,6 +129,11 @@ def _optimizer(model: Any, epochs: int) -> tuple[Any, Any]:
 
 Runner = Callable[[bool], tuple[float, float]]
 
+# seconds the plain loop's run took to start and end, one entry per tracked run
+_FIXED: list[float] = []
+# the plain loop's time in Training.step/end_epoch over its time in everything else
+_INSIDE: list[float] = []
+
 
 def _runners(
     wb: Any,
@@ -155,6 +172,8 @@ def _plain(
     x, y = data
     batches = [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)]
 
+    inside = [0.0]  # seconds spent in weightbase's calls
+
     def train(training: Training | None) -> None:
         for _epoch in training.epochs(epochs) if training is not None else range(epochs):
             for xb, yb in batches:
@@ -163,21 +182,31 @@ def _plain(
                 loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
                 if training is not None:
+                    called = time.perf_counter()
                     training.step({"train_loss": loss.detach()})
+                    inside[0] += time.perf_counter() - called
             scheduler.step()
             if training is not None:
+                called = time.perf_counter()
                 training.end_epoch()
+                inside[0] += time.perf_counter() - called
 
     if not tracked:
         started = time.perf_counter()
         train(None)
         return time.perf_counter() - started, 0.0
-    started = time.perf_counter()
+    # the steps and their checkpoints, timed inside the block: starting and
+    # ending the run are one-off costs, reported apart (plain_run_fixed_s)
+    opened = time.perf_counter()
     with Training(
         wb, "overhead-plain", model=model, optimizer=optimizer, scheduler=scheduler
     ) as training:
+        started = time.perf_counter()
         train(training)
-    return time.perf_counter() - started, training.checkpoint_seconds
+        elapsed = time.perf_counter() - started
+    _FIXED.append(time.perf_counter() - opened - elapsed)
+    _INSIDE.append(inside[0] / (elapsed - inside[0]))
+    return elapsed, training.checkpoint_seconds
 
 
 def _hf(
