@@ -491,3 +491,19 @@ def test_convergence_of_a_logged_run(tracker: RunTracker) -> None:
     alone = tracker.convergence(run.id, validation=None)
     assert alone.converged
     assert alone.overfitting_risk == "none"
+
+
+def test_points_from_several_call_sites_keep_their_order(tracker: RunTracker) -> None:
+    with tracker.start("order") as run:
+        run.log({"loss": 1.0}, step=0)
+        run.log({"loss": 2.0, "acc": 0.5}, step=1)  # another dict shape
+        run.log({"loss": 3.0}, step=2)
+        run.log({"loss": float("nan"), "acc": 0.75}, step=3)  # the checked path
+        run.log({"loss": 5}, step=4)  # an int: the checked path too
+        run.log({"acc": 1.0, "loss": 6.0}, step=5)  # same names, other order
+    loss = tracker.history(run.id, "loss")
+    assert loss.steps.tolist() == [0, 1, 2, 3, 4, 5]
+    assert loss.values[[0, 1, 2, 4, 5]].tolist() == [1.0, 2.0, 3.0, 5.0, 6.0]
+    assert loss.nonfinite.tolist() == [False, False, False, True, False, False]
+    acc = tracker.history(run.id, "acc")
+    assert (acc.steps.tolist(), acc.values.tolist()) == ([1, 3, 5], [0.5, 0.75, 1.0])

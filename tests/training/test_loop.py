@@ -174,3 +174,23 @@ def test_a_killed_training_resumes_bit_identical(catalog_url: str, tmp_path: Pat
     first_run = killed.stdout.split()[-1]
     assert f"start epoch 2 run {first_run}" in resumed.stdout  # the same run, from epoch 2
     assert (tmp_path / "resumed.bin").read_bytes() == (tmp_path / "straight.bin").read_bytes()
+
+
+def test_checkpoints_every_n_steps(workspace: Workspace) -> None:
+    model, optimizer, loader, data = _setup()
+    with Training(
+        workspace,
+        "steps",
+        model=model,
+        optimizer=optimizer,
+        checkpoint_every=None,
+        checkpoint_every_steps=5,
+        keep_last=2,
+    ) as training:
+        _train(training, loader, data, epochs=2)  # 8 batches an epoch: 16 steps
+        kept = training.checkpoints.list()
+    assert [c.step for c in kept] == [10, 15]
+    assert [c.epoch for c in kept] == [1, 1]  # taken during the second epoch
+    assert dict(kept[-1].metrics).keys() == {"train_loss"}
+    with pytest.raises(ValidationError, match="checkpoint_every_steps"):
+        Training(workspace, "x", model=model, checkpoint_every_steps=0)

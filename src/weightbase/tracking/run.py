@@ -55,6 +55,9 @@ SYSTEM_INTERVAL_S = 10.0
 COMPACT_EVERY = 256
 
 
+_FLOATS = {float}
+
+
 class ActiveRun:
     """A run this process logs into: metrics, params, tags, artifacts, and (if it owns it) status.
 
@@ -128,16 +131,18 @@ class ActiveRun:
             self._check_live()
         if type(metrics) is not dict and not isinstance(metrics, Mapping):
             raise ValidationError(f"metrics must be a mapping, not {type(metrics).__name__}")
-        values: dict[str, float] = {}
         known = self._known
-        for name, value in metrics.items():
-            if name not in known:
-                check_name(name)
-                known.add(name)
-            number = value if type(value) is float else _number(name, value)
-            if not math.isfinite(number):
-                self._flag_nonfinite(name, number)
-            values[name] = number
+        if (
+            type(metrics) is dict
+            and known.issuperset(metrics)
+            and set(map(type, metrics.values())) == _FLOATS
+            and math.isfinite(sum(metrics.values()))
+        ):
+            # the hot path, checked in C: names seen before, finite Python floats
+            # (a non-finite value, or a sum that overflows, takes the long way)
+            values: Mapping[str, float] = metrics
+        else:
+            values = self._checked(metrics)
         if step is None:
             at = self._next_step
         elif type(step) is int and 0 <= step < MAX_STEP:
@@ -148,6 +153,20 @@ class ActiveRun:
             self._next_step = at + 1
         when = _now() if time is None else _check_time(time)
         self._writer.add(values, at, _NAN if epoch is None else _check_epoch(epoch), when)
+
+    def _checked(self, metrics: Mapping[str, Any]) -> dict[str, float]:
+        """``metrics`` with names checked and values as floats; non-finite ones flagged."""
+        values: dict[str, float] = {}
+        known = self._known
+        for name, value in metrics.items():
+            if name not in known:
+                check_name(name)
+                known.add(name)
+            number = value if type(value) is float else _number(name, value)
+            if not math.isfinite(number):
+                self._flag_nonfinite(name, number)
+            values[name] = number
+        return values
 
     def log_metric(
         self, name: str, value: Any, step: int | None = None, epoch: float | None = None

@@ -214,7 +214,9 @@ class MetricWriter:
         self._batch_points = batch_points
         self._flush_interval = flush_interval
         self._lock = threading.Lock()
-        self._columns: dict[str, list[float]] = {}
+        # one row per add(): (names, step, epoch, time, values); turned into
+        # per-metric arrays in bulk when a batch is taken
+        self._rows: list[tuple[tuple[str, ...], float, float, float, tuple[float, ...]]] = []
         self._arrays: dict[str, list[npt.NDArray[np.float64]]] = {}
         self._buffered = 0
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queued_batches)
@@ -241,14 +243,10 @@ class MetricWriter:
         local = _local
         local.depth += 1
         try:
+            row = (tuple(values), step, epoch, when, tuple(values.values()))
             with self._lock:
-                columns = self._columns
-                for name, value in values.items():
-                    column = columns.get(name)
-                    if column is None:
-                        column = columns[name] = []
-                    column += (step, epoch, when, value)
-                self._buffered += len(values)
+                self._rows.append(row)
+                self._buffered += len(row[0])
                 batch = self._take() if self._buffered >= self._batch_points else None
             if batch is not None:
                 self._queue.put(batch)
@@ -272,14 +270,14 @@ class MetricWriter:
         """The buffered points as a batch, leaving the buffer empty (call with the lock held)."""
         if not self._buffered:
             return None
-        columns, arrays = self._columns, self._arrays
-        self._columns, self._arrays, self._buffered = {}, {}, 0
+        rows, arrays = self._rows, self._arrays
+        self._rows, self._arrays, self._buffered = [], {}, 0
+        columns = _columns(rows)
         batch: MetricBatch = {}
         for name in columns.keys() | arrays.keys():
             parts = list(arrays.get(name, ()))
-            flat = columns.get(name)
-            if flat:
-                parts.append(np.array(flat, dtype=np.float64).reshape(-1, 4))
+            if name in columns:
+                parts.append(columns[name])
             batch[name] = parts[0] if len(parts) == 1 else np.concatenate(parts)
         return batch
 
@@ -414,3 +412,37 @@ class MetricWriter:
 
     def __repr__(self) -> str:
         return f"MetricWriter(buffered={self._buffered}, written={self.points_written})"
+
+
+def _columns(
+    rows: list[tuple[tuple[str, ...], float, float, float, tuple[float, ...]]],
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Per metric, a float64 (n, 4) array of step, epoch, time, value, in the order logged.
+
+    Rows logged with the same metric names (the usual case: one dict shape per
+    call site) are converted together, one NumPy call per group.
+    """
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for index, row in enumerate(rows):
+        groups.setdefault(row[0], []).append(index)
+    pieces: dict[str, list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]] = {}
+    for names, indices in groups.items():
+        chosen = [rows[i] for i in indices]
+        meta = np.array([row[1:4] for row in chosen], dtype=np.float64).reshape(-1, 3)
+        values = np.array([row[4] for row in chosen], dtype=np.float64).reshape(-1, len(names))
+        order = np.asarray(indices, dtype=np.int64)
+        for column, name in enumerate(names):
+            block = np.empty((len(chosen), 4), dtype=np.float64)
+            block[:, :3] = meta
+            block[:, 3] = values[:, column]
+            pieces.setdefault(name, []).append((order, block))
+    columns: dict[str, npt.NDArray[np.float64]] = {}
+    for name, parts in pieces.items():
+        if len(parts) == 1:
+            columns[name] = parts[0][1]
+            continue
+        # a metric logged from several call sites: back into the order it was logged
+        order = np.concatenate([indices for indices, _ in parts])
+        blocks = np.concatenate([block for _, block in parts])
+        columns[name] = blocks[np.argsort(order, kind="stable")]
+    return columns

@@ -10,7 +10,8 @@
             training.end_epoch({"val_loss": evaluate(model)})
         version = training.register("digits-mlp")  # the best checkpoint, with lineage
 
-Each ``end_epoch`` logs its metrics and, every ``checkpoint_every`` epochs,
+Each ``end_epoch`` logs its metrics and, every ``checkpoint_every`` epochs (and
+every ``checkpoint_every_steps`` optimizer steps, if set),
 stores a checkpoint (model, optimizer, scheduler, RNGs, counters) as a delta of
 the previous one. ``resume=True`` picks up the experiment's newest run with the
 same name that did not complete (it failed, was cancelled or killed), restores
@@ -57,6 +58,7 @@ class Training:
         dataset: DatasetVersion | str | None = None,
         name: str | None = None,
         checkpoint_every: int | None = 1,
+        checkpoint_every_steps: int | None = None,
         monitor: str | None = None,
         mode: Literal["min", "max"] = "min",
         keep_last: int | None = 2,
@@ -64,6 +66,10 @@ class Training:
         restore: bool = True,
         system_metrics: bool | float = False,
     ) -> None:
+        if checkpoint_every_steps is not None and checkpoint_every_steps < 1:
+            raise ValidationError(
+                f"checkpoint_every_steps must be at least 1 (or None), not {checkpoint_every_steps}"
+            )
         if checkpoint_every is not None and checkpoint_every < 1:
             raise ValidationError(
                 f"checkpoint_every must be at least 1 (or None: no checkpoints), "
@@ -78,6 +84,7 @@ class Training:
         self.dataset = wb.datasets.version(dataset) if dataset is not None else None
         self.name = name
         self.checkpoint_every = checkpoint_every
+        self.checkpoint_every_steps = checkpoint_every_steps
         self.monitor = monitor
         self.mode = mode
         self.keep_last = keep_last
@@ -174,10 +181,21 @@ class Training:
             yield epoch
 
     def step(self, metrics: Mapping[str, Any] | None = None, *, steps: int = 1) -> int:
-        """Count ``steps`` optimizer steps and log ``metrics`` at the new step; returns it."""
+        """Count ``steps`` optimizer steps and log ``metrics`` at the new step; returns it.
+
+        With ``checkpoint_every_steps``, a checkpoint is stored each time the
+        count passes a multiple of it. It restores weights, optimizer and RNGs,
+        but a run resumed from it starts its epoch again: bit-exact resume is
+        from the checkpoints ``end_epoch`` takes.
+        """
+        before = self.step_count
         self.step_count += steps
         if metrics:
             self.run.log(metrics, step=self.step_count, epoch=self.epoch)
+        every = self.checkpoint_every_steps
+        if every is not None and self.step_count // every > before // every:
+            values = {name: _number(value) for name, value in (metrics or {}).items()}
+            self.checkpoint(values, epoch=self.epoch)
         return self.step_count
 
     def end_epoch(self, metrics: Mapping[str, Any] | None = None) -> Checkpoint | None:
