@@ -2,59 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from weightbase.cli import app, main
+GROUP = "datasets"  # the command group the fixtures in conftest.py run
 
 DOCS = Path(__file__).parents[2] / "docs" / "datasets.md"
 COMMANDS = ["add", "list", "show", "splits"]
-
-
-@pytest.fixture
-def cli(weightbase_home: Path) -> Any:
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0) -> Any:
-        result = runner.invoke(app, ["datasets", *args])
-        assert result.exit_code == code, (result.output, result.exception)
-        return result
-
-    return invoke
-
-
-@pytest.fixture
-def cli_json(cli: Any) -> Any:
-    def invoke(*args: str) -> Any:
-        return json.loads(cli(*args, "--json").stdout)
-
-    return invoke
-
-
-@pytest.fixture
-def fail(weightbase_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> Any:
-    """Run the CLI as its entry point does; expect exit 2 and one ``error:`` line."""
-
-    def invoke(*args: str) -> str:
-        capsys.readouterr()  # what the test printed before is not the command's
-        monkeypatch.setattr(sys, "argv", ["weightbase", "datasets", *args])
-        with pytest.raises(SystemExit) as exited:
-            main()
-        captured = capsys.readouterr()
-        assert exited.value.code == 2, captured
-        assert "Traceback" not in captured.err
-        lines = captured.err.strip().splitlines()
-        assert len(lines) == 1, captured.err
-        assert lines[0].startswith("error: ")
-        return str(lines[0])
-
-    return invoke
 
 
 @pytest.fixture

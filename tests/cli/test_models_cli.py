@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 import typer
-from typer.testing import CliRunner
 
-from weightbase.cli import app, main
+from weightbase.cli import app
+
+GROUP = "models"  # the command group the fixtures in conftest.py run
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -75,45 +76,6 @@ def _safetensors(path: Path, seed: int) -> Path:
 def weights(tmp_path: Path) -> list[Path]:
     """Three safetensors files with different contents."""
     return [_safetensors(tmp_path / f"w{seed}.safetensors", seed) for seed in range(3)]
-
-
-@pytest.fixture
-def cli(weightbase_home: Path) -> Any:
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0) -> Any:
-        result = runner.invoke(app, ["models", *args])
-        assert result.exit_code == code, (result.output, result.exception)
-        return result
-
-    return invoke
-
-
-@pytest.fixture
-def cli_json(cli: Any) -> Any:
-    def invoke(*args: str) -> Any:
-        return json.loads(cli(*args, "--json").stdout)
-
-    return invoke
-
-
-@pytest.fixture
-def fail(weightbase_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> Any:
-    """Run the CLI as its entry point does; expect exit 2 and one ``error:`` line."""
-
-    def invoke(*args: str) -> str:
-        monkeypatch.setattr(sys, "argv", ["weightbase", "models", *args])
-        with pytest.raises(SystemExit) as exited:
-            main()
-        captured = capsys.readouterr()
-        assert exited.value.code == 2, captured
-        assert "Traceback" not in captured.err
-        lines = captured.err.strip().splitlines()
-        assert len(lines) == 1, captured.err
-        assert lines[0].startswith("error: ")
-        return str(lines[0])
-
-    return invoke
 
 
 def _sha256(path: Path) -> str:
