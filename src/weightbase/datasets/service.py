@@ -30,7 +30,8 @@ import blake3
 import numpy as np
 from sqlalchemy import select
 
-from weightbase.catalog.rows import add_tag, insert_or_ignore, tags_of
+from weightbase.catalog.named import NamedEntities
+from weightbase.catalog.rows import add_tag, tags_of
 from weightbase.catalog.schema import DatasetRow, DatasetVersionRow, TagRow, utcnow
 from weightbase.datasets.content import DatasetContent, DatasetFormat, DatasetKind
 from weightbase.datasets.quality import QualityReport, assess_quality
@@ -193,6 +194,7 @@ class DatasetRegistry:
         self._events = events
         self._audit = audit
         self._lineage = lineage
+        self._named = NamedEntities(DatasetRow, "dataset", audit=audit, events=events)
 
     # -- registering -----------------------------------------------------------------------
 
@@ -246,7 +248,9 @@ class DatasetRegistry:
         try:
 
             def work(session: Session) -> tuple[int, bool]:
-                dataset = self._live(session, name, lock=True) or self._insert(session, name)
+                dataset = self._named.live(session, name, lock=True) or self._named.insert(
+                    session, name
+                )
                 row = session.scalars(
                     select(DatasetVersionRow)
                     .where(
@@ -308,7 +312,7 @@ class DatasetRegistry:
 
     def get(self, name: str) -> Dataset:
         with self._catalog.session() as session:
-            return self._datasets(session, [self._require(session, name)])[0]
+            return self._datasets(session, [self._named.require(session, name)])[0]
 
     def list(
         self,
@@ -357,14 +361,14 @@ class DatasetRegistry:
                 raise ValidationError(f"{ref!r} already names a version; pass one or the other")
             part = version
         with self._catalog.session() as session:
-            dataset = self._require(session, name)
+            dataset = self._named.require(session, name)
             return self._record(session, dataset, self._resolve(session, dataset, part))
 
     def versions(self, name: str) -> builtins.list[DatasetVersion]:
         """Every live version of a dataset, oldest first by SemVer precedence."""
 
         with self._catalog.session() as session:
-            dataset = self._require(session, name)
+            dataset = self._named.require(session, name)
             rows = session.scalars(
                 select(DatasetVersionRow).where(
                     DatasetVersionRow.dataset_id == dataset.id,
@@ -402,7 +406,7 @@ class DatasetRegistry:
 
     def history(self, name: str, *, limit: int = 1000) -> builtins.list[AuditEntry]:
         with self._catalog.session() as session:
-            dataset = self._require(session, name)
+            dataset = self._named.require(session, name)
             return self._audit.entries("dataset", dataset.id, limit=limit, session=session)
 
     def node(self, ref: DatasetVersionLike) -> Node:
@@ -417,7 +421,7 @@ class DatasetRegistry:
         def work(session: Session) -> None:
             added = [tag for tag in checked if add_tag(session, _NODE, found.id, tag)]
             if added:
-                self._audit_record(
+                self._named.record(
                     session,
                     found.dataset_id,
                     "tag.add",
@@ -432,9 +436,9 @@ class DatasetRegistry:
         """Soft-delete a dataset; its versions' arrays are unpinned for the store's gc."""
 
         def work(session: Session) -> builtins.list[int]:
-            dataset = self._require(session, name, lock=True)
+            dataset = self._named.require(session, name, lock=True)
             dataset.deleted_at = utcnow()
-            self._audit_record(session, dataset.id, "dataset.delete", None, None, reason)
+            self._named.record(session, dataset.id, "dataset.delete", None, None, reason)
             return list(
                 session.scalars(
                     select(DatasetVersionRow.id).where(
@@ -453,28 +457,6 @@ class DatasetRegistry:
                     self._store.delete_ref(ref)
 
     # -- rows ------------------------------------------------------------------------------
-
-    def _live(self, session: Session, name: str, *, lock: bool = False) -> DatasetRow | None:
-        query = select(DatasetRow).where(DatasetRow.name == name, DatasetRow.deleted_at.is_(None))
-        if lock:
-            query = query.with_for_update()
-        return session.scalars(query).first()
-
-    def _require(self, session: Session, name: str, *, lock: bool = False) -> DatasetRow:
-        check_entity_name(name, what="dataset")
-        row = self._live(session, name, lock=lock)
-        if row is None:
-            raise NotFound(f"no dataset called {name!r}", dataset=name)
-        return row
-
-    def _insert(self, session: Session, name: str) -> DatasetRow:
-        now = utcnow()
-        inserted = insert_or_ignore(session, DatasetRow, name=name, created_at=now, updated_at=now)
-        row = self._live(session, name, lock=True)
-        assert row is not None
-        if inserted is not None:
-            self._audit_record(session, row.id, "dataset.create", None, {"name": name}, None)
-        return row
 
     def _insert_version(
         self,
@@ -527,7 +509,7 @@ class DatasetRegistry:
             "samples": content.sample_count,
             "quality": round(quality.score, 4),
         }
-        self._audit_record(session, dataset.id, "version.create", None, after, None)
+        self._named.record(session, dataset.id, "version.create", None, after, None)
         self._events.emit(
             "dataset_version_created",
             {"dataset": dataset.name, "version": number, "id": row.id, "snapshot_id": snapshot.id},
@@ -612,25 +594,6 @@ class DatasetRegistry:
             )
             for row in rows
         ]
-
-    def _audit_record(
-        self,
-        session: Session,
-        dataset_id: int,
-        action: str,
-        before: Mapping[str, Any] | None,
-        after: Mapping[str, Any] | None,
-        reason: str | None,
-    ) -> None:
-        self._audit.record(
-            session,
-            action=action,
-            entity_kind="dataset",
-            entity_id=dataset_id,
-            before=before,
-            after=after,
-            reason=reason,
-        )
 
 
 def _content_digest(snapshot: Snapshot) -> str:

@@ -33,7 +33,8 @@ import blake3
 import numpy as np
 from sqlalchemy import and_, exists, select
 
-from weightbase.catalog.rows import add_tag, insert_or_ignore, tags_of
+from weightbase.catalog.named import NamedEntities
+from weightbase.catalog.rows import add_tag, tags_of
 from weightbase.catalog.schema import (
     STAGES,
     AliasRow,
@@ -159,6 +160,7 @@ class ModelRegistry:
         self._events = events
         self._audit = audit
         self._lineage = lineage
+        self._named = NamedEntities(ModelRow, "model", audit=audit, events=events)
 
     # -- models --------------------------------------------------------------------------
 
@@ -177,12 +179,12 @@ class ModelRegistry:
         tag_list = [check_tag(tag) for tag in tags]
 
         def work(session: Session) -> int:
-            row = self._live_model(session, name)
+            row = self._named.live(session, name)
             if row is not None:
                 if exist_ok:
                     return row.id
                 raise Conflict(f"model {name!r} already exists", name=name)
-            row = self._insert_model(session, name)
+            row = self._named.insert(session, name)
             changes = {"description": description, "licence": licence, "model_card": model_card}
             for field_name, value in changes.items():
                 if value is not None:
@@ -197,7 +199,7 @@ class ModelRegistry:
     def get(self, name: str) -> Model:
         """The live model called ``name``."""
         with self._catalog.session() as session:
-            row = self._require_model(session, name)
+            row = self._named.require(session, name)
             return self._models(session, [row])[0]
 
     def list(
@@ -264,13 +266,13 @@ class ModelRegistry:
         changes = {key: value for key, value in changes.items() if value is not None}
 
         def work(session: Session) -> int:
-            row = self._require_model(session, name, lock=True)
+            row = self._named.require(session, name, lock=True)
             before = {key: _audited(key, getattr(row, key)) for key in changes}
             for key, value in changes.items():
                 setattr(row, key, value)
             row.updated_at = utcnow()
             after = {key: _audited(key, value) for key, value in changes.items()}
-            self._record(session, row.id, "model.update", before, after, reason)
+            self._named.record(session, row.id, "model.update", before, after, reason)
             return row.id
 
         return self._model_by_id(self._catalog.write(work))
@@ -283,7 +285,7 @@ class ModelRegistry:
         """
 
         def work(session: Session) -> builtins.list[int]:
-            row = self._require_model(session, name, lock=True)
+            row = self._named.require(session, name, lock=True)
             aliases = self._aliases_of_model(session, row.id)
             if aliases and not force:
                 shown = ", ".join(f"{alias} → {version}" for alias, version in aliases.items())
@@ -295,7 +297,7 @@ class ModelRegistry:
             for alias in aliases:
                 self._remove_alias_row(session, row.id, alias)
             row.deleted_at = utcnow()
-            self._record(session, row.id, "model.delete", {"aliases": aliases}, None, reason)
+            self._named.record(session, row.id, "model.delete", {"aliases": aliases}, None, reason)
             self._events.emit("model_deleted", {"model": name}, session=session)
             return list(
                 session.scalars(
@@ -377,11 +379,11 @@ class ModelRegistry:
 
             def work(session: Session) -> tuple[int, bool]:
                 if create:
-                    model = self._live_model(session, name, lock=True)
+                    model = self._named.live(session, name, lock=True)
                     if model is None:
-                        model = self._insert_model(session, name)
+                        model = self._named.insert(session, name)
                 else:
-                    model = self._require_model(session, name, lock=True)
+                    model = self._named.require(session, name, lock=True)
                 row = self._same_content(session, model.id, digest)
                 created = row is None
                 if row is None:
@@ -399,7 +401,7 @@ class ModelRegistry:
                         "stage": row.stage,
                         "parameters": analysis.parameters,
                     }
-                    self._record(session, model.id, "version.create", None, after, None)
+                    self._named.record(session, model.id, "version.create", None, after, None)
                     self._events.emit(
                         "model_version_created",
                         {
@@ -480,7 +482,7 @@ class ModelRegistry:
         if stage is not None and stage != row.stage:
             before = {"version": row.version, "stage": row.stage}
             row.stage = stage
-            self._record(
+            self._named.record(
                 session,
                 model.id,
                 "version.stage",
@@ -504,14 +506,14 @@ class ModelRegistry:
                 raise ValidationError(f"{ref!r} already names a version; pass one or the other")
             part = version
         with self._catalog.session() as session:
-            model = self._require_model(session, name)
+            model = self._named.require(session, name)
             row = self._resolve(session, model, part)
             return self._versions(session, model, [row])[0]
 
     def versions(self, name: str, *, include_deleted: bool = False) -> builtins.list[ModelVersion]:
         """Every version of a model, oldest first by SemVer precedence."""
         with self._catalog.session() as session:
-            model = self._require_model(session, name)
+            model = self._named.require(session, name)
             query = select(ModelVersionRow).where(ModelVersionRow.model_id == model.id)
             if not include_deleted:
                 query = query.where(ModelVersionRow.deleted_at.is_(None))
@@ -538,7 +540,7 @@ class ModelRegistry:
         found = self.version(ref, version)
 
         def work(session: Session) -> None:
-            model = self._require_model(session, found.model, lock=True)
+            model = self._named.require(session, found.model, lock=True)
             row = session.get_one(ModelVersionRow, found.id)
             aliases = self._aliases_of_version(session, row.id)
             if aliases:
@@ -549,7 +551,7 @@ class ModelRegistry:
                     version=found.version,
                 )
             row.deleted_at = utcnow()
-            self._record(
+            self._named.record(
                 session, model.id, "version.delete", {"version": row.version}, None, reason
             )
 
@@ -608,7 +610,7 @@ class ModelRegistry:
         check_alias(alias)
 
         def work(session: Session) -> int:
-            model = self._require_model(session, name, lock=True)
+            model = self._named.require(session, name, lock=True)
             row = self._resolve(session, model, version)
             self._set_alias_row(session, model.id, alias, row, reason)
             return row.id
@@ -617,11 +619,11 @@ class ModelRegistry:
 
     def remove_alias(self, name: str, alias: str, *, reason: str | None = None) -> None:
         def work(session: Session) -> None:
-            model = self._require_model(session, name, lock=True)
+            model = self._named.require(session, name, lock=True)
             old = self._remove_alias_row(session, model.id, alias)
             if old is None:
                 raise NotFound(f"model {name!r} has no alias {alias!r}", model=name, alias=alias)
-            self._record(
+            self._named.record(
                 session, model.id, "alias.remove", {"alias": alias, "version": old}, None, reason
             )
 
@@ -634,7 +636,7 @@ class ModelRegistry:
         check_alias(alias)
 
         def work(session: Session) -> int:
-            model = self._require_model(session, name, lock=True)
+            model = self._named.require(session, name, lock=True)
             current = self._aliases_of_model(session, model.id).get(alias)
             if current is None:
                 raise NotFound(
@@ -668,14 +670,14 @@ class ModelRegistry:
         found = self.version(ref, version)
 
         def work(session: Session) -> int:
-            model = self._require_model(session, found.model, lock=True)
+            model = self._named.require(session, found.model, lock=True)
             row = session.get_one(ModelVersionRow, found.id)
             if row.deleted_at is not None:
                 raise NotFound(f"{found.ref} was deleted")
             before = {"version": row.version, "stage": row.stage}
             row.stage = stage
             after = {"version": row.version, "stage": stage}
-            self._record(session, model.id, "version.stage", before, after, reason)
+            self._named.record(session, model.id, "version.stage", before, after, reason)
             self._events.emit(
                 "model_stage_changed",
                 {
@@ -717,7 +719,7 @@ class ModelRegistry:
                         version_id=found.id, name=metric, value=value, dataset=dataset, step=step
                     )
                 )
-            self._record(
+            self._named.record(
                 session,
                 found.model_id,
                 "version.metrics",
@@ -754,7 +756,7 @@ class ModelRegistry:
     def history(self, name: str, *, limit: int = 1000) -> builtins.list[AuditEntry]:
         """Every change to a model, oldest first: versions, alias moves, stage changes…"""
         with self._catalog.session() as session:
-            model = self._require_model(session, name)
+            model = self._named.require(session, name)
             return self._audit.entries("model", model.id, limit=limit, session=session)
 
     def link(self, source: VersionLike, relation: str, target: VersionLike | Node) -> None:
@@ -821,7 +823,7 @@ class ModelRegistry:
 
     def _latest_snapshot(self, name: str) -> str | None:
         with self._catalog.session() as session:
-            model = self._live_model(session, name)
+            model = self._named.live(session, name)
             if model is None:
                 return None
             rows = list(
@@ -896,30 +898,6 @@ class ModelRegistry:
         )
 
     # -- rows ------------------------------------------------------------------------------
-
-    def _live_model(self, session: Session, name: str, *, lock: bool = False) -> ModelRow | None:
-        query = select(ModelRow).where(ModelRow.name == name, ModelRow.deleted_at.is_(None))
-        if lock:
-            query = query.with_for_update()
-        return session.scalars(query).first()
-
-    def _require_model(self, session: Session, name: str, *, lock: bool = False) -> ModelRow:
-        check_model_name(name)
-        row = self._live_model(session, name, lock=lock)
-        if row is None:
-            raise NotFound(f"no model called {name!r}", model=name)
-        return row
-
-    def _insert_model(self, session: Session, name: str) -> ModelRow:
-        """Insert the model, or find the one another writer inserted first; locked either way."""
-        now = utcnow()
-        inserted = insert_or_ignore(session, ModelRow, name=name, created_at=now, updated_at=now)
-        row = self._live_model(session, name, lock=True)
-        assert row is not None
-        if inserted is not None:
-            self._record(session, row.id, "model.create", None, {"name": name}, None)
-            self._events.emit("model_created", {"model": name, "id": row.id}, session=session)
-        return row
 
     def _insert_version(
         self,
@@ -1053,7 +1031,7 @@ class ModelRegistry:
             existing.version_id = row.id
             existing.updated_at = utcnow()
         after = {"alias": alias, "version": row.version}
-        self._record(session, model_id, action, before, after, reason)
+        self._named.record(session, model_id, action, before, after, reason)
         self._events.emit(
             "model_alias_set",
             {"model_id": model_id, "alias": alias, "version": row.version},
@@ -1079,7 +1057,7 @@ class ModelRegistry:
         name = found.model if found is not None else str(ref)
 
         def work(session: Session) -> None:
-            model = self._require_model(session, name, lock=True)
+            model = self._named.require(session, name, lock=True)
             kind, entity = ("model_version", found.id) if found is not None else ("model", model.id)
             changed = []
             for tag in checked:
@@ -1102,7 +1080,7 @@ class ModelRegistry:
                 if found is not None:
                     target["version"] = found.version  # type: ignore[assignment]
                 action = "tag.add" if add else "tag.remove"
-                self._record(
+                self._named.record(
                     session,
                     model.id,
                     action,
@@ -1112,25 +1090,6 @@ class ModelRegistry:
                 )
 
         self._catalog.write(work)
-
-    def _record(
-        self,
-        session: Session,
-        model_id: int,
-        action: str,
-        before: Mapping[str, Any] | None,
-        after: Mapping[str, Any] | None,
-        reason: str | None,
-    ) -> None:
-        self._audit.record(
-            session,
-            action=action,
-            entity_kind="model",
-            entity_id=model_id,
-            before=before,
-            after=after,
-            reason=reason,
-        )
 
     # -- records ---------------------------------------------------------------------------
 
