@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from weightbase.errors import MissingExtraError, ValidationError
 from weightbase.tracking import NAME_PATTERN
+from weightbase.training._callback import CallbackSettings
 from weightbase.training.loop import Training
 
 try:
@@ -53,7 +54,7 @@ CheckpointUnit = Literal["epoch", "step", "save"]
 _SPEED_SUFFIXES = ("_runtime", "_per_second", "total_flos")
 
 
-class WeightbaseCallback(TrainerCallback):
+class WeightbaseCallback(TrainerCallback, CallbackSettings):
     """Track a ``transformers.Trainer`` run in weightbase, checkpoint it, register its result.
 
     ``checkpoint_unit`` says what ``checkpoint_every`` counts: ``"epoch"``
@@ -83,33 +84,24 @@ class WeightbaseCallback(TrainerCallback):
         system_metrics: bool | float = False,
         log_arguments: bool = True,
     ) -> None:
-        if checkpoint_every is not None and checkpoint_every < 1:
-            raise ValidationError(
-                f"checkpoint_every must be at least 1 (or None), not {checkpoint_every}"
-            )
-        if checkpoint_unit not in ("epoch", "step", "save"):
-            raise ValidationError(
-                f"checkpoint_unit must be 'epoch', 'step' or 'save', not {checkpoint_unit!r}"
-            )
-        self.wb = wb
-        self.experiment = experiment
-        self.name = name
-        self.params = dict(params or {})
-        self.dataset = dataset
-        self.checkpoint_every = checkpoint_every
-        self.checkpoint_unit = checkpoint_unit
-        self.monitor = monitor
-        self.mode: Literal["min", "max"] = mode
-        self.keep_last = keep_last
-        self.register_as = register_as
-        self.resume = resume
-        self.system_metrics = system_metrics
+        self._configure(
+            wb,
+            experiment,
+            name=name,
+            params=params,
+            dataset=dataset,
+            checkpoint_every=checkpoint_every,
+            checkpoint_unit=checkpoint_unit,
+            units=("epoch", "step", "save"),
+            monitor=monitor,
+            mode=mode,
+            keep_last=keep_last,
+            register_as=register_as,
+            resume=resume,
+            system_metrics=system_metrics,
+        )
         self.log_arguments = log_arguments
-        self.training: Training | None = None
-        self.version: ModelVersion | None = None
-        self._live = False
         self._pending: int | None = None  # epochs done at a checkpoint due but not yet taken
-        self._latest: dict[str, float] = {}
         self._saves = 0
 
     # -- use as a context manager: the only way to hear of an exception in train() --------

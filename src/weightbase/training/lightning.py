@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from weightbase.errors import MissingExtraError, ValidationError
 from weightbase.tracking import NAME_PATTERN
+from weightbase.training._callback import CallbackSettings
 from weightbase.training.loop import Training
 
 try:
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["WeightbaseLightningCallback"]
 
 
-class WeightbaseLightningCallback(Callback):
+class WeightbaseLightningCallback(Callback, CallbackSettings):
     """Track a Lightning ``fit`` in weightbase, checkpoint it, register its result.
 
     ``checkpoint_unit`` says what ``checkpoint_every`` counts: ``"epoch"``
@@ -77,33 +78,24 @@ class WeightbaseLightningCallback(Callback):
         system_metrics: bool | float = False,
         log_every_n_steps: int | None = None,
     ) -> None:
-        if checkpoint_every is not None and checkpoint_every < 1:
-            raise ValidationError(
-                f"checkpoint_every must be at least 1 (or None), not {checkpoint_every}"
-            )
-        if checkpoint_unit not in ("epoch", "step"):
-            raise ValidationError(
-                f"checkpoint_unit must be 'epoch' or 'step', not {checkpoint_unit!r}"
-            )
-        self.wb = wb
-        self.experiment = experiment
-        self.name = name
-        self.params = dict(params or {})
-        self.dataset = dataset
-        self.checkpoint_every = checkpoint_every
-        self.checkpoint_unit = checkpoint_unit
-        self.monitor = monitor
-        self.mode: Literal["min", "max"] = mode
-        self.keep_last = keep_last
-        self.register_as = register_as
-        self.resume = resume
-        self.system_metrics = system_metrics
+        self._configure(
+            wb,
+            experiment,
+            name=name,
+            params=params,
+            dataset=dataset,
+            checkpoint_every=checkpoint_every,
+            checkpoint_unit=checkpoint_unit,
+            units=("epoch", "step"),
+            monitor=monitor,
+            mode=mode,
+            keep_last=keep_last,
+            register_as=register_as,
+            resume=resume,
+            system_metrics=system_metrics,
+        )
         self.log_every_n_steps = log_every_n_steps
-        self.training: Training | None = None
-        self.version: ModelVersion | None = None
-        self._live = False
         self._restored_run: int | None = None
-        self._latest: dict[str, float] = {}
         # Lightning keeps every metric's last value in callback_metrics: these sets say
         # which keys are per-step, per-epoch (training) and validation ones, so each
         # value is logged once, at the event that produced it

@@ -1,0 +1,65 @@
+"""What the Trainer and Lightning callbacks share: their settings, checked once."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from weightbase.errors import ValidationError
+
+if TYPE_CHECKING:
+    from weightbase.datasets.service import DatasetVersion
+    from weightbase.registry.records import ModelVersion
+    from weightbase.training.loop import Training
+    from weightbase.workspace import Workspace
+
+__all__ = ["CallbackSettings"]
+
+
+class CallbackSettings:
+    """The run, checkpoint and registration settings of a framework callback."""
+
+    def _configure(
+        self,
+        wb: Workspace,
+        experiment: str,
+        *,
+        name: str | None,
+        params: Mapping[str, Any] | None,
+        dataset: DatasetVersion | str | None,
+        checkpoint_every: int | None,
+        checkpoint_unit: str,
+        units: Collection[str],
+        monitor: str | None,
+        mode: Literal["min", "max"],
+        keep_last: int | None,
+        register_as: str | None,
+        resume: bool | int,
+        system_metrics: bool | float,
+    ) -> None:
+        if checkpoint_every is not None and checkpoint_every < 1:
+            raise ValidationError(
+                f"checkpoint_every must be at least 1 (or None), not {checkpoint_every}"
+            )
+        if checkpoint_unit not in units:
+            choices = ", ".join(repr(unit) for unit in units)
+            raise ValidationError(
+                f"checkpoint_unit must be one of {choices}, not {checkpoint_unit!r}"
+            )
+        self.wb = wb
+        self.experiment = experiment
+        self.name = name
+        self.params = dict(params or {})
+        self.dataset = dataset
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_unit = checkpoint_unit
+        self.monitor = monitor
+        self.mode: Literal["min", "max"] = mode
+        self.keep_last = keep_last
+        self.register_as = register_as
+        self.resume = resume
+        self.system_metrics = system_metrics
+        self.training: Training | None = None
+        self.version: ModelVersion | None = None
+        self._live = False
+        self._latest: dict[str, float] = {}
