@@ -1,4 +1,4 @@
-"""What the Trainer and Lightning callbacks share: their settings, checked once."""
+"""What the Trainer and Lightning callbacks share: settings, checked once, and registration."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ from weightbase.errors import ValidationError
 if TYPE_CHECKING:
     from weightbase.datasets.service import DatasetVersion
     from weightbase.registry.records import ModelVersion
+    from weightbase.training.checkpoint import Checkpoint
     from weightbase.training.loop import Training
     from weightbase.workspace import Workspace
 
-__all__ = ["CallbackSettings"]
+__all__ = ["FrameworkCallback"]
 
 
-class CallbackSettings:
-    """The run, checkpoint and registration settings of a framework callback."""
+class FrameworkCallback:
+    """The run, checkpoint and registration settings of a framework callback, and ``register``."""
 
     def _configure(
         self,
@@ -63,3 +64,21 @@ class CallbackSettings:
         self.version: ModelVersion | None = None
         self._live = False
         self._latest: dict[str, float] = {}
+
+    def register(
+        self,
+        model_name: str,
+        *,
+        checkpoint: Checkpoint | Literal["best", "latest"] = "best",
+        **push: Any,
+    ) -> ModelVersion:
+        """Register a checkpoint of the last run (see :meth:`Training.register`)."""
+        if self.training is None:
+            raise ValidationError("training has not started: nothing to register")
+        self.version = self.training.register(model_name, checkpoint=checkpoint, **push)
+        return self.version
+
+    @property
+    def _training(self) -> Training:
+        assert self.training is not None
+        return self.training

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from weightbase.errors import MissingExtraError, ValidationError
 from weightbase.tracking import NAME_PATTERN
-from weightbase.training._callback import CallbackSettings
+from weightbase.training._callback import FrameworkCallback
 from weightbase.training.loop import Training
 
 try:
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
     from weightbase.datasets.service import DatasetVersion
-    from weightbase.registry.records import ModelVersion
     from weightbase.training.checkpoint import Checkpoint
     from weightbase.workspace import Workspace
 
@@ -54,7 +53,7 @@ CheckpointUnit = Literal["epoch", "step", "save"]
 _SPEED_SUFFIXES = ("_runtime", "_per_second", "total_flos")
 
 
-class WeightbaseCallback(TrainerCallback, CallbackSettings):
+class WeightbaseCallback(TrainerCallback, FrameworkCallback):
     """Track a ``transformers.Trainer`` run in weightbase, checkpoint it, register its result.
 
     ``checkpoint_unit`` says what ``checkpoint_every`` counts: ``"epoch"``
@@ -261,27 +260,7 @@ class WeightbaseCallback(TrainerCallback, CallbackSettings):
             raise
         self._end(None, None, None)
 
-    # -- after training ------------------------------------------------------------------
-
-    def register(
-        self,
-        model_name: str,
-        *,
-        checkpoint: Checkpoint | Literal["best", "latest"] = "best",
-        **push: Any,
-    ) -> ModelVersion:
-        """Register a checkpoint of the last run (see :meth:`Training.register`)."""
-        if self.training is None:
-            raise ValidationError("training has not started: nothing to register")
-        self.version = self.training.register(model_name, checkpoint=checkpoint, **push)
-        return self.version
-
     # -- internals -----------------------------------------------------------------------
-
-    @property
-    def _training(self) -> Training:
-        assert self.training is not None
-        return self.training
 
     def _flush(self, state: TrainerState) -> None:
         epoch, self._pending = self._pending, None

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from weightbase.errors import MissingExtraError, ValidationError
 from weightbase.tracking import NAME_PATTERN
-from weightbase.training._callback import CallbackSettings
+from weightbase.training._callback import FrameworkCallback
 from weightbase.training.loop import Training
 
 try:
@@ -39,14 +39,13 @@ if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
     from weightbase.datasets.service import DatasetVersion
-    from weightbase.registry.records import ModelVersion
     from weightbase.training.checkpoint import Checkpoint
     from weightbase.workspace import Workspace
 
 __all__ = ["WeightbaseLightningCallback"]
 
 
-class WeightbaseLightningCallback(Callback, CallbackSettings):
+class WeightbaseLightningCallback(Callback, FrameworkCallback):
     """Track a Lightning ``fit`` in weightbase, checkpoint it, register its result.
 
     ``checkpoint_unit`` says what ``checkpoint_every`` counts: ``"epoch"``
@@ -235,27 +234,7 @@ class WeightbaseLightningCallback(Callback, CallbackSettings):
             raise
         self._end(None)
 
-    # -- after training ------------------------------------------------------------------
-
-    def register(
-        self,
-        model_name: str,
-        *,
-        checkpoint: Checkpoint | Literal["best", "latest"] = "best",
-        **push: Any,
-    ) -> ModelVersion:
-        """Register a checkpoint of the last run (see :meth:`Training.register`)."""
-        if self.training is None:
-            raise ValidationError("training has not started: nothing to register")
-        self.version = self.training.register(model_name, checkpoint=checkpoint, **push)
-        return self.version
-
     # -- internals -----------------------------------------------------------------------
-
-    @property
-    def _training(self) -> Training:
-        assert self.training is not None
-        return self.training
 
     def _new_epoch_values(self, trainer: Trainer, other: set[str]) -> dict[str, Any]:
         metrics = trainer.callback_metrics
