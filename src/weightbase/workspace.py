@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING
 from weightbase.config import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
     from weightbase.catalog import Catalog
     from weightbase.datasets.service import DatasetRegistry
     from weightbase.events import EventBus
     from weightbase.governance.audit import AuditLog
-    from weightbase.lineage import LineageService
+    from weightbase.lineage import LineageService, Node
     from weightbase.registry.service import ModelRegistry
     from weightbase.tensors import TensorStore
     from weightbase.tracking.service import RunTracker
@@ -82,6 +83,18 @@ class Workspace:
         return RunTracker(
             self.catalog, self.store, events=self.events, audit=self.audit, lineage=self.lineage
         )
+
+    # -- across domains --------------------------------------------------------------
+
+    def describe(self, nodes: Iterable[Node]) -> dict[Node, str]:
+        """A readable name per lineage node: ``name@version`` for model and dataset
+        versions, ``run 12`` for a run, ``kind:id`` for anything else."""
+        wanted = list(nodes)
+        names = {node: str(node) for node in wanted}
+        names.update({node: f"run {node.id}" for node in wanted if node.kind == "run"})
+        names.update(self.models.describe(wanted))
+        names.update(self.datasets.describe(wanted))
+        return names
 
     # -- lifetime --------------------------------------------------------------------
 

@@ -186,7 +186,7 @@ def _tour(wb: Workspace, folder: Path, root: Path, *, json: bool) -> None:
         "production": production.version,
         "diff": diff_to_dict(diff, first, second),
         "derived_from": [
-            name for name in wb.models.describe(reached.node for reached in ancestors).values()
+            name for name in wb.describe(reached.node for reached in ancestors).values()
         ],
         "history": [entry.to_dict() for entry in history],
     }

@@ -127,7 +127,7 @@ def train_digits(wb: Workspace) -> dict[str, Any]:
         for before, after in itertools.pairwise(stored)
     ]
     lineage = wb.models.lineage(version, depth=1)
-    names = wb.models.describe(reached.node for reached in lineage)
+    names = wb.describe(reached.node for reached in lineage)
     return {
         "dataset": {
             "version": dataset.ref,

@@ -838,7 +838,7 @@ def lineage(
         found = wb.models.version(ref)
         reached = wb.models.lineage(found, direction=direction, depth=depth)
         start = wb.models.node(found)
-        names = wb.models.describe([start, *(r.node for r in reached), *(r.via for r in reached)])
+        names = wb.describe([start, *(r.node for r in reached), *(r.via for r in reached)])
     if json:
         emit_json(
             {

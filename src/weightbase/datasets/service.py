@@ -413,6 +413,22 @@ class DatasetRegistry:
         """The lineage node of a dataset version (what ``trained_on`` edges point at)."""
         return Node(_NODE, str(self.version(ref).id))
 
+    def describe(self, nodes: Iterable[Node]) -> dict[Node, str]:
+        """``name@version`` for each of ``nodes`` that is a dataset version (others left out)."""
+        ids = {int(n.id) for n in nodes if n.kind == _NODE and n.id.isdigit()}
+        if not ids:
+            return {}
+        query = (
+            select(DatasetVersionRow.id, DatasetRow.name, DatasetVersionRow.version)
+            .join(DatasetRow, DatasetRow.id == DatasetVersionRow.dataset_id)
+            .where(DatasetVersionRow.id.in_(ids))
+        )
+        with self._catalog.session() as session:
+            return {
+                Node(_NODE, str(row_id)): f"{dataset}@{number}"
+                for row_id, dataset, number in session.execute(query)
+            }
+
     def tag(self, ref: DatasetVersionLike, *tags: str) -> None:
         """Tag a dataset version."""
         found = self.version(ref)

@@ -785,39 +785,23 @@ class ModelRegistry:
         return self._lineage.descendants(node, depth=depth)
 
     def describe(self, nodes: Iterable[Node]) -> dict[Node, str]:
-        """A readable name per lineage node: ``name@version`` for model and dataset
-        versions, ``run 12`` for a run, ``kind:id`` for anything else."""
-        from weightbase.catalog.schema import DatasetRow, DatasetVersionRow
+        """``name@version`` for each of ``nodes`` that is a model version (the others are left out).
 
-        wanted = list(nodes)
-        names = {node: str(node) for node in wanted}
-
-        def ids(kind: str) -> set[int]:
-            return {int(n.id) for n in wanted if n.kind == kind and n.id.isdigit()}
-
-        queries = [
-            (
-                _VERSION_NODE,
-                select(ModelVersionRow.id, ModelRow.name, ModelVersionRow.version)
-                .join(ModelRow, ModelRow.id == ModelVersionRow.model_id)
-                .where(ModelVersionRow.id.in_(ids(_VERSION_NODE))),
-            ),
-            (
-                "dataset_version",
-                select(DatasetVersionRow.id, DatasetRow.name, DatasetVersionRow.version)
-                .join(DatasetRow, DatasetRow.id == DatasetVersionRow.dataset_id)
-                .where(DatasetVersionRow.id.in_(ids("dataset_version"))),
-            ),
-        ]
+        ``wb.describe`` names every kind of node.
+        """
+        ids = {int(n.id) for n in nodes if n.kind == _VERSION_NODE and n.id.isdigit()}
+        if not ids:
+            return {}
+        query = (
+            select(ModelVersionRow.id, ModelRow.name, ModelVersionRow.version)
+            .join(ModelRow, ModelRow.id == ModelVersionRow.model_id)
+            .where(ModelVersionRow.id.in_(ids))
+        )
         with self._catalog.session() as session:
-            for kind, query in queries:
-                if ids(kind):
-                    for row_id, owner, number in session.execute(query):
-                        names[Node(kind, str(row_id))] = f"{owner}@{number}"
-        for node in wanted:
-            if node.kind == "run":
-                names[node] = f"run {node.id}"
-        return names
+            return {
+                Node(_VERSION_NODE, str(row_id)): f"{model}@{number}"
+                for row_id, model, number in session.execute(query)
+            }
 
     # -- storing a source ------------------------------------------------------------------
 
