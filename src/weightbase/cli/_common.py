@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from rich.progress import (
 )
 
 from weightbase.errors import WeightbaseError
+
+if TYPE_CHECKING:
+    from weightbase.workspace import Workspace
 
 console = Console()
 err_console = Console(stderr=True)
@@ -102,3 +105,12 @@ def path_size(path: Path) -> int:
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return path.stat().st_size if path.exists() else 0
+
+
+@contextmanager
+def open_workspace() -> Iterator[Workspace]:
+    """The workspace of ``$WEIGHTBASE_HOME`` (or the catalog/store URLs set in the environment)."""
+    import weightbase
+
+    with weightbase.open() as wb:
+        yield wb

@@ -6,8 +6,6 @@ list datasets, show a version's statistics and quality score, print its splits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,12 +14,18 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from weightbase.cli._common import byte_progress, console, emit_json, human_bytes, path_size
+from weightbase.cli._common import (
+    byte_progress,
+    console,
+    emit_json,
+    human_bytes,
+    open_workspace,
+    path_size,
+)
 from weightbase.errors import ValidationError
 
 if TYPE_CHECKING:
     from weightbase.datasets import DatasetContent, DatasetVersion
-    from weightbase.workspace import Workspace
 
 __all__ = ["datasets_app"]
 
@@ -49,14 +53,6 @@ class SourceFormat(StrEnum):
     IMAGE = "image"
     TEXT = "text"
     AUDIO = "audio"
-
-
-@contextmanager
-def _workspace() -> Iterator[Workspace]:
-    import weightbase
-
-    with weightbase.open() as wb:
-        yield wb
 
 
 # -- reading a source -------------------------------------------------------------------------
@@ -199,7 +195,7 @@ def add(
     """
     content = load_source(path, fmt, target=target)
     progress = byte_progress(f"storing {path.name}", path_size(path), enabled=not json)
-    with _workspace() as wb, progress as advance:
+    with open_workspace() as wb, progress as advance:
         registered = wb.datasets.register(
             name,
             content,
@@ -233,7 +229,7 @@ def list_datasets(
     json: JsonOption = False,
 ) -> None:
     """Datasets by name, with their latest version and kind."""
-    with _workspace() as wb:
+    with open_workspace() as wb:
         page = wb.datasets.list(name=name, tag=tag, limit=limit)
     if json:
         emit_json(
@@ -263,7 +259,7 @@ def list_datasets(
 @datasets_app.command("show")
 def show(ref: RefArgument, json: JsonOption = False) -> None:
     """A dataset version: size, statistics, the quality score and its parts, split sizes."""
-    with _workspace() as wb:
+    with open_workspace() as wb:
         found = wb.datasets.version(ref if "@" in ref else f"{ref}@latest")
     if json:
         emit_json(found.to_dict())
@@ -281,7 +277,7 @@ def splits(
     json: JsonOption = False,
 ) -> None:
     """The train/validation/test split drawn at registration: spec and sizes."""
-    with _workspace() as wb:
+    with open_workspace() as wb:
         found = wb.datasets.splits(ref if "@" in ref else f"{ref}@latest")
     sizes = found.sizes
     if json:

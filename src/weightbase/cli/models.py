@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -29,6 +28,7 @@ from weightbase.cli._common import (
     err_console,
     human_bytes,
     human_count,
+    open_workspace,
     path_size,
 )
 from weightbase.errors import ValidationError
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from weightbase.lineage import Node, ReachedNode
     from weightbase.registry import ModelAnalysis, ModelVersion, SnapshotDiff, TensorChange
     from weightbase.registry.records import Model
-    from weightbase.workspace import Workspace
 
 __all__ = ["diff_renderables", "diff_to_dict", "history_table", "models_app", "version_line"]
 
@@ -56,15 +55,6 @@ ReasonOption = Annotated[
 _MAX_LAYER_ROWS = 16
 # Longer values in a history entry (a model card) are cut to this many characters.
 _MAX_VALUE_CHARS = 40
-
-
-@contextmanager
-def _workspace() -> Iterator[Workspace]:
-    """The workspace of ``$WEIGHTBASE_HOME`` (or the catalog/store URLs set in the environment)."""
-    import weightbase
-
-    with weightbase.open() as wb:
-        yield wb
 
 
 # -- push and pull ----------------------------------------------------------------------------
@@ -150,7 +140,7 @@ def push(
     if not path.exists():
         raise ValidationError(f"{path} does not exist (expected a weights file or model folder)")
     started = time.perf_counter()
-    with _workspace() as wb:
+    with open_workspace() as wb:
         with byte_progress(f"pushing {path.name}", path_size(path), enabled=not json) as advance:
             pushed = wb.models.push(
                 name,
@@ -218,7 +208,7 @@ def pull(
     json: JsonOption = False,
 ) -> None:
     """Write a version's weights out (a pushed folder or file comes back byte for byte)."""
-    with _workspace() as wb:
+    with open_workspace() as wb:
         found = wb.models.version(ref)
         with byte_progress(
             f"pulling {escape(found.ref)}", found.logical_bytes, enabled=not json
@@ -270,7 +260,7 @@ def list_models(
     json: JsonOption = False,
 ) -> None:
     """List models by name, one page at a time."""
-    with _workspace() as wb:
+    with open_workspace() as wb:
         page = wb.models.list(
             name=name,
             tag=tag,
@@ -322,7 +312,7 @@ def show(
     json: JsonOption = False,
 ) -> None:
     """Show a model and its versions, or one version: stage, size, architecture, metrics."""
-    with _workspace() as wb:
+    with open_workspace() as wb:
         if card:
             model = wb.models.get(ref.rpartition("@")[0] if "@" in ref else ref)
             _print_card(model, json=json)
@@ -623,7 +613,7 @@ def diff(
     json: JsonOption = False,
 ) -> None:
     """Compare two versions tensor by tensor: how far each changed one moved, what is shared."""
-    with _workspace() as wb:
+    with open_workspace() as wb:
         first, second = wb.models.version(a), wb.models.version(b)
         if json:
             result = wb.models.diff(first, second, values=not no_values)
@@ -700,7 +690,7 @@ def history(
     json: JsonOption = False,
 ) -> None:
     """Every change to a model, oldest first: versions pushed, aliases moved, stages changed."""
-    with _workspace() as wb:
+    with open_workspace() as wb:
         entries = wb.models.history(name, limit=limit)
     if json:
         emit_json([entry.to_dict() for entry in entries])
@@ -719,7 +709,7 @@ def tag(
     json: JsonOption = False,
 ) -> None:
     """Add tags to a model or a version (or remove them with --remove)."""
-    with _workspace() as wb:
+    with open_workspace() as wb:
         if remove:
             wb.models.untag(ref, *tags)
         else:
@@ -754,7 +744,7 @@ def alias(
         raise ValidationError("--remove takes no VERSION: give only NAME and ALIAS")
     if not remove and version is None:
         raise ValidationError("give the VERSION to point the alias at (or --remove)")
-    with _workspace() as wb:
+    with open_workspace() as wb:
         before = wb.models.get(name).aliases.get(alias_name)
         if remove:
             wb.models.remove_alias(name, alias_name, reason=reason)
@@ -785,7 +775,7 @@ def promote(
     json: JsonOption = False,
 ) -> None:
     """Move a version to another stage of its life."""
-    with _workspace() as wb:
+    with open_workspace() as wb:
         before = wb.models.version(ref)
         after = wb.models.promote(before, stage, reason=reason)
     if json:
@@ -805,7 +795,7 @@ def rollback(
     json: JsonOption = False,
 ) -> None:
     """Move an alias (production by default) back to an earlier version, saying why."""
-    with _workspace() as wb:
+    with open_workspace() as wb:
         before = wb.models.get(name).aliases.get(alias_name)
         after = wb.models.rollback(name, to=to, alias=alias_name, reason=reason)
     if json:
@@ -834,7 +824,7 @@ def lineage(
 ) -> None:
     """Where a version came from (derived from, fine-tuned from…), or what came from it."""
     direction: Literal["ancestors", "descendants"] = "descendants" if descendants else "ancestors"
-    with _workspace() as wb:
+    with open_workspace() as wb:
         found = wb.models.version(ref)
         reached = wb.models.lineage(found, direction=direction, depth=depth)
         start = wb.models.node(found)
@@ -904,7 +894,7 @@ def update(
             model_card = card.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ValidationError(f"cannot read the model card {card}: {exc}") from None
-    with _workspace() as wb:
+    with open_workspace() as wb:
         model = wb.models.update(
             name, description=description, licence=licence, model_card=model_card, reason=reason
         )
@@ -932,6 +922,6 @@ def delete(
     Its versions' weights are unpinned: `weightbase store gc` then frees the
     chunks no other snapshot uses.
     """
-    with _workspace() as wb:
+    with open_workspace() as wb:
         wb.models.delete(name, force=force, reason=reason)
     console.print(f"deleted {escape(name)}")

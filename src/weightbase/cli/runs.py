@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,12 +16,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from weightbase.cli._common import console, emit_json
+from weightbase.cli._common import console, emit_json, open_workspace
 from weightbase.errors import ValidationError
 
 if TYPE_CHECKING:
     from weightbase.tracking import Run
-    from weightbase.workspace import Workspace
 
 __all__ = ["runs_app"]
 
@@ -37,14 +34,6 @@ RunIdArgument = Annotated[int, typer.Argument(help="The run's id (`weightbase ru
 
 # Points of a history printed as a table (JSON has them all).
 _DEFAULT_TAIL = 20
-
-
-@contextmanager
-def _workspace() -> Iterator[Workspace]:
-    import weightbase
-
-    with weightbase.open() as wb:
-        yield wb
 
 
 def _duration(run: Run) -> str:
@@ -84,7 +73,7 @@ def list_runs(
     json: JsonOption = False,
 ) -> None:
     """Runs, newest first, with their status, duration and metrics."""
-    with _workspace() as wb:
+    with open_workspace() as wb:
         page = wb.runs.search(experiment=experiment, status=status, tags=tags or (), limit=limit)
     if json:
         emit_json(
@@ -118,7 +107,7 @@ def list_runs(
 @runs_app.command("show")
 def show(run_id: RunIdArgument, json: JsonOption = False) -> None:
     """A run: status, times, params, tags, each metric's latest value and extremes."""
-    with _workspace() as wb:
+    with open_workspace() as wb:
         run = wb.runs.get(run_id)
     if json:
         emit_json(run.to_dict())
@@ -169,7 +158,7 @@ def compare(
     """Runs side by side: their params and each metric's latest value."""
     if len(run_ids) < 2:
         raise ValidationError("compare needs at least two run ids")
-    with _workspace() as wb:
+    with open_workspace() as wb:
         comparison = wb.runs.compare(run_ids, include_system=include_system)
     if json:
         emit_json(comparison.to_dict())
@@ -196,7 +185,7 @@ def history(
     """Every point of one metric of a run: step, epoch, time and value."""
     if tail < 0:
         raise ValidationError(f"--tail must be 0 or more, not {tail}")
-    with _workspace() as wb:
+    with open_workspace() as wb:
         found = wb.runs.history(run_id, metric)
     if json:
         emit_json(found.to_dict())
@@ -231,7 +220,7 @@ def export_tensorboard(
     """Write a run's metrics and params as TensorBoard events under LOGDIR/run-<id>/."""
     from weightbase.tracking.tensorboard import export_tensorboard as export
 
-    with _workspace() as wb:
+    with open_workspace() as wb:
         folder = export(wb.runs, run_id, logdir, overwrite=overwrite)
     if json:
         emit_json({"run_id": run_id, "folder": str(folder)})
@@ -258,7 +247,7 @@ def import_mlflow(
     # MLflow logs its database set-up at INFO on stderr; this command's errors are one line
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
-    with _workspace() as wb:
+    with open_workspace() as wb:
         report = run_import(wb, tracking_uri, experiments=experiments)
     if json:
         emit_json(report.to_dict())
