@@ -9,8 +9,9 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from benchmarks.report import DOCS_PATH
 
@@ -170,14 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _store(args: argparse.Namespace) -> int:
     # imported here so that --help answers without loading torch
-    from benchmarks.machine import describe_machine
-    from benchmarks.report import render_store, write_section
+    from benchmarks.report import render_store
     from benchmarks.store import StoreConfig, run_store
 
-    started = time.perf_counter()
-
-    def log(text: str) -> None:
-        print(f"[{time.perf_counter() - started:6.1f}s] {text}", file=sys.stderr, flush=True)
+    log = _logger()
 
     workdir = Path(tempfile.mkdtemp(prefix="wb-bench-", dir=args.workdir))
     # codec throughput is measured in memory where there is a tmpfs, so disk speed
@@ -195,36 +192,19 @@ def _store(args: argparse.Namespace) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
-    machine = describe_machine()
-    section = render_store(results, machine)
-    if args.json:
-        details = {"machine": machine.to_dict(), **results.details()}
-        print(json.dumps({**results.summary(), "details": details}, indent=2))
-    else:
-        print(section)
-    if args.quick:
-        log("--quick: docs not written (quick numbers are not the reported ones)")
-    elif not args.no_write_docs:
-        write_section(args.docs, "store", section)
-        log(f"wrote the store section of {args.docs}")
-    log("done")
-    return 0
+    return _report(args, "store", results, render_store, log)
 
 
 def _registry(args: argparse.Namespace) -> int:
-    from benchmarks.machine import describe_machine
     from benchmarks.registry import (
         DEFAULT_POSTGRES_URL,
         POSTGRES_URL_VARIABLE,
         RegistryConfig,
         run_registry,
     )
-    from benchmarks.report import render_registry, write_section
+    from benchmarks.report import render_registry
 
-    started = time.perf_counter()
-
-    def log(text: str) -> None:
-        print(f"[{time.perf_counter() - started:6.1f}s] {text}", file=sys.stderr, flush=True)
+    log = _logger()
 
     postgres_url = None
     if not args.no_postgres:
@@ -243,31 +223,14 @@ def _registry(args: argparse.Namespace) -> int:
         results = run_registry(config, log)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    machine = describe_machine()
-    section = render_registry(results, machine)
-    if args.json:
-        details = {"machine": machine.to_dict(), **results.details()}
-        print(json.dumps({**results.summary(), "details": details}, indent=2))
-    else:
-        print(section)
-    if args.quick:
-        log("--quick: docs not written (quick numbers are not the reported ones)")
-    elif not args.no_write_docs:
-        write_section(args.docs, "registry", section)
-        log(f"wrote the registry section of {args.docs}")
-    log("done")
-    return 0
+    return _report(args, "registry", results, render_registry, log)
 
 
 def _tracking(args: argparse.Namespace) -> int:
-    from benchmarks.machine import describe_machine
-    from benchmarks.report import render_tracking, write_section
+    from benchmarks.report import render_tracking
     from benchmarks.tracking import TrackingConfig, run_tracking
 
-    started = time.perf_counter()
-
-    def log(text: str) -> None:
-        print(f"[{time.perf_counter() - started:6.1f}s] {text}", file=sys.stderr, flush=True)
+    log = _logger()
 
     workdir = Path(tempfile.mkdtemp(prefix="wb-bench-", dir=args.workdir))
     try:
@@ -275,8 +238,32 @@ def _tracking(args: argparse.Namespace) -> int:
         results = run_tracking(config, log)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    return _report(args, "tracking", results, render_tracking, log)
+
+
+def _logger() -> Callable[[str], None]:
+    """A progress logger to stderr, stamped with seconds since it was made."""
+    started = time.perf_counter()
+
+    def log(text: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+    return log
+
+
+def _report(
+    args: argparse.Namespace,
+    name: str,
+    results: Any,
+    render: Callable[[Any, Any], str],
+    log: Callable[[str], None],
+) -> int:
+    """Print a benchmark's table (or JSON) and write its section of the docs unless quick."""
+    from benchmarks.machine import describe_machine
+    from benchmarks.report import write_section
+
     machine = describe_machine()
-    section = render_tracking(results, machine)
+    section = render(results, machine)
     if args.json:
         details = {"machine": machine.to_dict(), **results.details()}
         print(json.dumps({**results.summary(), "details": details}, indent=2))
@@ -285,8 +272,8 @@ def _tracking(args: argparse.Namespace) -> int:
     if args.quick:
         log("--quick: docs not written (quick numbers are not the reported ones)")
     elif not args.no_write_docs:
-        write_section(args.docs, "tracking", section)
-        log(f"wrote the tracking section of {args.docs}")
+        write_section(args.docs, name, section)
+        log(f"wrote the {name} section of {args.docs}")
     log("done")
     return 0
 
