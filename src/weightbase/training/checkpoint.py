@@ -185,7 +185,9 @@ class CheckpointManager:
 
     def best(self) -> Checkpoint | None:
         """The checkpoint with the best ``monitor`` value (the latest one without a monitor)."""
-        kept = self.list()
+        return self._best(self.list())
+
+    def _best(self, kept: builtins.list[Checkpoint]) -> Checkpoint | None:
         if self.monitor is None:
             return kept[-1] if kept else None
         scored = [c for c in kept if _finite(c.metrics.get(self.monitor))]
@@ -200,7 +202,7 @@ class CheckpointManager:
         if self.keep_last is None:
             return []
         kept = self.list()
-        best = self.best()
+        best = self._best(kept)
         keep = {c.ref for c in kept[-self.keep_last :]}
         if best is not None:
             keep.add(best.ref)
