@@ -264,12 +264,12 @@ def _prune_index(store: TensorStore, removed: set[str]) -> int:
     pruned = 0
     for info in list(store.objects.list("index/")):
         try:
-            entry = json.loads(bytes(store.objects.get(info.key)))
-        except (NotFound, ValueError):
+            chunks = json.loads(bytes(store.objects.get(info.key)))["chunks"]
+            digests = {c["d"] for c in chunks} | {b for c in chunks for b in c.get("b", ())}
+        except NotFound:
             continue
-        digests = {c["d"] for c in entry.get("chunks", ())} | {
-            b for c in entry.get("chunks", ()) for b in c.get("b", ())
-        }
+        except (ValueError, LookupError, TypeError, AttributeError):
+            digests = removed  # damaged (entries are written without fsync): drop it too
         if digests & removed:
             store.objects.delete(info.key)
             pruned += 1

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import blake3
 
-from weightbase.errors import NotFound, ValidationError
+from weightbase.errors import IntegrityError, NotFound, ValidationError
 from weightbase.tensors.chunks import HEADER_SIZE, chunk_digest, encode_frame
 from weightbase.tensors.codecs import CODEC_NAMES, Buffer, Codec, codec_by_name
 from weightbase.tensors.dtypes import DType, get_dtype
@@ -194,16 +194,18 @@ class _Writer:
             hasher.update(source.read(offset, min(step, source.nbytes - offset)))
         return hasher.hexdigest()
 
-    def _reuse(self, key: str | None, entry: TensorEntry | None) -> TensorEntry | None:
+    def _reuse(
+        self, key: str | None, entry: TensorEntry | None, source: TensorSource, digest: str
+    ) -> TensorEntry | None:
         """An entry already stored for the same content, if all its chunks are still there."""
         if entry is None and key is not None:
             try:
                 entry = TensorEntry.from_dict(json.loads(bytes(self.objects.get(key))))
             except NotFound:
                 return None
-            except ValueError:
+            except (ValueError, LookupError, TypeError, AttributeError, IntegrityError):
                 return None  # a damaged index entry is only a missed shortcut
-        if entry is None:
+        if entry is None or not _describes(entry, source, digest):
             return None
         digests = {d for ref in entry.chunks for d in (ref.digest, *ref.bases)}
         if not all(self._refresh(chunk_key(d)) for d in digests):
@@ -241,7 +243,9 @@ class _Writer:
         policy = f"{self.options.codec}/{self.options.chunk_size}/{base.digest if base else '-'}"
         index_key = _index_key(digest, source.dtype, source.shape, policy)
         same = self.parent_by_digest.get((digest, source.dtype.name, source.shape))
-        reused = self._reuse(None, same) or self._reuse(index_key, None)
+        reused = self._reuse(None, same, source, digest) or self._reuse(
+            index_key, None, source, digest
+        )
         if reused is not None:
             return lambda: reused
 
@@ -265,7 +269,8 @@ class _Writer:
                 refs,
                 base.digest if base is not None and any(r.bases for r in refs) else None,
             )
-            self.objects.put(index_key, json.dumps(entry.to_dict()).encode())
+            # the index is a shortcut: a crash may lose an entry, never the snapshot
+            self.objects.put(index_key, json.dumps(entry.to_dict()).encode(), durable=False)
             return entry
 
         return finish
@@ -335,6 +340,17 @@ class _Writer:
             return FileEntry(size, digest, refs, source.tensors, source.kind)
 
         return finish
+
+
+def _describes(entry: TensorEntry, source: TensorSource, digest: str) -> bool:
+    """Whether ``entry`` is one of ``source``'s content: a cheap check against a bad index entry."""
+    return (
+        entry.digest == digest
+        and entry.dtype == source.dtype.name
+        and entry.shape == source.shape
+        and entry.nbytes == source.nbytes
+        and sum(ref.length for ref in entry.chunks) == source.nbytes
+    )
 
 
 def _finish(encoded: _Encoded) -> _Encoded:

@@ -57,8 +57,12 @@ class ObjectStore(ABC):
     url: str
 
     @abstractmethod
-    def put(self, key: str, data: Buffer) -> None:
-        """Store ``data`` under ``key`` atomically, replacing any object there."""
+    def put(self, key: str, data: Buffer, *, durable: bool = True) -> None:
+        """Store ``data`` under ``key`` atomically, replacing any object there.
+
+        ``durable=False`` is for what may be lost in a crash (a cache): the
+        object is whole or absent, but need not be on disk when ``put`` returns.
+        """
 
     @abstractmethod
     def get(self, key: str) -> Buffer:

@@ -53,7 +53,7 @@ class LocalObjectStore(ObjectStore):
     def _path(self, key: str) -> Path:
         return self.data.joinpath(*validate_key(key).split("/"))
 
-    def put(self, key: str, data: Buffer) -> None:
+    def put(self, key: str, data: Buffer, *, durable: bool = True) -> None:
         target = self._path(key)
         tmp = self.tmp / f"{uuid.uuid4().hex}.part"
         try:
@@ -63,7 +63,8 @@ class LocalObjectStore(ObjectStore):
                 while view:
                     written = os.write(fd, view[: 1 << 30])
                     view = view[written:]
-                os.fsync(fd)
+                if durable:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
             self._ensure_dir(target.parent)

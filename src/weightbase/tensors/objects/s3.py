@@ -163,7 +163,8 @@ class S3ObjectStore(ObjectStore):
 
     # -- primitives ---------------------------------------------------------
 
-    def put(self, key: str, data: Buffer) -> None:
+    def put(self, key: str, data: Buffer, *, durable: bool = True) -> None:
+        # an object is durable once S3 has acknowledged it, either way
         object_key = self._object_key(key)
         size = memoryview(data).nbytes
         with self._translate("write", key):
