@@ -40,6 +40,11 @@ def new_buffer(size: int) -> npt.NDArray[np.uint8]:
     where first writes would fault them in one by one (slow in a VM). NumPy's own
     large arrays ask for huge pages, which are slower still where the VM has
     never backed them. Freed like any array, when the last view of it goes.
+
+    Measured in a Firecracker VM (1 GiB): 4 KiB pages populate in 0.35-0.45 s
+    whatever came before; huge pages in 0.1 s when the guest freed them a moment
+    ago, but 1-2.6 s once it has reported them free to the host (seconds later),
+    or beside other work that holds the memory in 4 KiB pages.
     """
     if size < _MAP_FROM or not hasattr(mmap, "MAP_ANONYMOUS"):
         return np.empty(size, dtype=np.uint8)
