@@ -1,7 +1,7 @@
 """Reading snapshots straight onto a device through pinned staging buffers.
 
-Worker threads fetch, verify and decode chunks into a ring of pinned host
-buffers; each buffer is copied to the device asynchronously on the worker's
+Worker threads fetch, verify and decode chunks straight into a ring of pinned
+host buffers; each buffer is copied to the device asynchronously on the worker's
 own CUDA stream, and is reused only once its copy has finished. Decoding the
 next chunk overlaps the copy of the last one.
 """
@@ -68,19 +68,24 @@ def _read_cuda(store: TensorStore, plan: Plan, device: torch.device) -> dict[str
             stream = getattr(local, "stream", None)
             if stream is None:
                 stream = local.stream = torch.cuda.Stream(device=device)
-            raw = store.reader.raw(targets[0][0], tensor=targets[0][1])
-            source = np.frombuffer(raw, dtype=np.uint8)
             buffer, event = staging.get()
             try:
                 if event is not None:
                     event.synchronize()  # the buffer's previous copy has landed
                 host = buffer.numpy()
-                position = 0
                 placed = []
-                for _, name, offset, length, at in targets:
-                    host[position : position + length] = source[offset : offset + length]
-                    placed.append((name, position, length, at))
-                    position += length
+                if len(targets) == 1:  # decoded straight into the pinned buffer
+                    ref, name, offset, length, at = targets[0]
+                    store.reader.read_into(ref, offset, host[:length], tensor=name)
+                    placed.append((name, 0, length, at))
+                else:  # a pack of small tensors: decoded once, then placed
+                    raw = store.reader.raw(targets[0][0], tensor=targets[0][1])
+                    source = np.frombuffer(raw, dtype=np.uint8)
+                    position = 0
+                    for _, name, offset, length, at in targets:
+                        host[position : position + length] = source[offset : offset + length]
+                        placed.append((name, position, length, at))
+                        position += length
                 with torch.cuda.stream(stream):
                     for name, pos, length, at in placed:
                         outputs[name][at : at + length].copy_(
