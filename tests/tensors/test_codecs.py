@@ -307,6 +307,26 @@ def _on_both_paths(monkeypatch: pytest.MonkeyPatch, run: Any) -> tuple[Any, Any]
     return compiled, fallback
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    plane=st.binary(max_size=3000),
+    step=st.integers(1, 9),
+    skew=st.sampled_from([None, 0, 255, 7]),
+)
+def test_compiled_histogram_matches_bincount(plane: bytes, step: int, skew: int | None) -> None:
+    found = _native.kernels()
+    if found is None:
+        pytest.skip("the compiled kernels cannot be built here")
+    values = np.frombuffer(plane, np.uint8).copy()
+    if skew is not None:
+        values[::3] = skew  # repeated bytes, which the kernel counts in four tables
+    counts = found.histogram(values, step)
+    assert counts.dtype == np.int64
+    assert np.array_equal(counts, np.bincount(values[::step], minlength=256))
+    with pytest.raises(ValueError, match="step"):
+        found.histogram(values, 0)
+
+
 @pytest.mark.parametrize("width", [2, 4])
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(split=st.integers(1, 8), count=st.integers(1, 700), seed=st.integers(0, 2**32 - 1))

@@ -120,11 +120,15 @@ def pack_plane(plane: U8, scratch: Scratch) -> PackedPlane | None:
     count = plane.size
     if count == 0:
         return None
-    histogram = np.bincount(plane[:: max(1, count // _SAMPLE)], minlength=256)
+    native = _native.kernels()
+    step = max(1, count // _SAMPLE)
+    if native is not None:
+        histogram = native.histogram(plane, step)
+    else:
+        histogram = np.bincount(plane[::step], minlength=256)
     fixed, const = _constant_bits(histogram)
     if fixed == 0:
         return None
-    native = _native.kernels()
     broken = _broken(plane, fixed, const, native)
     if broken is None:
         return None

@@ -42,6 +42,7 @@ void wb_unpack_field(const uint8_t *field, size_t segment, unsigned width, unsig
 void wb_pack_field(const uint8_t *values, size_t segment, unsigned width, unsigned first,
                    uint8_t *field);
 size_t wb_count_broken(const uint8_t *plane, size_t count, uint8_t fixed, uint8_t value);
+void wb_histogram(const uint8_t *plane, size_t count, size_t step, uint64_t *out);
 """
 
 _lock = threading.Lock()
@@ -137,6 +138,16 @@ class Kernels:
         """How many bytes of ``plane`` have other ``fixed`` bits than ``value``."""
         count: int = self._lib.wb_count_broken(self._in(plane), len(plane), fixed, value)
         return count
+
+    def histogram(self, plane: Any, step: int) -> np.ndarray[Any, np.dtype[np.int64]]:
+        """Counts of each byte value among ``plane[::step]``, as ``np.bincount`` gives them."""
+        if step < 1:
+            raise ValueError(f"histogram step {step} is not positive")
+        counts = np.zeros(256, np.int64)
+        self._lib.wb_histogram(
+            self._in(plane), len(plane), step, self._ffi.from_buffer("uint64_t[]", counts)
+        )
+        return counts
 
 
 def _check_field(segment: int, width: int, first: int) -> None:
