@@ -6,7 +6,6 @@ a mismatch raises ``IntegrityError`` naming the tensor and the chunk.
 
 from __future__ import annotations
 
-import contextlib
 import mmap
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,50 +22,31 @@ from weightbase.tensors.objects import ObjectStore
 
 __all__ = ["ChunkReader", "chunk_key", "new_buffer", "spans"]
 
-# Outputs this large are mapped, and populated chunk by chunk as they are decoded.
-# glibc maps blocks of 32 MiB and more afresh on every allocation anyway; smaller
-# ones it recycles from its heap, already backed, which beats populating them.
+# Outputs this large are mapped afresh (glibc does so anyway from 32 MiB); smaller
+# ones come from NumPy, which recycles them from the heap, already backed.
 _MAP_FROM = 32 << 20
-# madvise(2) option: back a range with written pages in one call (Linux 5.14+,
-# not among the constants of the mmap module here).
-_MADV_POPULATE_WRITE = 23
 
 
 def new_buffer(size: int) -> npt.NDArray[np.uint8]:
     """A fresh writable buffer for ``size`` decoded bytes.
 
-    Large ones are private anonymous mappings whose pages :meth:`ChunkReader.read_into`
-    populates a chunk at a time, in one call each and on the reader's threads,
-    where first writes would fault them in one by one (slow in a VM). NumPy's own
-    large arrays ask for huge pages, which are slower still where the VM has
-    never backed them. Freed like any array, when the last view of it goes.
+    Large ones are private anonymous mappings in 4 KiB pages, faulted in as the
+    reader threads decode into them; freed like any array, when the last view
+    of it goes. Measured in a Firecracker VM, per GiB:
 
-    Measured in a Firecracker VM (1 GiB): 4 KiB pages populate in 0.35-0.45 s
-    whatever came before; huge pages in 0.1 s when the guest freed them a moment
-    ago, but 1-2.6 s once it has reported them free to the host (seconds later),
-    or beside other work that holds the memory in 4 KiB pages.
+    - NumPy's own large arrays ask for huge pages: 0.1 s to back when the guest
+      freed them a moment ago, but 1-2.6 s once it has reported them free to the
+      host (seconds later), or beside other work holding memory in 4 KiB pages.
+    - 4 KiB pages: 0.35-0.45 s whatever came before.
+    - Populating them ahead with ``MADV_POPULATE_WRITE`` runs under the
+      address-space lock, which the other threads' chunk unmaps also take (page
+      faults need only the mapping's own lock): a full 1 GiB read then took
+      0.7-2.3 s, against 0.63-0.88 s faulting pages in as they are written.
     """
     if size < _MAP_FROM or not hasattr(mmap, "MAP_ANONYMOUS"):
         return np.empty(size, dtype=np.uint8)
     mapping = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     return np.frombuffer(mapping, dtype=np.uint8)
-
-
-def _populate(out: npt.NDArray[np.uint8]) -> None:
-    """Back the whole pages under ``out``, a view of a mapped :func:`new_buffer`, if Linux can."""
-    mapping: object = out
-    while isinstance(mapping, np.ndarray):
-        mapping = mapping.base
-    if isinstance(mapping, memoryview):
-        mapping = mapping.obj
-    if not isinstance(mapping, mmap.mmap) or out.size < mmap.PAGESIZE:
-        return
-    offset = out.ctypes.data - np.frombuffer(mapping, dtype=np.uint8).ctypes.data
-    start = -(-offset // mmap.PAGESIZE) * mmap.PAGESIZE
-    stop = (offset + out.size) // mmap.PAGESIZE * mmap.PAGESIZE
-    if start < stop:
-        with contextlib.suppress(OSError):  # an older kernel: pages fault in as written
-            mapping.madvise(_MADV_POPULATE_WRITE, start, stop - start)
 
 
 def chunk_key(digest: str) -> str:
@@ -136,7 +116,6 @@ class ChunkReader:
         """
         chain = self._chain(ref, tensor)
         if start == 0 and parse_header(chain[-1][1]).raw_size == out.size:
-            _populate(out)
             self._decode_into(chain, out, tensor)
             return
         data = self._whole(chain, tensor)
