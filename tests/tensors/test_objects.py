@@ -499,3 +499,59 @@ def test_local_crash_while_writing_keeps_the_old_object(
     assert not store.exists("refs/other")
     assert sorted(_listing(store)) == ["refs/main"]
     assert list((tmp_path / "store" / "tmp").iterdir()) == []
+
+
+def _exclusive_is_free(path: Path) -> bool:
+    """Whether another open file description could take the store lock exclusively now."""
+    import fcntl
+
+    with open(path, "a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return True
+
+
+def test_local_shared_lock_is_held_until_the_last_thread_lets_go(tmp_path: Path) -> None:
+    """Writer threads share one descriptor for the store lock: one thread leaving must not
+    release it under another that still holds it."""
+    store = LocalObjectStore(tmp_path / "store")
+    lock_file = tmp_path / "store" / "tmp" / "gc.lock"
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def first() -> None:
+        with store.lock(exclusive=False):
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(5)
+        with store.lock(exclusive=False):
+            second_in.set()
+            first_out.wait(5)
+            seen.append(_exclusive_is_free(lock_file))  # the first has let go, not this one
+        seen.append(_exclusive_is_free(lock_file))
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert seen == [False, True]
+    with store.lock(exclusive=False):  # taken again after it was let go
+        assert not _exclusive_is_free(lock_file)
+    store.close()
+    assert _exclusive_is_free(lock_file)
+
+
+def test_local_put_recreates_a_folder_removed_behind_its_back(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "store")
+    store.put("chunks/ab/one", b"1")
+    (tmp_path / "store" / "objects" / "chunks" / "ab" / "one").unlink()
+    (tmp_path / "store" / "objects" / "chunks" / "ab").rmdir()
+    store.put("chunks/ab/two", b"2")  # the store had seen the folder: it is made again
+    assert bytes(store.get("chunks/ab/two")) == b"2"

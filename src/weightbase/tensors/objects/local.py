@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import mmap
 import os
 import threading
@@ -16,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from stat import S_ISREG
 from urllib.parse import unquote, urlsplit
 
 from weightbase.errors import NotFound, StorageError, ValidationError
@@ -36,8 +38,14 @@ class LocalObjectStore(ObjectStore):
         self.url = self.root.as_uri()
         self.data = self.root / "objects"
         self.tmp = self.root / "tmp"
-        self._dirty: set[Path] = set()
+        # plain strings: pathlib costs more than the system calls on small objects
+        self._data = str(self.data)
+        self._tmp_prefix = os.path.join(str(self.tmp), f"{uuid.uuid4().hex}-")
+        self._tmp_names = itertools.count()
+        self._dirs: set[str] = set()  # folders known to exist
+        self._dirty: set[str] = set()
         self._lock = threading.Lock()
+        self._shared = _SharedLock(os.path.join(str(self.tmp), "gc.lock"))
         try:
             self.data.mkdir(parents=True, exist_ok=True)
             self.tmp.mkdir(parents=True, exist_ok=True)
@@ -51,11 +59,14 @@ class LocalObjectStore(ObjectStore):
         return cls(url)
 
     def _path(self, key: str) -> Path:
-        return self.data.joinpath(*validate_key(key).split("/"))
+        return Path(self._file(key))
+
+    def _file(self, key: str) -> str:
+        return os.path.join(self._data, *validate_key(key).split("/"))
 
     def put(self, key: str, data: Buffer, *, durable: bool = True) -> None:
-        target = self._path(key)
-        tmp = self.tmp / f"{uuid.uuid4().hex}.part"
+        target = self._file(key)
+        tmp = f"{self._tmp_prefix}{next(self._tmp_names)}.part"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
@@ -67,32 +78,39 @@ class LocalObjectStore(ObjectStore):
                     os.fsync(fd)
             finally:
                 os.close(fd)
-            self._ensure_dir(target.parent)
-            os.replace(tmp, target)
+            folder = os.path.dirname(target)
+            self._ensure_dir(folder)
+            try:
+                os.replace(tmp, target)
+            except FileNotFoundError:  # the folder went since it was seen
+                self._dirs.discard(folder)
+                self._ensure_dir(folder)
+                os.replace(tmp, target)
         except OSError as exc:
             with contextlib.suppress(OSError):
-                tmp.unlink()
+                os.unlink(tmp)
             raise StorageError(f"cannot write {key} to {self.root}: {exc}", key=key) from exc
         with self._lock:
-            self._dirty.add(target.parent)
+            self._dirty.add(folder)
 
-    def _ensure_dir(self, directory: Path) -> None:
-        if directory.is_dir():
+    def _ensure_dir(self, directory: str) -> None:
+        if directory in self._dirs:
             return
         missing = []
         current = directory
-        while not current.is_dir():
+        while not os.path.isdir(current):
             missing.append(current)
-            current = current.parent
-        directory.mkdir(parents=True, exist_ok=True)
+            current = os.path.dirname(current)
+        os.makedirs(directory, exist_ok=True)
         with self._lock:
             # a new directory's own entry lives in its parent
-            self._dirty.update(path.parent for path in missing)
+            self._dirty.update(os.path.dirname(path) for path in missing)
+            self._dirs.add(directory)
 
     def sync(self) -> None:
         with self._lock:
             dirty, self._dirty = self._dirty, set()
-        for directory in sorted(dirty, key=lambda p: len(p.parts), reverse=True):
+        for directory in sorted(dirty, key=lambda p: p.count(os.sep), reverse=True):
             try:
                 fd = os.open(directory, os.O_RDONLY)
             except FileNotFoundError:
@@ -147,12 +165,12 @@ class LocalObjectStore(ObjectStore):
         except OSError as exc:
             raise StorageError(f"cannot delete {key}: {exc}", key=key) from exc
         with self._lock:
-            self._dirty.add(self._path(key).parent)
+            self._dirty.add(os.path.dirname(self._file(key)))
 
     def touch(self, key: str) -> None:
-        path = self._path(key)
+        path = self._file(key)
         try:
-            if not path.is_file():
+            if not S_ISREG(os.stat(path).st_mode):
                 raise FileNotFoundError(key)
             os.utime(path)
         except (FileNotFoundError, NotADirectoryError):
@@ -185,6 +203,10 @@ class LocalObjectStore(ObjectStore):
 
     @contextmanager
     def lock(self, *, exclusive: bool) -> Iterator[None]:
+        if not exclusive:
+            with self._shared:
+                yield
+            return
         with open(self.tmp / "gc.lock", "a+b") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             try:
@@ -205,5 +227,54 @@ class LocalObjectStore(ObjectStore):
         """Remove a leftover temporary file listed by ``list_temporary``."""
         (self.tmp / Path(name).name).unlink(missing_ok=True)
 
+    def close(self) -> None:
+        self._shared.close()
+
     def __repr__(self) -> str:
         return f"LocalObjectStore({str(self.root)!r})"
+
+
+class _SharedLock:
+    """The store lock taken shared, once for all the threads of this process that hold it.
+
+    Writers take the lock for every chunk they refresh: opening the lock file
+    each time costs more than the rest. One descriptor is opened per process;
+    the first thread in takes ``LOCK_SH`` on it and the last one out releases it,
+    so no thread drops a lock another still relies on. An exclusive lock (gc)
+    opens a descriptor of its own, and waits for the shared one as for any other.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._mutex = threading.Lock()
+        self._holders = 0
+        self._fd: int | None = None
+        self._pid = 0
+
+    def __enter__(self) -> None:
+        with self._mutex:
+            if self._holders == 0:
+                if self._fd is None or self._pid != os.getpid():  # not a forked parent's
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+                    self._pid = os.getpid()
+                fcntl.flock(self._fd, fcntl.LOCK_SH)
+            self._holders += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._mutex:
+            self._holders -= 1
+            if self._holders == 0 and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._holders:
+                return  # still held: the descriptor goes with the last holder's store
+            if self._fd is not None and self._pid == os.getpid():
+                os.close(self._fd)
+            self._fd = None
+
+    def __del__(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
