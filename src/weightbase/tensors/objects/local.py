@@ -122,7 +122,8 @@ class LocalObjectStore(ObjectStore):
 
     def get(self, key: str) -> Buffer:
         try:
-            return self._path(key).read_bytes()
+            with open(self._file(key), "rb") as handle:
+                return handle.read()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFound(f"no object {key} in {self.root}", key=key) from None
         except OSError as exc:
@@ -132,7 +133,7 @@ class LocalObjectStore(ObjectStore):
         if start < 0 or length < 0:
             raise ValidationError(f"invalid range start={start} length={length}", key=key)
         try:
-            with open(self._path(key), "rb") as handle:
+            with open(self._file(key), "rb") as handle:
                 handle.seek(start)
                 return handle.read(length)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
@@ -142,20 +143,25 @@ class LocalObjectStore(ObjectStore):
 
     def map(self, key: str) -> Buffer | None:
         try:
-            with open(self._path(key), "rb") as handle:
-                if os.fstat(handle.fileno()).st_size == 0:
-                    return b""
-                return memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
+            fd = os.open(self._file(key), os.O_RDONLY)
         except FileNotFoundError:
             raise NotFound(f"no object {key} in {self.root}", key=key) from None
         except OSError as exc:
             raise StorageError(f"cannot map {key}: {exc}", key=key) from exc
+        try:
+            if os.fstat(fd).st_size == 0:
+                return b""
+            return memoryview(mmap.mmap(fd, 0, access=mmap.ACCESS_READ))
+        except OSError as exc:
+            raise StorageError(f"cannot map {key}: {exc}", key=key) from exc
+        finally:
+            os.close(fd)
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        return os.path.isfile(self._file(key))
 
     def delete(self, key: str) -> None:
         try:
