@@ -76,13 +76,14 @@ def render_store(results: StoreResults, machine: Machine) -> str:
         ("onto new disk blocks", new, "`write_speedup_vs_safetensors`"),
         ("into disk blocks the previous copy just freed (see note)", freed, ""),
     ):
+        speedup = timings.safetensors.median / timings.weightbase.median
         row(
             f"1. Write {write_label}, fsync, fresh store, {label}",
             f"{_speed(timings.weightbase.rate(write.nbytes))} "
             f"(stores {write.stored_bytes / write.nbytes:.3f} of raw)",
             f"safetensors `save_file` + fsync: {_speed(timings.safetensors.rate(write.nbytes))}",
-            _times(timings.safetensors.median / timings.weightbase.median),
-            "",
+            _times(speedup),
+            _target(speedup >= 1, f"≥ 1{_X}") if key else "",
             key,
         )
         row(
@@ -115,7 +116,7 @@ def render_store(results: StoreResults, machine: Machine) -> str:
         f"`read_torch`: {_speed(read.weightbase.rate(read.nbytes))}",
         f"`torch.load(weights_only=True)`: {_speed(read.torch_load.rate(read.nbytes))}",
         _times(summary["read_speedup_vs_torch_load"]),
-        "",
+        _target(summary["read_speedup_vs_torch_load"] >= 1, f"≥ 1{_X}"),
         "`read_speedup_vs_torch_load`",
     )
     row(
@@ -133,7 +134,7 @@ def render_store(results: StoreResults, machine: Machine) -> str:
         f"`read_tensor` (NumPy): {_seconds(read.one_weightbase.median)}",
         f"`safe_open` + `get_tensor`, pages touched: {_seconds(read.one_safetensors.median)}",
         f"{summary['one_tensor_time_vs_safetensors']:.1f}{_X} the time",
-        "",
+        _target(summary["one_tensor_time_vs_safetensors"] <= 2, f"≤ 2{_X} the time"),
         "`one_tensor_time_vs_safetensors`",
     )
     for dtype in ("fp32", "bf16", "fp16"):
@@ -143,7 +144,7 @@ def render_store(results: StoreResults, machine: Machine) -> str:
             f"{result.ratio('weightbase'):.3f}",
             f"ZipNN {result.ratio('zipnn'):.3f}; zstd-3 {result.ratio('zstd'):.3f}",
             f"{result.ratio('weightbase') / result.ratio('zipnn'):.3f} of ZipNN's size",
-            "",
+            _target(result.ratio("weightbase") <= result.ratio("zipnn"), "≤ ZipNN"),
             f"`ratio_{dtype}`, `zipnn_ratio_{dtype}`",
         )
     phases: tuple[tuple[Literal["compress", "decompress"], str], ...] = (
@@ -157,7 +158,7 @@ def render_store(results: StoreResults, machine: Machine) -> str:
             f"ZipNN: {_speed(results.aggregate_rate(phase, 'zipnn'))}; "
             f"zstd-3: {_speed(results.aggregate_rate(phase, 'zstd'))}",
             _times(summary[f"{phase}_speedup_vs_zipnn"]),
-            "",
+            _target(summary[f"{phase}_speedup_vs_zipnn"] >= 1, f"≥ 1{_X}"),
             f"`{phase}_speedup_vs_zipnn`",
         )
     row(
