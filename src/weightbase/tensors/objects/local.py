@@ -66,7 +66,8 @@ class LocalObjectStore(ObjectStore):
 
     def put(self, key: str, data: Buffer, *, durable: bool = True) -> None:
         target = self._file(key)
-        tmp = f"{self._tmp_prefix}{next(self._tmp_names)}.part"
+        # the pid keeps a forked child, which inherits the counter, off its parent's names
+        tmp = f"{self._tmp_prefix}{os.getpid()}-{next(self._tmp_names)}.part"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
