@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from weightbase.errors import ValidationError
+from weightbase.tracking import NAME_PATTERN
 
 if TYPE_CHECKING:
     from weightbase.datasets.service import DatasetVersion
@@ -14,7 +16,7 @@ if TYPE_CHECKING:
     from weightbase.training.loop import Training
     from weightbase.workspace import Workspace
 
-__all__ = ["FrameworkCallback"]
+__all__ = ["FrameworkCallback", "json_params"]
 
 
 class FrameworkCallback:
@@ -82,3 +84,24 @@ class FrameworkCallback:
     def _training(self) -> Training:
         assert self.training is not None
         return self.training
+
+
+def json_params(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The values that make good params: JSON scalars and flat lists of them, under valid names."""
+    kept: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if not isinstance(key, str) or not NAME_PATTERN.match(name):
+            continue
+        if isinstance(value, list | tuple):
+            if all(_scalar(item) for item in value):
+                kept[name] = list(value)
+        elif value is not None and _scalar(value):
+            kept[name] = value
+    return kept
+
+
+def _scalar(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, bool | int | str)

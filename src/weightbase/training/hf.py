@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from weightbase.errors import MissingExtraError, ValidationError
 from weightbase.tracking import NAME_PATTERN
-from weightbase.training._callback import FrameworkCallback
+from weightbase.training._callback import FrameworkCallback, json_params
 from weightbase.training.loop import Training
 
 try:
@@ -143,10 +143,10 @@ class WeightbaseCallback(TrainerCallback, FrameworkCallback):
         params: dict[str, Any] = {}
         if self.log_arguments:
             arguments: dict[str, Any] = args.to_dict()  # type: ignore[no-untyped-call]
-            params.update(_json_params(arguments))
+            params.update(json_params(arguments))
         to_dict = getattr(getattr(model, "config", None), "to_dict", None)
         if callable(to_dict):
-            params.update(_json_params(to_dict(), prefix="model/"))
+            params.update(json_params(to_dict(), prefix="model/"))
         params.update(self.params)
         self.training = Training(
             self.wb,
@@ -290,24 +290,3 @@ class WeightbaseCallback(TrainerCallback, FrameworkCallback):
 
 def _whole_epochs(state: TrainerState) -> int:
     return int((state.epoch or 0.0) + 1e-6)
-
-
-def _json_params(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """The values that make good params: JSON scalars and flat lists of them, under valid names."""
-    kept: dict[str, Any] = {}
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if not isinstance(key, str) or not NAME_PATTERN.match(name):
-            continue
-        if isinstance(value, list | tuple):
-            if all(_scalar(item) for item in value):
-                kept[name] = list(value)
-        elif value is not None and _scalar(value):
-            kept[name] = value
-    return kept
-
-
-def _scalar(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    return value is None or isinstance(value, bool | int | str)

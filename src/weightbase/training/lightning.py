@@ -18,13 +18,12 @@ it, first registering the best checkpoint when ``register_as`` is given.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from weightbase.errors import MissingExtraError, ValidationError
 from weightbase.tracking import NAME_PATTERN
-from weightbase.training._callback import FrameworkCallback
+from weightbase.training._callback import FrameworkCallback, json_params
 from weightbase.training.loop import Training
 
 try:
@@ -129,7 +128,7 @@ class WeightbaseLightningCallback(Callback, FrameworkCallback):
         resume: bool | int = self.resume
         if resume is True and self._restored_run is not None:
             resume = self._restored_run
-        params = _json_params(dict(getattr(pl_module, "hparams", None) or {}))
+        params = json_params(dict(getattr(pl_module, "hparams", None) or {}))
         params.update(self.params)
         self.training = Training(
             self.wb,
@@ -300,23 +299,3 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
-
-
-def _json_params(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The values that make good params: JSON scalars and flat lists of them, under valid names."""
-    kept: dict[str, Any] = {}
-    for key, value in values.items():
-        if not isinstance(key, str) or not NAME_PATTERN.match(key):
-            continue
-        if isinstance(value, list | tuple):
-            if all(_scalar(item) for item in value):
-                kept[key] = list(value)
-        elif value is not None and _scalar(value):
-            kept[key] = value
-    return kept
-
-
-def _scalar(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    return value is None or isinstance(value, bool | int | str)
