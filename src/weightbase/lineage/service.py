@@ -7,8 +7,8 @@ from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import ColumnElement, and_, delete, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from weightbase.catalog.rows import dialect_insert
 from weightbase.catalog.schema import LineageEdgeRow, utcnow
 from weightbase.errors import NotFound, ValidationError
 from weightbase.lineage.records import LineageEdge, Node, ReachedNode
@@ -118,10 +118,8 @@ class LineageService:
             "relation": relation,
             "created_at": utcnow(),
         }
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = (
-            insert(LineageEdgeRow)
+            dialect_insert(session)(LineageEdgeRow)
             .values(**values)
             .on_conflict_do_nothing()
             .returning(LineageEdgeRow.id)

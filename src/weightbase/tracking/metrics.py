@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import case, delete, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from weightbase.catalog.rows import dialect_insert
 from weightbase.catalog.schema import MetricBlockRow, MetricKeyRow, RunMetricRow, RunRow
 from weightbase.errors import Conflict, NotFound
 from weightbase.tracking.records import MetricHistory, MetricSummary
@@ -99,9 +99,8 @@ class MetricStore:
         return [(name, key_id) for name, key_id in session.execute(statement)]
 
     def _insert_keys(self, session: Session, names: Sequence[str]) -> list[tuple[str, int]]:
-        dialect_insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
         session.execute(
-            dialect_insert(MetricKeyRow).on_conflict_do_nothing(index_elements=["name"]),
+            dialect_insert(session)(MetricKeyRow).on_conflict_do_nothing(index_elements=["name"]),
             [{"name": name} for name in names],
         )
         return self._select_keys(session, names)
@@ -231,10 +230,6 @@ class MetricStore:
         return found
 
 
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
-
-
 def _check_running(session: Session, run_id: int) -> None:
     status = session.execute(select(RunRow.status).where(RunRow.id == run_id)).scalar()
     if status is None:
@@ -288,8 +283,7 @@ def _summary(run_id: int, key_id: int, points: npt.NDArray[np.float64]) -> dict[
 
 def _upsert_summaries(session: Session) -> Any:
     table = RunMetricRow.__table__
-    dialect_insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
-    statement = dialect_insert(RunMetricRow)
+    statement = dialect_insert(session)(RunMetricRow)
     new = statement.excluded
     newer = new.last_step >= table.c.last_step
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from sqlalchemy import ColumnElement, and_, case, delete, exists, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from weightbase.catalog.rows import dialect_insert
 from weightbase.catalog.schema import (
     ExperimentRow,
     MetricKeyRow,
@@ -124,12 +124,47 @@ class RunTracker:
 
         return self.catalog.write(work)
 
+    def _insert_run(
+        self,
+        session: Session,
+        experiment: str,
+        name: str | None,
+        started_at: datetime,
+        params: Mapping[str, str],
+    ) -> int:
+        """A new running run in ``experiment`` (created if need be), with its params."""
+        row = session.scalars(
+            select(ExperimentRow).where(ExperimentRow.name == experiment)
+        ).one_or_none()
+        experiment_id = (
+            row.id if row is not None else self._insert_experiment(session, experiment, None).id
+        )
+        run_id: int = session.execute(
+            insert(RunRow)
+            .values(
+                experiment_id=experiment_id,
+                name=name,
+                status=RunStatus.RUNNING.value,
+                created_by=self._actor(),
+                started_at=started_at,
+                cpu_seconds=0.0,
+                gpu_seconds=0.0,
+                storage_bytes=0,
+            )
+            .returning(RunRow.id)
+        ).scalar_one()
+        if params:
+            session.execute(
+                insert(RunParamRow),
+                [{"run_id": run_id, "key": k, "value": v} for k, v in params.items()],
+            )
+        return run_id
+
     def _insert_experiment(
         self, session: Session, name: str, description: str | None
     ) -> Experiment:
-        dialect_insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
         experiment_id = session.execute(
-            dialect_insert(ExperimentRow)
+            dialect_insert(session)(ExperimentRow)
             .values(name=name, description=description, created_by=self._actor())
             .on_conflict_do_nothing(index_elements=["name"])
             .returning(ExperimentRow.id)
@@ -190,31 +225,7 @@ class RunTracker:
             require_psutil()  # refuse before the run exists
 
         def work(session: Session) -> int:
-            row = session.scalars(
-                select(ExperimentRow).where(ExperimentRow.name == experiment)
-            ).one_or_none()
-            experiment_id = (
-                row.id if row is not None else self._insert_experiment(session, experiment, None).id
-            )
-            run_id: int = session.execute(
-                insert(RunRow)
-                .values(
-                    experiment_id=experiment_id,
-                    name=name,
-                    status=RunStatus.RUNNING.value,
-                    created_by=self._actor(),
-                    started_at=utcnow(),
-                    cpu_seconds=0.0,
-                    gpu_seconds=0.0,
-                    storage_bytes=0,
-                )
-                .returning(RunRow.id)
-            ).scalar_one()
-            if param_values:
-                session.execute(
-                    insert(RunParamRow),
-                    [{"run_id": run_id, "key": k, "value": v} for k, v in param_values.items()],
-                )
+            run_id = self._insert_run(session, experiment, name, utcnow(), param_values)
             self._insert_tags(session, run_id, tag_values)
             self._record(
                 session,
@@ -326,31 +337,7 @@ class RunTracker:
         batch = {key: points for key, points in checked.items() if points.shape[0]}
 
         def start(session: Session) -> int:
-            row = session.scalars(
-                select(ExperimentRow).where(ExperimentRow.name == experiment)
-            ).one_or_none()
-            experiment_id = (
-                row.id if row is not None else self._insert_experiment(session, experiment, None).id
-            )
-            run_id: int = session.execute(
-                insert(RunRow)
-                .values(
-                    experiment_id=experiment_id,
-                    name=name,
-                    status=RunStatus.RUNNING.value,
-                    created_by=self._actor(),
-                    started_at=started_at,
-                    cpu_seconds=0.0,
-                    gpu_seconds=0.0,
-                    storage_bytes=0,
-                )
-                .returning(RunRow.id)
-            ).scalar_one()
-            if param_values:
-                session.execute(
-                    insert(RunParamRow),
-                    [{"run_id": run_id, "key": k, "value": v} for k, v in param_values.items()],
-                )
+            run_id = self._insert_run(session, experiment, name, started_at, param_values)
             return run_id
 
         run_id = self.catalog.write(start)
@@ -533,9 +520,8 @@ class RunTracker:
     def _insert_tags(self, session: Session, run_id: int, tags: Sequence[str]) -> list[str]:
         if not tags:
             return []
-        dialect_insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
         inserted = session.execute(
-            dialect_insert(TagRow)
+            dialect_insert(session)(TagRow)
             .values([{"entity_kind": RUN_KIND, "entity_id": run_id, "tag": tag} for tag in tags])
             .on_conflict_do_nothing()
             .returning(TagRow.tag)
@@ -979,10 +965,6 @@ class RunTracker:
 
 
 # -- module helpers ----------------------------------------------------------------------
-
-
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
 
 
 def _check_run_id(run_id: object) -> None:
