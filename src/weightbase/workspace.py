@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -22,26 +23,39 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from weightbase.catalog import Catalog
+    from weightbase.changes import ChangeRecorder
     from weightbase.datasets.service import DatasetRegistry
     from weightbase.events import EventBus
     from weightbase.governance.audit import AuditLog
     from weightbase.lineage import LineageService, Node
     from weightbase.registry.service import ModelRegistry
     from weightbase.tensors import TensorStore
+    from weightbase.tensors.maintenance import GcReport
     from weightbase.tracking.service import RunTracker
+    from weightbase.versioning.publish import RecoveryReport
 
-__all__ = ["Workspace", "open"]
+__all__ = ["Collected", "Workspace", "open"]
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
+    """What :meth:`Workspace.gc` did: publishes finished or dropped, then the store's gc."""
+
+    publishes: RecoveryReport
+    store: GcReport
 
 
 class Workspace:
     """A catalog and a tensor store, and one small service per domain on top of them.
 
-    ``catalog``, ``store``, ``events``, ``audit`` and ``lineage`` exist from the
-    start; domain services (``models``, later ``datasets``, ``runs``…) are
-    properties built on first use, so a workspace pays only for what it uses.
+    ``catalog``, ``store``, ``events``, ``audit``, ``lineage`` and the
+    ``recorder`` every service writes its changes through exist from the start;
+    domain services (``models``, ``datasets``, ``runs``…) are properties built
+    on first use, so a workspace pays only for what it uses.
     """
 
     def __init__(self, home: Path, catalog: Catalog, store: TensorStore) -> None:
+        from weightbase.changes import ChangeRecorder
         from weightbase.events import EventBus
         from weightbase.governance.audit import AuditLog
         from weightbase.lineage import LineageService
@@ -51,7 +65,8 @@ class Workspace:
         self.store = store
         self.events: EventBus = EventBus(catalog)
         self.audit: AuditLog = AuditLog(catalog)
-        self.lineage: LineageService = LineageService(catalog, audit=self.audit, events=self.events)
+        self.recorder: ChangeRecorder = ChangeRecorder(self.audit, self.events)
+        self.lineage: LineageService = LineageService(catalog, recorder=self.recorder)
         self._services_lock = threading.Lock()
         self._closed = False
 
@@ -62,9 +77,7 @@ class Workspace:
         """The model registry: versions, aliases, stages, diffs, rollback, lineage."""
         from weightbase.registry.service import ModelRegistry
 
-        return ModelRegistry(
-            self.catalog, self.store, events=self.events, audit=self.audit, lineage=self.lineage
-        )
+        return ModelRegistry(self.catalog, self.store, recorder=self.recorder, lineage=self.lineage)
 
     @cached_property
     def datasets(self) -> DatasetRegistry:
@@ -72,7 +85,7 @@ class Workspace:
         from weightbase.datasets.service import DatasetRegistry
 
         return DatasetRegistry(
-            self.catalog, self.store, events=self.events, audit=self.audit, lineage=self.lineage
+            self.catalog, self.store, recorder=self.recorder, lineage=self.lineage
         )
 
     @cached_property
@@ -80,9 +93,7 @@ class Workspace:
         """Experiment tracking: runs, params, metrics, artifacts, comparison, convergence."""
         from weightbase.tracking.service import RunTracker
 
-        return RunTracker(
-            self.catalog, self.store, events=self.events, audit=self.audit, lineage=self.lineage
-        )
+        return RunTracker(self.catalog, self.store, recorder=self.recorder, lineage=self.lineage)
 
     # -- across domains --------------------------------------------------------------
 
@@ -95,6 +106,33 @@ class Workspace:
         names.update(self.models.describe(wanted))
         names.update(self.datasets.describe(wanted))
         return names
+
+    # -- maintenance -----------------------------------------------------------------
+
+    def gc(self, *, grace_seconds: float | None = None, dry_run: bool = False) -> Collected:
+        """Finish or drop interrupted publishes, then collect what no ref reaches.
+
+        A push or dataset registration killed after its catalog row committed
+        but before its permanent ref was set is finished (its ref is set); one
+        killed before the commit leaves content no one references, which the
+        store's gc then removes. Both steps leave anything younger than
+        ``grace_seconds`` (default: the store's, an hour) alone, so running
+        writers are safe.
+        """
+        from weightbase.datasets.service import PINS as DATASET_PINS
+        from weightbase.registry.service import PINS as MODEL_PINS
+        from weightbase.tensors.maintenance import DEFAULT_GRACE_SECONDS
+        from weightbase.versioning.publish import recover_pending
+
+        grace = DEFAULT_GRACE_SECONDS if grace_seconds is None else grace_seconds
+        recovered = recover_pending(
+            self.catalog,
+            self.store,
+            [*MODEL_PINS, *DATASET_PINS],
+            grace_seconds=grace,
+            dry_run=dry_run,
+        )
+        return Collected(recovered, self.store.gc(grace_seconds=grace, dry_run=dry_run))
 
     # -- lifetime --------------------------------------------------------------------
 

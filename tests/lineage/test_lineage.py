@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from weightbase.catalog import Catalog
 from weightbase.catalog.schema import LineageEdgeRow, utcnow
+from weightbase.changes import ChangeRecorder
 from weightbase.errors import NotFound, ValidationError
 from weightbase.events import EventBus
 from weightbase.governance import AuditLog
@@ -137,7 +138,7 @@ def test_an_edge_joins_the_callers_transaction(lineage: LineageService, catalog:
 
 def test_edge_changes_are_audited_and_emitted(catalog: Catalog) -> None:
     audit, events = AuditLog(catalog, actor="alice"), EventBus(catalog)
-    lineage = LineageService(catalog, audit=audit, events=events)
+    lineage = LineageService(catalog, recorder=ChangeRecorder(audit, events))
     heard: list[str] = []
     events.on("*", lambda event: heard.append(event.type))
     lineage.add_edge(version(2), version(1), "derived_from")

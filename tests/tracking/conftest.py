@@ -16,8 +16,7 @@ def tracker(workspace: Workspace) -> Iterator[RunTracker]:
     return RunTracker(
         workspace.catalog,
         workspace.store,
-        events=workspace.events,
-        audit=workspace.audit,
+        recorder=workspace.recorder,
         lineage=workspace.lineage,
         flush_interval=0.2,
     )

@@ -18,19 +18,15 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import json
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-import blake3
 import numpy as np
 from sqlalchemy import select
 
-from weightbase.catalog.named import NamedEntities
 from weightbase.catalog.rows import add_tag, tags_of
 from weightbase.catalog.schema import DatasetRow, DatasetVersionRow, TagRow, utcnow
 from weightbase.datasets.content import DatasetContent, DatasetFormat, DatasetKind
@@ -40,12 +36,19 @@ from weightbase.datasets.stats import DatasetStatistics, compute_statistics
 from weightbase.errors import Conflict, NotFound, ValidationError
 from weightbase.lineage import Node
 from weightbase.names import check_entity_name, check_tag, split_ref
-from weightbase.registry.records import Page
-from weightbase.registry.semver import (
+from weightbase.versioning.named import NamedEntities
+from weightbase.versioning.pages import Page
+from weightbase.versioning.publish import (
+    Pin,
+    content_digest,
+    next_number,
+    publish_snapshot,
+    same_content,
+)
+from weightbase.versioning.semver import (
     BumpPart,
     canonical_version,
     latest_version,
-    next_version,
     parse_version,
     version_key,
 )
@@ -54,8 +57,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from weightbase.catalog import Catalog
-    from weightbase.events import EventBus
-    from weightbase.governance.audit import AuditEntry, AuditLog
+    from weightbase.changes import ChangeRecorder
+    from weightbase.governance.audit import AuditEntry
     from weightbase.lineage import LineageService
     from weightbase.tensors import Snapshot, TensorStore
 
@@ -73,6 +76,15 @@ def dataset_version_ref(version_id: int) -> str:
 def split_ref_name(version_id: int) -> str:
     """The tensor-store ref that pins a dataset version's split indices."""
     return f"registry/dataset-splits/{version_id}"
+
+
+_LIVE = DatasetVersionRow.deleted_at.is_(None)
+
+#: Where dataset versions reference snapshots, for finishing interrupted publishes.
+PINS = (
+    Pin(DatasetVersionRow.snapshot_id, DatasetVersionRow.id, _LIVE, dataset_version_ref),
+    Pin(DatasetVersionRow.splits_snapshot_id, DatasetVersionRow.id, _LIVE, split_ref_name),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,16 +197,14 @@ class DatasetRegistry:
         catalog: Catalog,
         store: TensorStore,
         *,
-        events: EventBus,
-        audit: AuditLog,
+        recorder: ChangeRecorder,
         lineage: LineageService,
     ) -> None:
         self._catalog = catalog
         self._store = store
-        self._events = events
-        self._audit = audit
+        self._recorder = recorder
         self._lineage = lineage
-        self._named = NamedEntities(DatasetRow, "dataset", audit=audit, events=events)
+        self._named = NamedEntities(DatasetRow, "dataset", recorder=recorder)
 
     # -- registering -----------------------------------------------------------------------
 
@@ -238,29 +248,26 @@ class DatasetRegistry:
         statistics = compute_statistics(content)
         quality = assess_quality(content)
 
-        pending = f"registry/pending/{uuid.uuid4().hex}"
-        snapshot = self._store.write(
-            dict(content.arrays), ref=pending, metadata=content.metadata, progress=progress
-        )
-        split_snapshot = self._store.write(splits.to_arrays(), ref=f"{pending}-splits")
-        digest = _content_digest(snapshot)
-        actor = self._audit.actor
-        try:
+        with publish_snapshot(self._store, "datasets") as publication:
+            snapshot = self._store.write(
+                dict(content.arrays),
+                ref=publication.pending_ref(),
+                metadata=content.metadata,
+                progress=progress,
+            )
+            split_snapshot = self._store.write(
+                splits.to_arrays(), ref=publication.pending_ref("splits")
+            )
+            digest = content_digest(snapshot, described=content.metadata)
+            actor = self._recorder.actor
 
             def work(session: Session) -> tuple[int, bool]:
                 dataset = self._named.live(session, name, lock=True) or self._named.insert(
                     session, name
                 )
-                row = session.scalars(
-                    select(DatasetVersionRow)
-                    .where(
-                        DatasetVersionRow.dataset_id == dataset.id,
-                        DatasetVersionRow.content_digest == digest,
-                        DatasetVersionRow.deleted_at.is_(None),
-                    )
-                    .order_by(DatasetVersionRow.id)
-                    .limit(1)
-                ).first()
+                row = same_content(
+                    session, DatasetVersionRow, DatasetVersionRow.dataset_id == dataset.id, digest
+                )
                 created = row is None
                 if row is not None and explicit is not None and explicit != row.version:
                     raise Conflict(
@@ -268,10 +275,18 @@ class DatasetRegistry:
                         dataset=name,
                     )
                 if row is None:
+                    number = next_number(
+                        session,
+                        DatasetVersionRow,
+                        DatasetVersionRow.dataset_id == dataset.id,
+                        explicit,
+                        bump,
+                        what=dataset.name,
+                    )
                     row = self._insert_version(
                         session,
                         dataset,
-                        _number(session, dataset, explicit, bump),
+                        number,
                         snapshot=snapshot,
                         split_snapshot=split_snapshot,
                         digest=digest,
@@ -286,11 +301,11 @@ class DatasetRegistry:
                     dataset.kind = dataset.kind or content.kind.value
                     dataset.format = dataset.format or content.format.value
                     if parent is not None:
-                        self._lineage.add_edge(
+                        self._recorder.link(
+                            session,
                             Node(_NODE, str(row.id)),
                             Node(_NODE, str(parent.id)),
                             "derived_from",
-                            session=session,
                         )
                 dataset.updated_at = utcnow()
                 for tag in tag_list:
@@ -299,12 +314,12 @@ class DatasetRegistry:
 
             version_id, created = self._catalog.write(work, attempts=8)
             if created:
-                self._store.set_ref(dataset_version_ref(version_id), snapshot)
-                self._store.set_ref(split_ref_name(version_id), split_snapshot)
-        finally:
-            for ref in (pending, f"{pending}-splits"):
-                with contextlib.suppress(NotFound):
-                    self._store.delete_ref(ref)
+                publication.pin(
+                    {
+                        dataset_version_ref(version_id): snapshot,
+                        split_ref_name(version_id): split_snapshot,
+                    }
+                )
         found = self._by_id(version_id)
         return found if created else replace(found, created=False)
 
@@ -407,7 +422,7 @@ class DatasetRegistry:
     def history(self, name: str, *, limit: int = 1000) -> builtins.list[AuditEntry]:
         with self._catalog.session() as session:
             dataset = self._named.require(session, name)
-            return self._audit.entries("dataset", dataset.id, limit=limit, session=session)
+            return self._recorder.audit.entries("dataset", dataset.id, limit=limit, session=session)
 
     def node(self, ref: DatasetVersionLike) -> Node:
         """The lineage node of a dataset version (what ``trained_on`` edges point at)."""
@@ -441,9 +456,7 @@ class DatasetRegistry:
                     session,
                     found.dataset_id,
                     "tag.add",
-                    None,
-                    {"version": found.version, "tags": added},
-                    None,
+                    after={"version": found.version, "tags": added},
                 )
 
         self._catalog.write(work)
@@ -454,7 +467,7 @@ class DatasetRegistry:
         def work(session: Session) -> builtins.list[int]:
             dataset = self._named.require(session, name, lock=True)
             dataset.deleted_at = utcnow()
-            self._named.record(session, dataset.id, "dataset.delete", None, None, reason)
+            self._named.record(session, dataset.id, "dataset.delete", reason=reason)
             return list(
                 session.scalars(
                     select(DatasetVersionRow.id).where(
@@ -525,11 +538,18 @@ class DatasetRegistry:
             "samples": content.sample_count,
             "quality": round(quality.score, 4),
         }
-        self._named.record(session, dataset.id, "version.create", None, after, None)
-        self._events.emit(
-            "dataset_version_created",
-            {"dataset": dataset.name, "version": number, "id": row.id, "snapshot_id": snapshot.id},
-            session=session,
+        self._named.record(
+            session,
+            dataset.id,
+            "version.create",
+            after=after,
+            event="dataset_version_created",
+            payload={
+                "dataset": dataset.name,
+                "version": number,
+                "id": row.id,
+                "snapshot_id": snapshot.id,
+            },
         )
         return row
 
@@ -612,17 +632,6 @@ class DatasetRegistry:
         ]
 
 
-def _content_digest(snapshot: Snapshot) -> str:
-    doc = {
-        "tensors": {
-            name: [entry.dtype, list(entry.shape), entry.digest]
-            for name, entry in sorted(snapshot.tensors.items())
-        },
-        "metadata": dict(sorted(snapshot.metadata.items())),
-    }
-    return blake3.blake3(json.dumps(doc, separators=(",", ":")).encode()).hexdigest()
-
-
 def _is_classes(labels: np.ndarray[Any, Any]) -> bool:
     """Labels look like classes (integers or strings), not a regression target."""
     return labels.dtype.kind in "iubUSO"
@@ -632,12 +641,3 @@ def _draw(count: int, spec: SplitSpec, labels: np.ndarray[Any, Any] | None) -> S
     if spec.stratify and labels is None:
         raise ValidationError("a stratified split needs class labels; this dataset has none")
     return split(count, spec, labels=labels if spec.stratify else None)
-
-
-def _number(session: Session, dataset: DatasetRow, explicit: str | None, part: BumpPart) -> str:
-    taken = list(
-        session.scalars(
-            select(DatasetVersionRow.version).where(DatasetVersionRow.dataset_id == dataset.id)
-        )
-    )
-    return next_version(taken, explicit, part, what=dataset.name)

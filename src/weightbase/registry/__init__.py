@@ -14,7 +14,7 @@ from weightbase.registry.diff import (
     diff_snapshots,
 )
 from weightbase.registry.records import Model, ModelVersion, Page
-from weightbase.registry.semver import bump, canonical_version, latest_version, version_key
+from weightbase.versioning.semver import bump, canonical_version, latest_version, version_key
 from weightbase.registry.service import ModelRegistry
 
 __all__ = [

@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar
+from typing import Any
+
+from weightbase.versioning.pages import Page
 
 __all__ = ["Model", "ModelVersion", "Page"]
-
-T = TypeVar("T")
 
 
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -126,17 +126,3 @@ class ModelVersion:
             "metrics": dict(self.metrics),
             "created": self.created,
         }
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    """One page of a listing; pass ``next_after`` as ``after`` for the next (None: the last)."""
-
-    items: tuple[T, ...]
-    next_after: str | None
-
-    def __iter__(self) -> Any:
-        return iter(self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)

@@ -24,7 +24,6 @@ import contextlib
 import json
 import os
 import re
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,7 +32,6 @@ import blake3
 import numpy as np
 from sqlalchemy import and_, exists, select
 
-from weightbase.catalog.named import NamedEntities
 from weightbase.catalog.rows import add_tag, tags_of
 from weightbase.catalog.schema import (
     STAGES,
@@ -51,24 +49,32 @@ from weightbase.names import check_entity_name, check_tag, split_ref
 from weightbase.registry.analysis import ModelAnalysis, analyse, trainable_parameter_names
 from weightbase.registry.diff import SnapshotDiff, diff_snapshots
 from weightbase.registry.records import Model, ModelVersion, Page
-from weightbase.registry.semver import (
+from weightbase.tensors.manifest import Snapshot
+from weightbase.versioning.named import NamedEntities
+from weightbase.versioning.publish import (
+    Pin,
+    Publication,
+    content_digest,
+    next_number,
+    publish_snapshot,
+    same_content,
+)
+from weightbase.versioning.semver import (
     BumpPart,
     canonical_version,
     latest_version,
-    next_version,
     parse_version,
     version_key,
 )
-from weightbase.tensors.manifest import Snapshot
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from weightbase.catalog import Catalog
-    from weightbase.events import EventBus
-    from weightbase.governance.audit import AuditEntry, AuditLog
+    from weightbase.changes import ChangeRecorder
+    from weightbase.governance.audit import AuditEntry
     from weightbase.lineage import LineageService, ReachedNode
-    from weightbase.tensors import TensorStore
+    from weightbase.tensors import TensorStore, WriteStats
 
 __all__ = ["ModelRegistry", "VersionLike"]
 
@@ -112,32 +118,23 @@ def version_ref(version_id: int) -> str:
     return f"registry/model-versions/{version_id}"
 
 
+#: Where model versions reference snapshots, for finishing interrupted publishes.
+PINS = (
+    Pin(
+        ModelVersionRow.snapshot_id,
+        ModelVersionRow.id,
+        ModelVersionRow.deleted_at.is_(None),
+        version_ref,
+    ),
+)
+
+
 def _is_version(text: str) -> bool:
     try:
         canonical_version(text)
     except ValidationError:
         return False
     return True
-
-
-def content_digest(snapshot: Snapshot) -> str:
-    """BLAKE3 over the tensors' and blob files' names, dtypes, shapes and digests.
-
-    Equal for equal weights however they were pushed; metadata and file layout
-    (a safetensors header, say) do not count.
-    """
-    doc = {
-        "tensors": {
-            name: [entry.dtype, list(entry.shape), entry.digest]
-            for name, entry in sorted(snapshot.tensors.items())
-        },
-        "files": {
-            name: entry.digest
-            for name, entry in sorted(snapshot.files.items())
-            if entry.kind == "blob"
-        },
-    }
-    return blake3.blake3(json.dumps(doc, separators=(",", ":")).encode()).hexdigest()
 
 
 # -- the service ---------------------------------------------------------------------------
@@ -151,16 +148,14 @@ class ModelRegistry:
         catalog: Catalog,
         store: TensorStore,
         *,
-        events: EventBus,
-        audit: AuditLog,
+        recorder: ChangeRecorder,
         lineage: LineageService,
     ) -> None:
         self._catalog = catalog
         self._store = store
-        self._events = events
-        self._audit = audit
+        self._recorder = recorder
         self._lineage = lineage
-        self._named = NamedEntities(ModelRow, "model", audit=audit, events=events)
+        self._named = NamedEntities(ModelRow, "model", recorder=recorder)
 
     # -- models --------------------------------------------------------------------------
 
@@ -272,7 +267,9 @@ class ModelRegistry:
                 setattr(row, key, value)
             row.updated_at = utcnow()
             after = {key: _audited(key, value) for key, value in changes.items()}
-            self._named.record(session, row.id, "model.update", before, after, reason)
+            self._named.record(
+                session, row.id, "model.update", before=before, after=after, reason=reason
+            )
             return row.id
 
         return self._model_by_id(self._catalog.write(work))
@@ -297,8 +294,15 @@ class ModelRegistry:
             for alias in aliases:
                 self._remove_alias_row(session, row.id, alias)
             row.deleted_at = utcnow()
-            self._named.record(session, row.id, "model.delete", {"aliases": aliases}, None, reason)
-            self._events.emit("model_deleted", {"model": name}, session=session)
+            self._named.record(
+                session,
+                row.id,
+                "model.delete",
+                before={"aliases": aliases},
+                reason=reason,
+                event="model_deleted",
+                payload={"model": name},
+            )
             return list(
                 session.scalars(
                     select(ModelVersionRow.id).where(
@@ -330,6 +334,7 @@ class ModelRegistry:
         codec: str | None = None,
         create: bool = True,
         progress: Callable[[int], None] | None = None,
+        stats: WriteStats | None = None,
     ) -> ModelVersion:
         """Store ``source`` as a new version of ``name`` and return it.
 
@@ -344,6 +349,7 @@ class ModelRegistry:
         lineage, stage and description this push names applied to it (an
         explicit ``version`` other than its own is a ``Conflict``). Changed
         tensors are stored as deltas of the latest version where that is smaller.
+        What storing the weights cost is added into ``stats``, when given.
         """
         check_model_name(name)
         if stage is not None:
@@ -364,18 +370,15 @@ class ModelRegistry:
         }
 
         parent = self._latest_snapshot(name)
-        # The weights are pinned by a ref of this push's own until the catalog
-        # row exists; then by the version's ref. A failed push unpins them.
-        pending = f"registry/pending/{uuid.uuid4().hex}"
-        snapshot, push_config, trainable = self._store_source(
-            source, pending, parent, codec, progress
-        )
-        try:
+        with publish_snapshot(self._store, "models") as publication:
+            snapshot, push_config, trainable = self._store_source(
+                source, publication, parent, codec, progress, stats
+            )
             analysis = analyse(
                 snapshot, self._store, config=push_config or config, trainable=trainable
             )
             digest = content_digest(snapshot)
-            actor = self._audit.actor
+            actor = self._recorder.actor
 
             def work(session: Session) -> tuple[int, bool]:
                 if create:
@@ -384,10 +387,19 @@ class ModelRegistry:
                         model = self._named.insert(session, name)
                 else:
                     model = self._named.require(session, name, lock=True)
-                row = self._same_content(session, model.id, digest)
+                row = same_content(
+                    session, ModelVersionRow, ModelVersionRow.model_id == model.id, digest
+                )
                 created = row is None
                 if row is None:
-                    number = self._next_number(session, model, explicit, bump)
+                    number = next_number(
+                        session,
+                        ModelVersionRow,
+                        ModelVersionRow.model_id == model.id,
+                        explicit,
+                        bump,
+                        what=model.name,
+                    )
                     row = self._insert_version(
                         session, model, number, snapshot, digest, analysis, actor
                     )
@@ -401,16 +413,18 @@ class ModelRegistry:
                         "stage": row.stage,
                         "parameters": analysis.parameters,
                     }
-                    self._named.record(session, model.id, "version.create", None, after, None)
-                    self._events.emit(
-                        "model_version_created",
-                        {
+                    self._named.record(
+                        session,
+                        model.id,
+                        "version.create",
+                        after=after,
+                        event="model_version_created",
+                        payload={
                             "model": name,
                             "version": number,
                             "snapshot_id": snapshot.id,
                             "id": row.id,
                         },
-                        session=session,
                     )
                 elif explicit is not None and explicit != row.version:
                     raise Conflict(
@@ -428,46 +442,20 @@ class ModelRegistry:
                     session.add(VersionMetricRow(version_id=row.id, name=metric, value=value))
                 node = Node(_VERSION_NODE, str(row.id))
                 for relation, other in links.items():
-                    self._lineage.add_edge(
-                        node, Node(_VERSION_NODE, str(other.id)), relation, session=session
-                    )
+                    self._recorder.link(session, node, Node(_VERSION_NODE, str(other.id)), relation)
                 for alias in alias_list:
                     self._set_alias_row(session, model.id, alias, row, None)
                 return row.id, created
 
             version_id, created = self._catalog.write(work, attempts=8)
-            self._store.set_ref(version_ref(version_id), snapshot)
-        finally:
-            with contextlib.suppress(NotFound):
-                self._store.delete_ref(pending)
+            if created:  # an identical version keeps the snapshot it has
+                publication.pin({version_ref(version_id): snapshot})
         result = self._version_by_id(version_id)
         return result if created else _replace(result, created=False)
 
     def _unpin(self, version_id: int) -> None:
         with contextlib.suppress(NotFound):
             self._store.delete_ref(version_ref(version_id))
-
-    def _same_content(self, session: Session, model_id: int, digest: str) -> ModelVersionRow | None:
-        return session.scalars(
-            select(ModelVersionRow)
-            .where(
-                ModelVersionRow.model_id == model_id,
-                ModelVersionRow.content_digest == digest,
-                ModelVersionRow.deleted_at.is_(None),
-            )
-            .order_by(ModelVersionRow.id)
-            .limit(1)
-        ).first()
-
-    def _next_number(
-        self, session: Session, model: ModelRow, explicit: str | None, part: BumpPart
-    ) -> str:
-        taken = list(
-            session.scalars(
-                select(ModelVersionRow.version).where(ModelVersionRow.model_id == model.id)
-            )
-        )
-        return next_version(taken, explicit, part, what=model.name)
 
     def _apply_extras(
         self,
@@ -486,9 +474,8 @@ class ModelRegistry:
                 session,
                 model.id,
                 "version.stage",
-                before,
-                {"version": row.version, "stage": stage},
-                None,
+                before=before,
+                after={"version": row.version, "stage": stage},
             )
         if description is not None and description != row.description:
             row.description = description
@@ -552,7 +539,7 @@ class ModelRegistry:
                 )
             row.deleted_at = utcnow()
             self._named.record(
-                session, model.id, "version.delete", {"version": row.version}, None, reason
+                session, model.id, "version.delete", before={"version": row.version}, reason=reason
             )
 
         self._catalog.write(work)
@@ -624,7 +611,11 @@ class ModelRegistry:
             if old is None:
                 raise NotFound(f"model {name!r} has no alias {alias!r}", model=name, alias=alias)
             self._named.record(
-                session, model.id, "alias.remove", {"alias": alias, "version": old}, None, reason
+                session,
+                model.id,
+                "alias.remove",
+                before={"alias": alias, "version": old},
+                reason=reason,
             )
 
         self._catalog.write(work)
@@ -648,10 +639,10 @@ class ModelRegistry:
             if row.version == current:
                 raise ValidationError(f"{name}@{alias} already points at {current}")
             self._set_alias_row(session, model.id, alias, row, reason, action="alias.rollback")
-            self._events.emit(
+            self._recorder.emit(
+                session,
                 "model_rolled_back",
                 {"model": name, "alias": alias, "from": current, "to": row.version},
-                session=session,
             )
             return row.id
 
@@ -677,16 +668,20 @@ class ModelRegistry:
             before = {"version": row.version, "stage": row.stage}
             row.stage = stage
             after = {"version": row.version, "stage": stage}
-            self._named.record(session, model.id, "version.stage", before, after, reason)
-            self._events.emit(
-                "model_stage_changed",
-                {
+            self._named.record(
+                session,
+                model.id,
+                "version.stage",
+                before=before,
+                after=after,
+                reason=reason,
+                event="model_stage_changed",
+                payload={
                     "model": found.model,
                     "version": row.version,
                     "from": before["stage"],
                     "to": stage,
                 },
-                session=session,
             )
             return row.id
 
@@ -723,9 +718,7 @@ class ModelRegistry:
                 session,
                 found.model_id,
                 "version.metrics",
-                None,
-                {"version": found.version, "metrics": values, "dataset": dataset},
-                None,
+                after={"version": found.version, "metrics": values, "dataset": dataset},
             )
 
         self._catalog.write(work)
@@ -757,7 +750,7 @@ class ModelRegistry:
         """Every change to a model, oldest first: versions, alias moves, stage changes…"""
         with self._catalog.session() as session:
             model = self._named.require(session, name)
-            return self._audit.entries("model", model.id, limit=limit, session=session)
+            return self._recorder.audit.entries("model", model.id, limit=limit, session=session)
 
     def link(self, source: VersionLike, relation: str, target: VersionLike | Node) -> None:
         """Record ``source <relation> target`` (a version, or any lineage node)."""
@@ -823,25 +816,31 @@ class ModelRegistry:
     def _store_source(
         self,
         source: Any,
-        ref: str,
+        publication: Publication,
         parent: str | None,
         codec: str | None,
         progress: Callable[[int], None] | None,
+        stats: WriteStats | None,
     ) -> tuple[Snapshot, Mapping[str, Any] | None, Any]:
         """Write ``source`` to the store; returns the snapshot, a config and trainable names."""
         from weightbase.tensors.formats import import_path
         from weightbase.tensors.write import FileSource
 
         if isinstance(source, Snapshot):
-            snapshot = self._store.snapshot(source.id)
-            self._store.set_ref(ref, snapshot)
-            return snapshot, None, None
+            return publication.hold(self._store.snapshot(source.id)), None, None
+        ref = publication.pending_ref()
         if isinstance(source, str | os.PathLike):
             path = Path(source)
             if not path.exists():
                 raise ValidationError(f"{path} does not exist (expected a weights file or folder)")
             snapshot = import_path(
-                self._store, path, ref=ref, parent=parent, codec=codec, progress=progress
+                self._store,
+                path,
+                ref=ref,
+                parent=parent,
+                codec=codec,
+                progress=progress,
+                stats=stats,
             )
             return snapshot, None, None
         if callable(getattr(source, "state_dict", None)) and callable(
@@ -860,6 +859,7 @@ class ModelRegistry:
                 metadata={"framework": "pytorch"},
                 codec=codec,
                 progress=progress,
+                stats=stats,
             )
             return snapshot, config, trainable_parameter_names(source)
         if isinstance(source, Mapping):
@@ -873,6 +873,7 @@ class ModelRegistry:
                 metadata={"framework": framework},
                 codec=codec,
                 progress=progress,
+                stats=stats,
             )
             return snapshot, None, None
         raise ValidationError(
@@ -1015,11 +1016,15 @@ class ModelRegistry:
             existing.version_id = row.id
             existing.updated_at = utcnow()
         after = {"alias": alias, "version": row.version}
-        self._named.record(session, model_id, action, before, after, reason)
-        self._events.emit(
-            "model_alias_set",
-            {"model_id": model_id, "alias": alias, "version": row.version},
-            session=session,
+        self._named.record(
+            session,
+            model_id,
+            action,
+            before=before,
+            after=after,
+            reason=reason,
+            event="model_alias_set",
+            payload={"model_id": model_id, "alias": alias, "version": row.version},
         )
 
     def _remove_alias_row(self, session: Session, model_id: int, alias: str) -> str | None:
@@ -1068,9 +1073,8 @@ class ModelRegistry:
                     session,
                     model.id,
                     action,
-                    None if add else target,
-                    target if add else None,
-                    None,
+                    before=None if add else target,
+                    after=target if add else None,
                 )
 
         self._catalog.write(work)

@@ -34,8 +34,9 @@ from weightbase.catalog.schema import (
     utcnow,
 )
 from weightbase.catalog.values import JSONValue, json_object
-from weightbase.config import default_actor
+from weightbase.changes import ChangeRecorder
 from weightbase.errors import Conflict, NotFound, ValidationError
+from weightbase.lineage import LineageService
 from weightbase.tracking.metrics import MetricStore
 from weightbase.tracking.records import (
     TRANSITIONS,
@@ -57,9 +58,6 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from weightbase.catalog import Catalog
-    from weightbase.events import EventBus
-    from weightbase.governance.audit import AuditLog
-    from weightbase.lineage import LineageService
     from weightbase.tensors import Snapshot, TensorStore
     from weightbase.tracking.convergence import ConvergenceReport
 
@@ -76,8 +74,9 @@ _MAX_PAGE = 1000
 class RunTracker:
     """Experiments and runs in one catalog, with artifacts in one tensor store.
 
-    ``events`` and ``audit``, when given, hear of every change except metric
-    points; ``lineage`` links runs to what they used (``ActiveRun.link``).
+    ``recorder`` (default: one of its own on ``catalog``) records every change
+    except metric points as an audit entry and an event; ``lineage`` links runs
+    to what they used (``ActiveRun.link``).
     ``batch_points`` and ``flush_interval`` tune every run's metric writer.
     """
 
@@ -86,8 +85,7 @@ class RunTracker:
         catalog: Catalog,
         store: TensorStore,
         *,
-        events: EventBus | None = None,
-        audit: AuditLog | None = None,
+        recorder: ChangeRecorder | None = None,
         lineage: LineageService | None = None,
         batch_points: int = 100_000,
         flush_interval: float = 1.0,
@@ -95,9 +93,8 @@ class RunTracker:
         self.catalog = catalog
         self.store = store
         self.metric_store = MetricStore(catalog)
-        self._events = events
-        self._audit = audit
-        self._lineage = lineage
+        self._recorder = recorder or ChangeRecorder.on(catalog)
+        self._lineage = lineage or LineageService(catalog, recorder=self._recorder)
         self.batch_points = batch_points
         self.flush_interval = flush_interval
 
@@ -929,7 +926,7 @@ class RunTracker:
     # -- helpers -----------------------------------------------------------------------
 
     def _actor(self) -> str:
-        return self._audit.actor if self._audit is not None else default_actor()
+        return self._recorder.actor
 
     def _record(
         self,
@@ -943,25 +940,16 @@ class RunTracker:
         reason: str | None = None,
         event: str | None,
     ) -> None:
-        if self._audit is not None:
-            self._audit.record(
-                session,
-                action=action,
-                entity_kind=entity_kind,
-                entity_id=entity_id,
-                before=before,
-                after=after,
-                reason=reason,
-            )
-        if self._events is not None and event is not None:
-            payload: dict[str, Any] = {f"{entity_kind}_id": entity_id}
-            if after is not None:
-                payload.update(after)
-            if before is not None:
-                payload.update({f"previous_{key}": value for key, value in before.items()})
-            if reason is not None:
-                payload["reason"] = reason
-            self._events.emit(event, payload, session=session)
+        self._recorder.record(
+            session,
+            action,
+            entity_kind,
+            entity_id,
+            before=before,
+            after=after,
+            reason=reason,
+            event=event,
+        )
 
 
 # -- module helpers ----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Semantic versions of models: parse, order, and bump them.
+"""Semantic versions of models and datasets: parse, order, and bump them.
 
 Versions follow SemVer 2.0.0 (``MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]``); a
 leading ``v`` is accepted and dropped, anything else is refused.

@@ -1,4 +1,9 @@
-"""Named, soft-deleted catalog entities (models, datasets): finding, creating, auditing."""
+"""Named, soft-deleted entities (models, datasets): finding, creating and recording changes.
+
+A name is unique among live rows; deleting one (``deleted_at``) frees the name.
+Every change to an entity is recorded against it (``entity_kind`` is the
+entity's kind, ``entity_id`` its row id), so its history is one indexed query.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,8 @@ from weightbase.names import check_entity_name
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from weightbase.events import EventBus
-    from weightbase.governance.audit import AuditLog
+    from weightbase.changes import ChangeRecorder
+    from weightbase.governance.audit import AuditEntry
 
 __all__ = ["NamedEntities"]
 
@@ -24,17 +29,12 @@ RowT = TypeVar("RowT", ModelRow, DatasetRow)
 
 
 class NamedEntities(Generic[RowT]):
-    """The live rows of one kind of entity, unique by name, and their audit trail.
+    """The live rows of one kind of entity, unique by name, and their change records."""
 
-    Every audit entry of an entity is recorded against it (``entity_kind`` is
-    ``kind``, ``entity_id`` its row id), so its history is one indexed query.
-    """
-
-    def __init__(self, row: type[RowT], kind: str, *, audit: AuditLog, events: EventBus) -> None:
+    def __init__(self, row: type[RowT], kind: str, *, recorder: ChangeRecorder) -> None:
         self.row: type[RowT] = row
         self.kind = kind
-        self._audit = audit
-        self._events = events
+        self._recorder = recorder
 
     def live(self, session: Session, name: str, *, lock: bool = False) -> RowT | None:
         """The live row called ``name`` (locked for update on PostgreSQL with ``lock``)."""
@@ -58,9 +58,13 @@ class NamedEntities(Generic[RowT]):
         row = self.live(session, name, lock=True)
         assert row is not None
         if inserted is not None:
-            self.record(session, row.id, f"{self.kind}.create", None, {"name": name}, None)
-            self._events.emit(
-                f"{self.kind}_created", {self.kind: name, "id": row.id}, session=session
+            self.record(
+                session,
+                row.id,
+                f"{self.kind}.create",
+                after={"name": name},
+                event=f"{self.kind}_created",
+                payload={self.kind: name, "id": row.id},
             )
         return row
 
@@ -69,17 +73,22 @@ class NamedEntities(Generic[RowT]):
         session: Session,
         entity_id: int,
         action: str,
-        before: Mapping[str, Any] | None,
-        after: Mapping[str, Any] | None,
-        reason: str | None,
-    ) -> None:
-        """Write one audit entry about the entity ``entity_id`` in ``session``'s transaction."""
-        self._audit.record(
+        *,
+        before: Mapping[str, Any] | None = None,
+        after: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+        event: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+    ) -> AuditEntry:
+        """Record one change to the entity ``entity_id`` in ``session``'s transaction."""
+        return self._recorder.record(
             session,
-            action=action,
-            entity_kind=self.kind,
-            entity_id=entity_id,
+            action,
+            self.kind,
+            entity_id,
             before=before,
             after=after,
             reason=reason,
+            event=event,
+            payload=payload,
         )

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from weightbase.errors import ValidationError
-from weightbase.registry.semver import (
+from weightbase.versioning.semver import (
     bump,
     canonical_version,
     latest_version,
