@@ -11,7 +11,7 @@ from benchmarks.timing import MB
 if TYPE_CHECKING:
     from benchmarks.machine import Machine
     from benchmarks.registry import RegistryResults
-    from benchmarks.store import StoreResults
+    from benchmarks.store_results import StoreResults
     from benchmarks.tracking import TrackingResults
 
 __all__ = ["DOCS_PATH", "render_registry", "render_store", "render_tracking", "write_section"]

