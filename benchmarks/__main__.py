@@ -32,35 +32,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             "markdown table and record it in docs/benchmarks.md."
         ),
     )
-    store.add_argument(
-        "--json",
-        action="store_true",
-        help="print the headline ratios (and a 'details' object) as JSON instead of the table",
-    )
-    store.add_argument(
-        "--quick",
-        action="store_true",
-        help="small workloads, one repetition: a smoke test whose numbers are not the "
-        "reported ones (never writes the docs)",
-    )
-    store.add_argument(
-        "--no-write-docs", action="store_true", help="leave docs/benchmarks.md untouched"
-    )
-    store.add_argument(
-        "--workdir",
-        type=Path,
-        default=None,
-        help="make the temporary folder for every file under this folder (default: the "
-        "system temporary folder); it is on this disk that writes are measured",
+    _common_options(
+        store,
+        json_help="print the headline ratios (and a 'details' object) as JSON instead of the table",
+        quick_help="small workloads, one repetition",
+        workdir_help="make the temporary folder for every file under this folder (default: "
+        "the system temporary folder); it is on this disk that writes are measured",
     )
     store.add_argument(
         "--repeats",
         type=int,
         default=None,
         help="runs of each timed step (default 5, or 1 with --quick); medians are reported",
-    )
-    store.add_argument(
-        "--docs", type=Path, default=DOCS_PATH, help=f"the file to update (default {DOCS_PATH})"
     )
     registry = commands.add_parser(
         "registry",
@@ -72,26 +55,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "docs/benchmarks.md (a few minutes)."
         ),
     )
-    registry.add_argument(
-        "--json",
-        action="store_true",
-        help="print the p50/p99 of every call and the diff speedup (and a 'details' "
+    _common_options(
+        registry,
+        json_help="print the p50/p99 of every call and the diff speedup (and a 'details' "
         "object) as JSON instead of the table",
-    )
-    registry.add_argument(
-        "--quick",
-        action="store_true",
-        help="500 models, 50 calls of each: a smoke test whose numbers are not the "
-        "reported ones (never writes the docs)",
-    )
-    registry.add_argument(
-        "--no-write-docs", action="store_true", help="leave docs/benchmarks.md untouched"
-    )
-    registry.add_argument(
-        "--workdir",
-        type=Path,
-        default=None,
-        help="make the temporary folder (SQLite catalog, stores) under this folder "
+        quick_help="500 models, 50 calls of each",
+        workdir_help="make the temporary folder (SQLite catalog, stores) under this folder "
         "(default: the system temporary folder)",
     )
     registry.add_argument(
@@ -118,9 +87,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="measure SQLite only (the postgres keys are null)",
     )
-    registry.add_argument(
-        "--docs", type=Path, default=DOCS_PATH, help=f"the file to update (default {DOCS_PATH})"
-    )
     tracking = commands.add_parser(
         "tracking",
         help="run tracking against MLflow (logging, history reads), checkpoints against "
@@ -132,29 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "docs/benchmarks.md."
         ),
     )
-    tracking.add_argument(
-        "--json",
-        action="store_true",
-        help="print the headline ratios (and a 'details' object) as JSON instead of the table",
-    )
-    tracking.add_argument(
-        "--quick",
-        action="store_true",
-        help="small workloads, 1-2 MiniLM training steps: a smoke test whose numbers are "
-        "not the reported ones (never writes the docs)",
-    )
-    tracking.add_argument(
-        "--no-write-docs", action="store_true", help="leave docs/benchmarks.md untouched"
-    )
-    tracking.add_argument(
-        "--workdir",
-        type=Path,
-        default=None,
-        help="make the temporary folder (catalogs, stores, checkpoint files) under this "
-        "folder (default: the system temporary folder)",
-    )
-    tracking.add_argument(
-        "--docs", type=Path, default=DOCS_PATH, help=f"the file to update (default {DOCS_PATH})"
+    _common_options(
+        tracking,
+        json_help="print the headline ratios (and a 'details' object) as JSON instead of the table",
+        quick_help="small workloads, 1-2 MiniLM training steps",
+        workdir_help="make the temporary folder (catalogs, stores, checkpoint files) under "
+        "this folder (default: the system temporary folder)",
     )
     args = parser.parse_args(argv)
     if args.command == "tracking":
@@ -167,6 +116,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.repeats is not None and args.repeats < 1:
         parser.error("--repeats must be at least 1")
     return _store(args)
+
+
+def _common_options(
+    command: argparse.ArgumentParser, *, json_help: str, quick_help: str, workdir_help: str
+) -> None:
+    """The options every benchmark takes: --json, --quick, --no-write-docs, --workdir, --docs."""
+    command.add_argument("--json", action="store_true", help=json_help)
+    command.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{quick_help}: a smoke test whose numbers are not the reported ones (never "
+        "writes the docs)",
+    )
+    command.add_argument(
+        "--no-write-docs", action="store_true", help="leave docs/benchmarks.md untouched"
+    )
+    command.add_argument("--workdir", type=Path, default=None, help=workdir_help)
+    command.add_argument(
+        "--docs", type=Path, default=DOCS_PATH, help=f"the file to update (default {DOCS_PATH})"
+    )
 
 
 def _store(args: argparse.Namespace) -> int:

