@@ -18,19 +18,24 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from types import MappingProxyType
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import select
 
-from weightbase.catalog.rows import add_tag, tags_of
+from weightbase.catalog.rows import add_tag
 from weightbase.catalog.schema import DatasetRow, DatasetVersionRow, TagRow, utcnow
 from weightbase.datasets.content import DatasetContent, DatasetFormat, DatasetKind
 from weightbase.datasets.quality import QualityReport, assess_quality
+from weightbase.datasets.records import (
+    Dataset,
+    DatasetVersion,
+    DatasetVersionLike,
+    to_datasets,
+    to_version,
+)
 from weightbase.datasets.splits import Preprocessing, Splits, SplitSpec, split
 from weightbase.datasets.stats import DatasetStatistics, compute_statistics
 from weightbase.errors import Conflict, NotFound, ValidationError
@@ -85,108 +90,6 @@ PINS = (
     Pin(DatasetVersionRow.snapshot_id, DatasetVersionRow.id, _LIVE, dataset_version_ref),
     Pin(DatasetVersionRow.splits_snapshot_id, DatasetVersionRow.id, _LIVE, split_ref_name),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Dataset:
-    """A named dataset."""
-
-    id: int
-    name: str
-    description: str | None
-    licence: str | None
-    kind: str | None
-    format: str | None
-    created_at: datetime
-    updated_at: datetime
-    tags: tuple[str, ...] = ()
-    latest_version: str | None = None
-    version_count: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "description": self.description,
-            "licence": self.licence,
-            "kind": self.kind,
-            "format": self.format,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-            "tags": list(self.tags),
-            "latest_version": self.latest_version,
-            "version_count": self.version_count,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class DatasetVersion:
-    """One registered version of a dataset and what registration found in it.
-
-    ``created`` is false when registering found this version already holding
-    the same data and returned it.
-    """
-
-    id: int
-    dataset: str
-    dataset_id: int
-    version: str
-    snapshot_id: str
-    content_digest: str
-    kind: str
-    format: str
-    sample_count: int
-    logical_bytes: int
-    stored_bytes: int
-    statistics: DatasetStatistics | None
-    quality: QualityReport | None
-    split_sizes: Mapping[str, int]
-    split_spec: SplitSpec | None
-    preprocessing: Preprocessing
-    description: str | None
-    created_at: datetime
-    created_by: str | None
-    tags: tuple[str, ...] = ()
-    created: bool = True
-    splits_snapshot_id: str | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "split_sizes", MappingProxyType(dict(self.split_sizes)))
-
-    @property
-    def ref(self) -> str:
-        return f"{self.dataset}@{self.version}"
-
-    @property
-    def quality_score(self) -> float | None:
-        return self.quality.score if self.quality is not None else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "dataset": self.dataset,
-            "version": self.version,
-            "snapshot_id": self.snapshot_id,
-            "content_digest": self.content_digest,
-            "kind": self.kind,
-            "format": self.format,
-            "sample_count": self.sample_count,
-            "logical_bytes": self.logical_bytes,
-            "stored_bytes": self.stored_bytes,
-            "statistics": self.statistics.to_dict() if self.statistics else None,
-            "quality": self.quality.to_dict() if self.quality else None,
-            "splits": dict(self.split_sizes),
-            "split_spec": self.split_spec.to_dict() if self.split_spec else None,
-            "preprocessing": self.preprocessing.to_dict()["steps"],
-            "description": self.description,
-            "created_at": self.created_at.isoformat(),
-            "created_by": self.created_by,
-            "tags": list(self.tags),
-            "created": self.created,
-        }
-
-
-DatasetVersionLike = DatasetVersion | str
 
 
 class DatasetRegistry:
@@ -327,7 +230,7 @@ class DatasetRegistry:
 
     def get(self, name: str) -> Dataset:
         with self._catalog.session() as session:
-            return self._datasets(session, [self._named.require(session, name)])[0]
+            return to_datasets(session, [self._named.require(session, name)])[0]
 
     def list(
         self,
@@ -362,7 +265,7 @@ class DatasetRegistry:
         query = query.order_by(DatasetRow.name).limit(limit + 1)
         with self._catalog.session() as session:
             rows = list(session.scalars(query))
-            found = self._datasets(session, rows[:limit])
+            found = to_datasets(session, rows[:limit])
         more = len(rows) > limit
         return Page(tuple(found), found[-1].name if more and found else None)
 
@@ -377,7 +280,7 @@ class DatasetRegistry:
             part = version
         with self._catalog.session() as session:
             dataset = self._named.require(session, name)
-            return self._record(session, dataset, self._resolve(session, dataset, part))
+            return to_version(session, dataset, self._resolve(session, dataset, part))
 
     def versions(self, name: str) -> builtins.list[DatasetVersion]:
         """Every live version of a dataset, oldest first by SemVer precedence."""
@@ -390,7 +293,7 @@ class DatasetRegistry:
                     DatasetVersionRow.deleted_at.is_(None),
                 )
             ).all()
-            found = [self._record(session, dataset, row) for row in rows]
+            found = [to_version(session, dataset, row) for row in rows]
         return sorted(found, key=lambda item: version_key(item.version))
 
     def load(self, ref: DatasetVersionLike, version: str | None = None) -> DatasetContent:
@@ -574,62 +477,7 @@ class DatasetRegistry:
     def _by_id(self, version_id: int) -> DatasetVersion:
         with self._catalog.session() as session:
             row = session.get_one(DatasetVersionRow, version_id)
-            return self._record(session, session.get_one(DatasetRow, row.dataset_id), row)
-
-    def _record(
-        self, session: Session, dataset: DatasetRow, row: DatasetVersionRow
-    ) -> DatasetVersion:
-        tags = tags_of(session, _NODE, [row.id]).get(row.id, [])
-        splits = row.splits or {}
-        return DatasetVersion(
-            id=row.id,
-            dataset=dataset.name,
-            dataset_id=dataset.id,
-            version=row.version,
-            snapshot_id=row.snapshot_id,
-            content_digest=row.content_digest,
-            kind=row.kind,
-            format=row.format,
-            sample_count=row.sample_count,
-            logical_bytes=row.logical_bytes,
-            stored_bytes=row.stored_bytes,
-            statistics=DatasetStatistics.from_dict(row.statistics) if row.statistics else None,
-            quality=QualityReport.from_dict(row.quality) if row.quality else None,
-            split_sizes=splits.get("sizes", {}),
-            split_spec=SplitSpec.from_dict(splits["spec"]) if "spec" in splits else None,
-            preprocessing=Preprocessing.from_dict({"steps": row.preprocessing or []}),
-            description=row.description,
-            created_at=row.created_at,
-            created_by=row.created_by,
-            tags=tuple(tags),
-            splits_snapshot_id=row.splits_snapshot_id,
-        )
-
-    def _datasets(self, session: Session, rows: Sequence[DatasetRow]) -> builtins.list[Dataset]:
-        ids = [row.id for row in rows]
-        numbers: dict[int, builtins.list[str]] = {}
-        if ids:
-            for dataset_id, number in session.execute(
-                select(DatasetVersionRow.dataset_id, DatasetVersionRow.version).where(
-                    DatasetVersionRow.dataset_id.in_(ids), DatasetVersionRow.deleted_at.is_(None)
-                )
-            ):
-                numbers.setdefault(dataset_id, []).append(number)
-        return [
-            Dataset(
-                id=row.id,
-                name=row.name,
-                description=row.description,
-                licence=row.licence,
-                kind=row.kind,
-                format=row.format,
-                created_at=row.created_at,
-                updated_at=row.updated_at,
-                latest_version=latest_version(numbers.get(row.id, ())),
-                version_count=len(numbers.get(row.id, ())),
-            )
-            for row in rows
-        ]
+            return to_version(session, session.get_one(DatasetRow, row.dataset_id), row)
 
 
 def _is_classes(labels: np.ndarray[Any, Any]) -> bool:
