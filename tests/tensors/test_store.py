@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import mmap
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from weightbase.errors import NotFound, ValidationError
-from weightbase.tensors import Snapshot, TensorStore, WriteOptions
+from weightbase.tensors import Snapshot, TensorStore, WriteOptions, WriteStats
 from weightbase.tensors.chunks import parse_header
 from weightbase.tensors.codecs import CODEC_NAMES, Buffer, codec_by_name
 from weightbase.tensors.dtypes import _ALL, DType, dtype_from_numpy
@@ -319,18 +320,36 @@ def test_identical_second_write_stores_nothing_new(store: TensorStore, codec: st
         "big": rng.standard_normal(3 * CHUNK // 4).astype(np.float32),
         **{f"small.{i}": rng.standard_normal(10).astype(np.float32) for i in range(12)},
     }
-    first = store.write(arrays, codec=codec)
-    assert store.last_write is not None
-    assert store.last_write.new_bytes > 0
+    first_stats = WriteStats()
+    first = store.write(arrays, codec=codec, stats=first_stats)
+    assert first_stats.new_bytes > 0
     before = _objects(store)
-    second = store.write({name: array.copy() for name, array in arrays.items()}, codec=codec)
-    stats = store.last_write
-    assert stats is not None
+    stats = WriteStats()
+    second = store.write(
+        {name: array.copy() for name, array in arrays.items()}, codec=codec, stats=stats
+    )
     assert second.id == first.id
     assert stats.new_bytes == 0
     assert stats.new_chunks == 0
     assert stats.reused_chunks > 0
     assert _objects(store) == before
+
+
+def test_concurrent_writes_count_into_their_own_stats(store: TensorStore) -> None:
+    rng = np.random.default_rng(6)
+    batches = [{"w": rng.standard_normal(CHUNK).astype(np.float32)} for _ in range(4)]
+    stats = [WriteStats() for _ in batches]
+    with ThreadPoolExecutor(len(batches)) as pool:
+        written = list(pool.map(lambda b, s: store.write(b, stats=s), batches, stats))
+    for snapshot, counted in zip(written, stats, strict=True):
+        assert counted.raw_bytes == CHUNK * 4
+        assert counted.new_bytes == snapshot.stored_bytes
+        assert counted.new_chunks == len(snapshot.tensors["w"].chunks)
+        assert counted.reused_chunks == 0
+    both = WriteStats()
+    store.write(batches[0], stats=both)
+    store.write(batches[1], stats=both)
+    assert (both.raw_bytes, both.new_bytes, both.reused_tensors) == (2 * CHUNK * 4, 0, 2)
 
 
 @pytest.mark.parametrize("damage", ["garbage", "wrong shape", "another tensor", "empty"])
@@ -355,9 +374,9 @@ def test_a_damaged_index_entry_is_only_a_missed_shortcut(store: TensorStore, dam
             (swap,) = (e for k, e in entries.items() if k != key)
             text = json.dumps(swap).encode()
         store.objects.put(key, text)
-    again = store.write({"w": first.copy(), "v": other.copy()})
-    assert store.last_write is not None
-    assert store.last_write.reused_tensors == 0
+    stats = WriteStats()
+    again = store.write({"w": first.copy(), "v": other.copy()}, stats=stats)
+    assert stats.reused_tensors == 0
     assert _same_bytes(store.read_tensor(again, "w"), first)
     assert _same_bytes(store.read_tensor(again, "v"), other)
     assert store.fsck().ok
@@ -380,9 +399,8 @@ def test_delta_against_parent(store: TensorStore) -> None:
     base = store.write(base_arrays, ref="base")
     base_stored = base.stored_bytes
     tuned = {**base_arrays, "w": _perturbed(base_arrays["w"], 2)}
-    child = store.write(tuned, parent="base", ref="tuned")
-    stats = store.last_write
-    assert stats is not None
+    stats = WriteStats()
+    child = store.write(tuned, parent="base", ref="tuned", stats=stats)
     assert child.parent == base.id
     assert stats.delta_chunks == len(child.tensors["w"].chunks) > 1
     assert all(ref.bases for ref in child.tensors["w"].chunks)

@@ -20,7 +20,7 @@ from weightbase.cli.demo_training import render_training, train_digits
 from weightbase.cli.models import diff_renderables, diff_to_dict, history_table, version_line
 from weightbase.samples import minilm_folder
 from weightbase.tensors import export_path
-from weightbase.tensors.write import FileSource
+from weightbase.tensors.write import FileSource, WriteStats
 
 if TYPE_CHECKING:
     from weightbase.registry import ModelVersion
@@ -139,10 +139,9 @@ def _tour(wb: Workspace, folder: Path, root: Path, *, json: bool) -> None:
     weights = store.read(base)
     tuned = _fine_tune_like(weights, ("4", "5"))
     changed = sum(1 for n in tuned if tuned[n] is not weights[n])
+    stats = WriteStats()
     started = time.perf_counter()
-    child = store.write(tuned, parent=base, files=_same_files(store, base))
-    stats = store.last_write
-    assert stats is not None
+    child = store.write(tuned, parent=base, files=_same_files(store, base), stats=stats)
     second = wb.models.push(
         MODEL_NAME,
         child,

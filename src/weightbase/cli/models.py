@@ -32,6 +32,7 @@ from weightbase.cli._common import (
     path_size,
 )
 from weightbase.errors import ValidationError
+from weightbase.tensors import WriteStats
 
 if TYPE_CHECKING:
     from weightbase.governance.audit import AuditEntry
@@ -139,6 +140,7 @@ def push(
     metric_values = _parse_metrics(metrics or ())
     if not path.exists():
         raise ValidationError(f"{path} does not exist (expected a weights file or model folder)")
+    stats = WriteStats()
     started = time.perf_counter()
     with open_workspace() as wb:
         with byte_progress(f"pushing {path.name}", path_size(path), enabled=not json) as advance:
@@ -156,9 +158,9 @@ def push(
                 fine_tuned_from=fine_tuned_from,
                 codec=codec,
                 progress=advance,
+                stats=stats,
             )
-        stats = wb.store.last_write
-    new_bytes = stats.new_bytes if stats is not None else None
+        new_bytes = stats.new_bytes
     if json:
         emit_json(
             {

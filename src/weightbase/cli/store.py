@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from weightbase.cli._common import byte_progress, console, emit_json, human_bytes
-from weightbase.tensors import TensorStore, export_path, import_path
+from weightbase.tensors import TensorStore, WriteStats, export_path, import_path
 from weightbase.tensors.formats import EXPORT_FORMATS
 from weightbase.tensors.maintenance import DEFAULT_GRACE_SECONDS
 
@@ -57,14 +57,19 @@ def put(
 ) -> None:
     """Store weights as a snapshot; unchanged chunks are shared with everything stored before."""
     tensor_store = _open(store)
+    stats = WriteStats()
     started = time.perf_counter()
     with byte_progress(f"storing {path.name}", _path_size(path), enabled=not json) as advance:
         snapshot = import_path(
-            tensor_store, path, ref=ref, parent=parent, codec=codec, progress=advance
+            tensor_store,
+            path,
+            ref=ref,
+            parent=parent,
+            codec=codec,
+            progress=advance,
+            stats=stats,
         )
     elapsed = time.perf_counter() - started
-    stats = tensor_store.last_write
-    assert stats is not None
     result = {
         "snapshot": snapshot.id,
         "ref": ref or f"snapshots/{snapshot.id}",

@@ -54,7 +54,6 @@ class TensorStore:
         self.reader = ChunkReader(objects)
         self._manifests: OrderedDict[str, Snapshot] = OrderedDict()
         self._lock = threading.Lock()
-        self.last_write: WriteStats | None = None
 
     @classmethod
     def open(cls, url: str | Path | None = None, **options: Any) -> TensorStore:
@@ -86,13 +85,15 @@ class TensorStore:
         metadata: Mapping[str, str] | None = None,
         codec: str | None = None,
         progress: Callable[[int], None] | None = None,
+        stats: WriteStats | None = None,
     ) -> Snapshot:
         """Store tensors (NumPy arrays, a torch state dict, or sources) as a snapshot.
 
         With ``parent``, unchanged tensors are shared with it and changed ones
         may be stored as XOR-deltas of it (``codec="auto"`` decides per chunk).
         The snapshot is pinned by ``ref`` (default ``snapshots/<id>``) once all
-        of it is durable.
+        of it is durable. What the write cost (bytes newly stored, chunks new
+        and reused) is added into ``stats``, a ``WriteStats`` the caller owns.
         """
         sources = sources_from_mapping(tensors)
         options = self.options
@@ -101,7 +102,7 @@ class TensorStore:
         parent_snapshot = self.snapshot(parent) if parent is not None else None
         if ref is not None:
             validate_name(ref, what="ref")
-        snapshot, stats = write_snapshot(
+        snapshot = write_snapshot(
             self,
             sources,
             files=files,
@@ -109,8 +110,8 @@ class TensorStore:
             metadata=metadata,
             options=options,
             progress=progress,
+            stats=stats,
         )
-        self.last_write = stats
         self.set_ref(ref or f"snapshots/{snapshot.id}", snapshot)
         return snapshot
 

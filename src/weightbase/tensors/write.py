@@ -73,7 +73,11 @@ class FileSource:
 
 @dataclass(slots=True)
 class WriteStats:
-    """What one write did: logical bytes, bytes newly stored, chunks new and reused."""
+    """What writes did: logical bytes, bytes newly stored, chunks new and reused.
+
+    Owned by the caller and passed as ``stats=`` to a write, which adds its
+    counts as it goes; one object may gather several writes, even concurrent ones.
+    """
 
     raw_bytes: int = 0
     new_bytes: int = 0
@@ -82,6 +86,11 @@ class WriteStats:
     reused_tensors: int = 0
     delta_chunks: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add_raw(self, nbytes: int) -> None:
+        """Count ``nbytes`` logical bytes written."""
+        with self._lock:
+            self.raw_bytes += nbytes
 
     def add_chunk(self, stored: int, *, new: bool, delta: bool) -> None:
         with self._lock:
@@ -112,13 +121,14 @@ class _Writer:
         options: WriteOptions,
         parent: Snapshot | None,
         progress: Callable[[int], None] | None,
+        stats: WriteStats,
     ) -> None:
         self.store = store
         self.objects = store.objects
         self.options = options
         self.parent = parent
         self.progress = progress
-        self.stats = WriteStats()
+        self.stats = stats
         self.pool = ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="wb-write")
         self.in_flight = threading.BoundedSemaphore(options.workers * 2 + 2)
         # parent tensors by content digest, to reuse entries for unchanged tensors
@@ -380,16 +390,18 @@ def write_snapshot(
     metadata: Mapping[str, str] | None = None,
     options: WriteOptions | None = None,
     progress: Callable[[int], None] | None = None,
-) -> tuple[Snapshot, WriteStats]:
-    """Write every chunk, then the manifest; return the snapshot and what it cost.
+    stats: WriteStats | None = None,
+) -> Snapshot:
+    """Write every chunk, then the manifest; return the snapshot.
 
-    Nothing refers to the snapshot until the caller sets a ref on it; the
-    manifest is written only once every chunk is durable.
+    What the write cost is added into ``stats``, when given. Nothing refers to
+    the snapshot until the caller sets a ref on it; the manifest is written only
+    once every chunk is durable.
     """
     options = options or WriteOptions()
     files = list(files)
     _check_names(sources, files)
-    writer = _Writer(store, options, parent, progress)
+    writer = _Writer(store, options, parent, progress, stats if stats is not None else WriteStats())
     try:
         small = [s for s in sources if s.nbytes <= options.pack_threshold]
         large = [s for s in sources if s.nbytes > options.pack_threshold]
@@ -402,7 +414,7 @@ def write_snapshot(
         file_entries = {name: finish() for name, finish in pending_files.items()}
     finally:
         writer.pool.shutdown(wait=True, cancel_futures=True)
-    writer.stats.raw_bytes = sum(s.nbytes for s in sources) + sum(len(f.data) for f in files)
+    writer.stats.add_raw(sum(s.nbytes for s in sources) + sum(len(f.data) for f in files))
     snapshot = Snapshot(
         tensors=tensors,
         files=file_entries,
@@ -412,7 +424,7 @@ def write_snapshot(
     store.objects.sync()  # every chunk's name is durable before the manifest exists
     store.objects.put(f"snapshots/{snapshot.id}", snapshot.to_json())
     store.objects.sync()
-    return snapshot, writer.stats
+    return snapshot
 
 
 def _check_names(sources: list[TensorSource], files: list[FileSource]) -> None:

@@ -12,6 +12,7 @@ from weightbase.tensors.dtypes import get_dtype
 if TYPE_CHECKING:
     from weightbase.tensors.manifest import Snapshot
     from weightbase.tensors.store import TensorStore
+    from weightbase.tensors.write import WriteStats
 
 __all__ = ["EXPORT_FORMATS", "export_path", "import_path"]
 
@@ -41,8 +42,12 @@ def import_path(
     codec: str | None = None,
     metadata: Mapping[str, str] | None = None,
     progress: Callable[[int], None] | None = None,
+    stats: WriteStats | None = None,
 ) -> Snapshot:
-    """Store a safetensors file, a torch file (safely) or a model folder."""
+    """Store a safetensors file, a torch file (safely) or a model folder.
+
+    What the write cost is added into ``stats``, when given (see ``TensorStore.write``).
+    """
     from weightbase.tensors.formats.hf import import_folder
     from weightbase.tensors.formats.safetensors import open_safetensors
     from weightbase.tensors.formats.torch import TORCH_SUFFIXES, load_torch_file
@@ -50,7 +55,14 @@ def import_path(
     source = Path(path)
     if source.is_dir():
         return import_folder(
-            store, source, ref=ref, parent=parent, codec=codec, metadata=metadata, progress=progress
+            store,
+            source,
+            ref=ref,
+            parent=parent,
+            codec=codec,
+            metadata=metadata,
+            progress=progress,
+            stats=stats,
         )
     if not source.exists():
         raise ValidationError(f"{source} does not exist")
@@ -64,6 +76,7 @@ def import_path(
                 codec=codec,
                 metadata={"format": "safetensors", **(metadata or {})},
                 progress=progress,
+                stats=stats,
             )
     if source.suffix in TORCH_SUFFIXES:
         return store.write(
@@ -73,6 +86,7 @@ def import_path(
             codec=codec,
             metadata={"format": "torch", **(metadata or {})},
             progress=progress,
+            stats=stats,
         )
     raise ValidationError(
         f"{source}: unknown weights format; expected a .safetensors file, a torch file "

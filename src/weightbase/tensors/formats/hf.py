@@ -21,7 +21,7 @@ from weightbase.tensors.formats.safetensors import open_safetensors, write_safet
 from weightbase.tensors.formats.torch import TORCH_SUFFIXES, export_torch, load_torch_file
 from weightbase.tensors.manifest import Snapshot
 from weightbase.tensors.sources import TensorSource, sources_from_torch
-from weightbase.tensors.write import FileSource
+from weightbase.tensors.write import FileSource, WriteStats
 
 if TYPE_CHECKING:
     from weightbase.tensors.store import TensorStore
@@ -65,8 +65,12 @@ def import_folder(
     codec: str | None = None,
     metadata: Mapping[str, str] | None = None,
     progress: Callable[[int], None] | None = None,
+    stats: WriteStats | None = None,
 ) -> Snapshot:
-    """Store a model folder as one snapshot; check everything before writing anything."""
+    """Store a model folder as one snapshot; check everything before writing anything.
+
+    What the write cost is added into ``stats``, when given.
+    """
     root = Path(path)
     if not root.is_dir():
         raise ValidationError(f"{root} is not a folder")
@@ -110,6 +114,7 @@ def import_folder(
             metadata={"format": "hf-folder", **(metadata or {})},
             codec=codec,
             progress=progress,
+            stats=stats,
         )
 
 
