@@ -19,9 +19,6 @@ from weightbase.registry.analysis import (
 )
 from weightbase.tensors import Snapshot, TensorStore, import_path
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> TensorStore:
@@ -41,6 +38,8 @@ def _save(model: Any, folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def llama(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
     config = transformers.LlamaConfig(
         hidden_size=64,
@@ -62,6 +61,8 @@ def llama_snapshot(
 
 @pytest.fixture(scope="module")
 def gpt2(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
     config = transformers.GPT2Config(
         n_embd=32,
@@ -201,6 +202,7 @@ def test_plain_numpy_dict(store: TensorStore) -> None:
 
 
 def test_framework_from_the_source_format(store: TensorStore, llama: Any, tmp_path: Path) -> None:
+    import torch
     from safetensors.torch import save_file
 
     state = {k: v.contiguous() for k, v in llama.state_dict().items()}

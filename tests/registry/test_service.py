@@ -16,10 +16,6 @@ from weightbase.events import Event
 from weightbase.lineage import Node
 from weightbase.workspace import Workspace
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-safetensors_numpy = pytest.importorskip("safetensors.numpy")
-
 
 def _weights(seed: int, n: int = 3) -> dict[str, np.ndarray[Any, Any]]:
     rng = np.random.default_rng(seed)
@@ -29,6 +25,9 @@ def _weights(seed: int, n: int = 3) -> dict[str, np.ndarray[Any, Any]]:
 
 
 def _tiny_bert(seed: int = 0) -> Any:
+    """A two-layer BERT built from a config; skips the test without torch and transformers."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
     torch.manual_seed(seed)
     config = transformers.BertConfig(
         hidden_size=32,
@@ -87,6 +86,7 @@ def test_identical_content_returns_the_existing_version(
     again = workspace.models.push("m", {k: v.copy() for k, v in weights.items()})
     assert (again.id, again.version, again.created) == (first.id, "0.1.0", False)
     # the same weights from a safetensors file are the same content
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
     path = tmp_path / "w.safetensors"
     safetensors_numpy.save_file(weights, str(path))
     from_file = workspace.models.push("m", path)
@@ -95,6 +95,7 @@ def test_identical_content_returns_the_existing_version(
 
 
 def test_push_torch_module_records_architecture(workspace: Workspace) -> None:
+    torch = pytest.importorskip("torch")
     model = _tiny_bert()
     version = workspace.models.push("bert", model, description="tiny")
     assert version.framework == "pytorch"
@@ -144,6 +145,7 @@ def test_push_and_export_a_model_folder_file_for_file(workspace: Workspace, tmp_
 
 
 def test_export_safetensors_is_bit_exact(workspace: Workspace, tmp_path: Path) -> None:
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
     path = tmp_path / "w.safetensors"
     safetensors_numpy.save_file(_weights(3), str(path))
     workspace.models.push("m", path)
@@ -153,6 +155,8 @@ def test_export_safetensors_is_bit_exact(workspace: Workspace, tmp_path: Path) -
 
 @pytest.mark.parametrize("format", ["safetensors", "torch", "npz"])
 def test_export_reports_progress(workspace: Workspace, tmp_path: Path, format: str) -> None:
+    if format == "torch":
+        pytest.importorskip("torch")  # a .pt file is written by torch itself
     weights = _weights(5)
     workspace.models.push("m", weights)
     seen: list[int] = []
@@ -162,6 +166,7 @@ def test_export_reports_progress(workspace: Workspace, tmp_path: Path, format: s
 
 
 def test_pull_torch_state_dict(workspace: Workspace) -> None:
+    torch = pytest.importorskip("torch")
     state = {"w": torch.randn(8, 4, dtype=torch.bfloat16), "b": torch.zeros(8)}
     workspace.models.push("t", state)
     pulled = workspace.models.pull_torch("t")
