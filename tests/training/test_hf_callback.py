@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from weightbase.datasets import from_numpy
+from weightbase.errors import ValidationError
 from weightbase.lineage import Node
 from weightbase.training.checkpoint import STATE_FILE
 from weightbase.workspace import Workspace
@@ -95,6 +96,38 @@ def test_importing_training_needs_neither_transformers_nor_lightning() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert found.strip() == "[]"
+
+
+@pytest.mark.parametrize("catalog_url", ["sqlite"], indirect=True)
+def test_keywords_and_their_defaults(workspace: Workspace) -> None:
+    defaults = {
+        "name": None,
+        "params": {},
+        "dataset": None,
+        "checkpoint_every": 1,
+        "checkpoint_unit": "epoch",
+        "monitor": None,
+        "mode": "min",
+        "keep_last": 2,
+        "register_as": None,
+        "resume": False,
+        "system_metrics": False,
+        "log_arguments": True,
+    }
+    callback = WeightbaseCallback(workspace, "tiny-bert")
+    assert {name: getattr(callback, name) for name in defaults} == defaults
+    given = {"checkpoint_every": None, "checkpoint_unit": "save", "mode": "max", "resume": 3}
+    callback = WeightbaseCallback(workspace, "tiny-bert", **given)  # type: ignore[arg-type]
+    assert {name: getattr(callback, name) for name in given} == given
+    with pytest.raises(
+        TypeError,
+        match=r"WeightbaseCallback\.__init__\(\) got an unexpected keyword argument 'monitr'",
+    ):
+        WeightbaseCallback(workspace, "tiny-bert", monitr="eval_loss")  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="checkpoint_unit must be one of"):
+        WeightbaseCallback(workspace, "tiny-bert", checkpoint_unit="batch")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="checkpoint_every must be at least 1"):
+        WeightbaseCallback(workspace, "tiny-bert", checkpoint_every=0)
 
 
 def test_trainer_is_tracked_checkpointed_and_registered(

@@ -9,6 +9,7 @@ import pytest
 from sklearn.datasets import load_digits  # type: ignore[import-untyped]
 
 from weightbase.datasets import from_numpy
+from weightbase.errors import ValidationError
 from weightbase.lineage import Node
 from weightbase.training.checkpoint import STATE_FILE
 from weightbase.workspace import Workspace
@@ -77,6 +78,19 @@ def _fit(callback: Any, **module: Any) -> None:
         callbacks=[callback],
     )
     trainer.fit(_DigitsMLP(**module), *_loaders())
+
+
+@pytest.mark.parametrize("catalog_url", ["sqlite"], indirect=True)
+def test_keywords_and_their_defaults(workspace: Workspace) -> None:
+    callback = WeightbaseLightningCallback(workspace, "digits-mlp", name="a", keep_last=None)
+    assert (callback.name, callback.keep_last, callback.checkpoint_every) == ("a", None, 1)
+    assert (callback.checkpoint_unit, callback.log_every_n_steps) == ("epoch", None)
+    with pytest.raises(
+        TypeError, match=r"__init__\(\) got an unexpected keyword argument 'log_arguments'"
+    ):
+        WeightbaseLightningCallback(workspace, "digits-mlp", log_arguments=False)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="one of 'epoch', 'step', not 'save'"):
+        WeightbaseLightningCallback(workspace, "digits-mlp", checkpoint_unit="save")  # type: ignore[arg-type]
 
 
 def test_fit_is_tracked_checkpointed_and_registered(workspace: Workspace) -> None:

@@ -1,7 +1,8 @@
 """Training integration: checkpoints with exact resume, and callbacks for training loops.
 
-The Trainer callbacks load on first use, so importing this package needs
-neither transformers nor lightning.
+They ask of a workspace only what :mod:`weightbase.training.ports` names, so an
+embedded or a remote one will do. The Trainer callbacks load on first use, so
+importing this package needs neither transformers nor lightning.
 """
 
 from __future__ import annotations

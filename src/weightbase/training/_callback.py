@@ -1,22 +1,48 @@
-"""What the Trainer and Lightning callbacks share: settings, checked once, and registration."""
+"""What the Trainer and Lightning callbacks share: their settings, written once and checked
+once, starting the run they track, and registration."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from weightbase.errors import ValidationError
+from weightbase.errors import MissingExtraError, ValidationError
 from weightbase.tracking import NAME_PATTERN
+from weightbase.training.loop import Training
 
 if TYPE_CHECKING:
-    from weightbase.datasets.service import DatasetVersion
+    from weightbase.datasets import DatasetVersion
     from weightbase.registry.records import ModelVersion
     from weightbase.training.checkpoint import Checkpoint
-    from weightbase.training.loop import Training
-    from weightbase.workspace import Workspace
+    from weightbase.training.ports import TrainingRun, TrainingWorkspace
 
-__all__ = ["FrameworkCallback", "json_params"]
+__all__ = ["CallbackOptions", "FrameworkCallback", "json_params", "needs_extra"]
+
+
+class CallbackOptions(TypedDict, total=False):
+    """The keywords every framework callback takes after ``wb`` and ``experiment``.
+
+    ``name`` (default ``None``), ``params`` (``None``) and ``dataset`` (``None``)
+    go to the run; ``checkpoint_every`` (``1``; ``None``: none until the end)
+    counts the callback's ``checkpoint_unit``; ``monitor`` (``None``), ``mode``
+    (``"min"``) and ``keep_last`` (``2``) pick the best checkpoint and what is
+    kept; ``register_as`` (``None``) registers the best one when training ends;
+    ``resume`` (``False``) and ``system_metrics`` (``False``) are
+    :class:`~weightbase.training.Training`'s.
+    """
+
+    name: str | None
+    params: Mapping[str, Any] | None
+    dataset: DatasetVersion | str | None
+    checkpoint_every: int | None
+    monitor: str | None
+    mode: Literal["min", "max"]
+    keep_last: int | None
+    register_as: str | None
+    resume: bool | int
+    system_metrics: bool | float
 
 
 class FrameworkCallback:
@@ -24,22 +50,19 @@ class FrameworkCallback:
 
     def _configure(
         self,
-        wb: Workspace,
+        wb: TrainingWorkspace[TrainingRun],
         experiment: str,
-        *,
-        name: str | None,
-        params: Mapping[str, Any] | None,
-        dataset: DatasetVersion | str | None,
-        checkpoint_every: int | None,
         checkpoint_unit: str,
         units: Collection[str],
-        monitor: str | None,
-        mode: Literal["min", "max"],
-        keep_last: int | None,
-        register_as: str | None,
-        resume: bool | int,
-        system_metrics: bool | float,
+        options: CallbackOptions,
     ) -> None:
+        unknown = sorted(options.keys() - CallbackOptions.__optional_keys__)
+        if unknown:  # what a signature that spelled the keywords out would raise
+            raise TypeError(
+                f"{type(self).__name__}.__init__() got an unexpected keyword argument "
+                f"{unknown[0]!r}"
+            )
+        checkpoint_every = options.get("checkpoint_every", 1)
         if checkpoint_every is not None and checkpoint_every < 1:
             raise ValidationError(
                 f"checkpoint_every must be at least 1 (or None), not {checkpoint_every}"
@@ -51,21 +74,28 @@ class FrameworkCallback:
             )
         self.wb = wb
         self.experiment = experiment
-        self.name = name
-        self.params = dict(params or {})
-        self.dataset = dataset
+        self.name = options.get("name")
+        self.params = dict(options.get("params") or {})
+        self.dataset = options.get("dataset")
         self.checkpoint_every = checkpoint_every
         self.checkpoint_unit = checkpoint_unit
-        self.monitor = monitor
-        self.mode: Literal["min", "max"] = mode
-        self.keep_last = keep_last
-        self.register_as = register_as
-        self.resume = resume
-        self.system_metrics = system_metrics
-        self.training: Training | None = None
+        self.monitor = options.get("monitor")
+        self.mode: Literal["min", "max"] = options.get("mode", "min")
+        self.keep_last = options.get("keep_last", 2)
+        self.register_as = options.get("register_as")
+        self.resume = options.get("resume", False)
+        self.system_metrics = options.get("system_metrics", False)
+        self.training: Training[TrainingRun] | None = None
         self.version: ModelVersion | None = None
         self._live = False
         self._latest: dict[str, float] = {}
+
+    @property
+    def run_id(self) -> int:
+        """The id of the run this callback tracks (the latest one, after training)."""
+        if self.training is None:
+            raise ValidationError("training has not started: pass the callback to a Trainer")
+        return self.training.run.id
 
     def register(
         self,
@@ -80,10 +110,53 @@ class FrameworkCallback:
         self.version = self.training.register(model_name, checkpoint=checkpoint, **push)
         return self.version
 
+    def _start(
+        self,
+        model: Any,
+        *,
+        optimizer: Any,
+        scheduler: Any,
+        params: Mapping[str, Any],
+        resume: bool | int,
+    ) -> None:
+        """Start (or resume) the run, with ``params`` and then the callback's own."""
+        self.training = Training(
+            self.wb,
+            self.experiment,
+            model=model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            params={**params, **self.params},
+            dataset=self.dataset,
+            name=self.name,
+            checkpoint_every=None,  # the callback decides when
+            monitor=self.monitor,
+            mode=self.mode,
+            keep_last=self.keep_last,
+            resume=resume,
+            restore=False,  # the framework restores its own state from its own checkpoints
+            system_metrics=self.system_metrics,
+        )
+        self.training.__enter__()
+        self._live = True
+        self.version = None
+        self._latest = {}
+
     @property
-    def _training(self) -> Training:
+    def _training(self) -> Training[TrainingRun]:
         assert self.training is not None
         return self.training
+
+
+@contextmanager
+def needs_extra(purpose: str, *, extra: str) -> Iterator[None]:
+    """Turn an ``ImportError`` in the block into ``MissingExtraError`` naming ``extra``."""
+    try:
+        yield
+    except ImportError:  # pragma: no cover - exercised without the extra
+        raise MissingExtraError(
+            f"{purpose}: pip install 'weightbase[{extra}]'", extra=extra
+        ) from None
 
 
 def json_params(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -16,7 +16,8 @@ that is smaller. The non-tensor parts of the state (hyper-parameters,
 counters, Python's RNG) travel as a JSON file in the same snapshot; nothing
 is pickled. Retention keeps the last ``keep_last`` checkpoints and the best
 one by ``monitor``; dropped checkpoints lose their ref and their chunks go at
-the store's next gc (those a kept delta still needs stay).
+the store's next gc (those a kept delta still needs stay). The store is any
+:class:`~weightbase.training.ports.TrainingStore`, ``wb.store`` embedded or remote.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from weightbase.tensors.manifest import validate_name
 from weightbase.training.state import capture_rng, flatten, restore_rng, unflatten
 
 if TYPE_CHECKING:
-    from weightbase.tensors import Snapshot, TensorStore
+    from weightbase.tensors import Snapshot
+    from weightbase.training.ports import TrainingStore
 
 __all__ = ["Checkpoint", "CheckpointManager", "Progress"]
 
@@ -86,7 +88,7 @@ class CheckpointManager:
 
     def __init__(
         self,
-        store: TensorStore,
+        store: TrainingStore,
         namespace: str,
         *,
         keep_last: int | None = 3,
@@ -102,12 +104,13 @@ class CheckpointManager:
         if mode not in ("min", "max"):
             raise ValidationError(f"mode must be 'min' or 'max', not {mode!r}")
         self._store = store
+        self._codec = codec
         self.namespace = namespace
+        self._prefix = f"checkpoints/{namespace}/"
+        # retention: what prune keeps
         self.keep_last = keep_last
         self.monitor = monitor
         self.mode = mode
-        self._codec = codec
-        self._prefix = f"checkpoints/{namespace}/"
 
     # -- saving ----------------------------------------------------------------------------
 
@@ -273,7 +276,7 @@ class CheckpointManager:
         )
 
 
-def _read_tree(store: TensorStore, snapshot: Snapshot) -> dict[str, Any]:
+def _read_tree(store: TrainingStore, snapshot: Snapshot) -> dict[str, Any]:
     if STATE_FILE not in snapshot.files:
         raise ValidationError(f"snapshot {snapshot.id} is not a checkpoint (no {STATE_FILE})")
     tree = json.loads(store.file_bytes(snapshot, STATE_FILE))

@@ -23,27 +23,21 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Unpack, get_args
 
-from weightbase.errors import MissingExtraError, ValidationError
+from weightbase.errors import ValidationError
 from weightbase.tracking import NAME_PATTERN
-from weightbase.training._callback import FrameworkCallback, json_params
-from weightbase.training.loop import Training
+from weightbase.training._callback import FrameworkCallback, json_params, needs_extra
 
-try:
+with needs_extra("the Hugging Face Trainer callback needs transformers", extra="hf"):
     from transformers import TrainerCallback
-except ImportError:  # pragma: no cover - exercised without the extra
-    raise MissingExtraError(
-        "the Hugging Face Trainer callback needs transformers: pip install 'weightbase[hf]'",
-        extra="hf",
-    ) from None
 
 if TYPE_CHECKING:
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
-    from weightbase.datasets.service import DatasetVersion
+    from weightbase.training._callback import CallbackOptions
     from weightbase.training.checkpoint import Checkpoint
-    from weightbase.workspace import Workspace
+    from weightbase.training.ports import TrainingRun, TrainingWorkspace
 
 __all__ = ["WeightbaseCallback"]
 
@@ -62,43 +56,21 @@ class WeightbaseCallback(TrainerCallback, FrameworkCallback):
     Trainer's own saves, following ``save_strategy``). ``checkpoint_every=None``
     stores none until the end, where one is taken if ``register_as`` needs it.
     ``monitor`` names a logged metric (``"eval_loss"``) that picks the best
-    checkpoint; retention keeps the last ``keep_last`` and the best.
+    checkpoint; retention keeps the last ``keep_last`` and the best. The other
+    keywords are those both callbacks share (``CallbackOptions``), and
+    ``log_arguments=False`` leaves the ``TrainingArguments`` out of the params.
     """
 
     def __init__(
         self,
-        wb: Workspace,
+        wb: TrainingWorkspace[TrainingRun],
         experiment: str,
         *,
-        name: str | None = None,
-        params: Mapping[str, Any] | None = None,
-        dataset: DatasetVersion | str | None = None,
-        checkpoint_every: int | None = 1,
         checkpoint_unit: CheckpointUnit = "epoch",
-        monitor: str | None = None,
-        mode: Literal["min", "max"] = "min",
-        keep_last: int | None = 2,
-        register_as: str | None = None,
-        resume: bool | int = False,
-        system_metrics: bool | float = False,
         log_arguments: bool = True,
+        **options: Unpack[CallbackOptions],
     ) -> None:
-        self._configure(
-            wb,
-            experiment,
-            name=name,
-            params=params,
-            dataset=dataset,
-            checkpoint_every=checkpoint_every,
-            checkpoint_unit=checkpoint_unit,
-            units=("epoch", "step", "save"),
-            monitor=monitor,
-            mode=mode,
-            keep_last=keep_last,
-            register_as=register_as,
-            resume=resume,
-            system_metrics=system_metrics,
-        )
+        self._configure(wb, experiment, checkpoint_unit, get_args(CheckpointUnit), options)
         self.log_arguments = log_arguments
         self._pending: int | None = None  # epochs done at a checkpoint due but not yet taken
         self._saves = 0
@@ -119,21 +91,10 @@ class WeightbaseCallback(TrainerCallback, FrameworkCallback):
         if self._live and exc is not None:
             self._end(exc_type, exc, tb)
 
-    @property
-    def run_id(self) -> int:
-        """The id of the run this callback tracks (the latest one, after training)."""
-        if self.training is None:
-            raise ValidationError("training has not started: pass the callback to a Trainer")
-        return self.training.run.id
-
     # -- Trainer events --------------------------------------------------------------------
 
     def on_train_begin(
-        self,
-        args: TrainingArguments,
-        state: TrainerState,
-        control: TrainerControl,
-        **kwargs: Any,
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         if not state.is_world_process_zero:
             return
@@ -147,29 +108,14 @@ class WeightbaseCallback(TrainerCallback, FrameworkCallback):
         to_dict = getattr(getattr(model, "config", None), "to_dict", None)
         if callable(to_dict):
             params.update(json_params(to_dict(), prefix="model/"))
-        params.update(self.params)
-        self.training = Training(
-            self.wb,
-            self.experiment,
-            model=model,
+        self._start(
+            model,
             optimizer=kwargs.get("optimizer"),
             scheduler=kwargs.get("lr_scheduler"),
             params=params,
-            dataset=self.dataset,
-            name=self.name,
-            checkpoint_every=None,  # this callback decides when
-            monitor=self.monitor,
-            mode=self.mode,
-            keep_last=self.keep_last,
             resume=self.resume,
-            restore=False,  # the Trainer restores its own state (resume_from_checkpoint)
-            system_metrics=self.system_metrics,
         )
-        self.training.__enter__()
-        self._live = True
-        self.version = None
         self._pending = None
-        self._latest = {}
         self._saves = 0
 
     def on_log(
@@ -197,8 +143,10 @@ class WeightbaseCallback(TrainerCallback, FrameworkCallback):
     def on_step_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
-        if self._pending is not None:
-            self._flush(state)
+        self._flush(state)
+
+    # a checkpoint marked due at a step's or an epoch's end is taken when the next one begins
+    on_epoch_begin = on_step_begin
 
     def on_step_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -208,12 +156,6 @@ class WeightbaseCallback(TrainerCallback, FrameworkCallback):
         if self._live and self.checkpoint_unit == "step" and due:
             # taken at the next event, after this step's logging and evaluation
             self._pending = _whole_epochs(state)
-
-    def on_epoch_begin(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:
-        if self._pending is not None:
-            self._flush(state)
 
     def on_epoch_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -228,8 +170,7 @@ class WeightbaseCallback(TrainerCallback, FrameworkCallback):
     def on_evaluate(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
-        if self._pending is not None:  # eval metrics came through on_log just before
-            self._flush(state)
+        self._flush(state)  # eval metrics came through on_log just before
 
     def on_save(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -240,8 +181,7 @@ class WeightbaseCallback(TrainerCallback, FrameworkCallback):
             self._saves += 1
             if self._saves % self.checkpoint_every == 0:
                 self._pending = _whole_epochs(state)
-        if self._pending is not None:
-            self._flush(state)
+        self._flush(state)
 
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -249,8 +189,7 @@ class WeightbaseCallback(TrainerCallback, FrameworkCallback):
         if not self._live:
             return
         try:
-            if self._pending is not None:
-                self._flush(state)
+            self._flush(state)
             if self.register_as is not None:
                 if self._training.checkpoints.latest() is None:
                     self._checkpoint(state, _whole_epochs(state))
@@ -263,6 +202,7 @@ class WeightbaseCallback(TrainerCallback, FrameworkCallback):
     # -- internals -----------------------------------------------------------------------
 
     def _flush(self, state: TrainerState) -> None:
+        """Take the checkpoint marked due, if one is."""
         epoch, self._pending = self._pending, None
         if self._live and epoch is not None:
             self._checkpoint(state, epoch)

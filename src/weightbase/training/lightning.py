@@ -19,29 +19,24 @@ it, first registering the best checkpoint when ``register_as`` is given.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Unpack, get_args
 
-from weightbase.errors import MissingExtraError, ValidationError
 from weightbase.tracking import NAME_PATTERN
-from weightbase.training._callback import FrameworkCallback, json_params
-from weightbase.training.loop import Training
+from weightbase.training._callback import FrameworkCallback, json_params, needs_extra
 
-try:
+with needs_extra("the Lightning callback needs lightning", extra="training"):
     from lightning.pytorch import Callback
-except ImportError:  # pragma: no cover - exercised without the extra
-    raise MissingExtraError(
-        "the Lightning callback needs lightning: pip install 'weightbase[training]'",
-        extra="training",
-    ) from None
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
-    from weightbase.datasets.service import DatasetVersion
+    from weightbase.training._callback import CallbackOptions
     from weightbase.training.checkpoint import Checkpoint
-    from weightbase.workspace import Workspace
+    from weightbase.training.ports import TrainingRun, TrainingWorkspace
 
 __all__ = ["WeightbaseLightningCallback"]
+
+CheckpointUnit = Literal["epoch", "step"]
 
 
 class WeightbaseLightningCallback(Callback, FrameworkCallback):
@@ -55,43 +50,20 @@ class WeightbaseLightningCallback(Callback, FrameworkCallback):
     ``log_every_n_steps`` defaults to the Trainer's. With ``resume=True`` a fit
     that restores a Lightning checkpoint (``ckpt_path``) goes on logging into
     the run that checkpoint was taken in; without one, into the experiment's
-    newest unfinished run of the same ``name``.
+    newest unfinished run of the same ``name``. The other keywords are those
+    both callbacks share (``CallbackOptions``).
     """
 
     def __init__(
         self,
-        wb: Workspace,
+        wb: TrainingWorkspace[TrainingRun],
         experiment: str,
         *,
-        name: str | None = None,
-        params: Mapping[str, Any] | None = None,
-        dataset: DatasetVersion | str | None = None,
-        checkpoint_every: int | None = 1,
-        checkpoint_unit: Literal["epoch", "step"] = "epoch",
-        monitor: str | None = None,
-        mode: Literal["min", "max"] = "min",
-        keep_last: int | None = 2,
-        register_as: str | None = None,
-        resume: bool | int = False,
-        system_metrics: bool | float = False,
+        checkpoint_unit: CheckpointUnit = "epoch",
         log_every_n_steps: int | None = None,
+        **options: Unpack[CallbackOptions],
     ) -> None:
-        self._configure(
-            wb,
-            experiment,
-            name=name,
-            params=params,
-            dataset=dataset,
-            checkpoint_every=checkpoint_every,
-            checkpoint_unit=checkpoint_unit,
-            units=("epoch", "step"),
-            monitor=monitor,
-            mode=mode,
-            keep_last=keep_last,
-            register_as=register_as,
-            resume=resume,
-            system_metrics=system_metrics,
-        )
+        self._configure(wb, experiment, checkpoint_unit, get_args(CheckpointUnit), options)
         self.log_every_n_steps = log_every_n_steps
         self._restored_run: int | None = None
         # Lightning keeps every metric's last value in callback_metrics: these sets say
@@ -102,13 +74,6 @@ class WeightbaseLightningCallback(Callback, FrameworkCallback):
         self._val_keys: set[str] = set()
         self._last_logged_step = -1
         self._last_checkpoint_step = -1
-
-    @property
-    def run_id(self) -> int:
-        """The id of the run this callback tracks (the latest one, after training)."""
-        if self.training is None:
-            raise ValidationError("training has not started: pass the callback to a Trainer")
-        return self.training.run.id
 
     # -- Lightning's checkpoints carry the run id, so a resumed fit finds its run -----------
 
@@ -128,29 +93,13 @@ class WeightbaseLightningCallback(Callback, FrameworkCallback):
         resume: bool | int = self.resume
         if resume is True and self._restored_run is not None:
             resume = self._restored_run
-        params = json_params(dict(getattr(pl_module, "hparams", None) or {}))
-        params.update(self.params)
-        self.training = Training(
-            self.wb,
-            self.experiment,
-            model=pl_module,
+        self._start(
+            pl_module,
             optimizer=_one_or_group(list(trainer.optimizers)),
             scheduler=_one_or_group([config.scheduler for config in trainer.lr_scheduler_configs]),
-            params=params,
-            dataset=self.dataset,
-            name=self.name,
-            checkpoint_every=None,  # this callback decides when
-            monitor=self.monitor,
-            mode=self.mode,
-            keep_last=self.keep_last,
+            params=json_params(dict(getattr(pl_module, "hparams", None) or {})),
             resume=resume,
-            restore=False,  # Lightning restores its own state (fit(ckpt_path=...))
-            system_metrics=self.system_metrics,
         )
-        self.training.__enter__()
-        self._live = True
-        self.version = None
-        self._latest = {}
         self._step_keys, self._epoch_keys, self._val_keys = set(), set(), set()
         self._last_logged_step = self._last_checkpoint_step = -1
 

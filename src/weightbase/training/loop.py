@@ -20,7 +20,9 @@ CPU; ``resume=<run id>`` names the run (``restore=False`` resumes the run and
 its checkpoint series but loads nothing, for frameworks that restore their own
 state, as the Trainer callbacks do). ``register`` pushes the best checkpoint's
 weights as a model version ``trained_on`` the dataset version and
-``produced_by`` the run.
+``produced_by`` the run. ``wb`` is any
+:class:`~weightbase.training.ports.TrainingWorkspace`: ``weightbase.open()``'s, or
+a remote one with the same API.
 """
 
 from __future__ import annotations
@@ -28,27 +30,32 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from weightbase.errors import ValidationError
 from weightbase.lineage import Node
 from weightbase.training.checkpoint import Checkpoint, CheckpointManager
 
 if TYPE_CHECKING:
-    from weightbase.datasets.service import DatasetVersion
+    from weightbase.datasets import DatasetVersion
     from weightbase.registry.records import ModelVersion
-    from weightbase.tracking.run import ActiveRun
-    from weightbase.workspace import Workspace
+    from weightbase.training.ports import TrainingRun, TrainingWorkspace
 
 __all__ = ["Training"]
 
+RunT = TypeVar("RunT", bound="TrainingRun")
 
-class Training:
-    """One training run of ``model``: its tracking, checkpoints, resume and registration."""
+
+class Training(Generic[RunT]):
+    """One training run of ``model``: its tracking, checkpoints, resume and registration.
+
+    ``wb`` is any :class:`~weightbase.training.ports.TrainingWorkspace`; ``run`` is
+    that workspace's own run handle (an ``ActiveRun`` for ``weightbase.open()``).
+    """
 
     def __init__(
         self,
-        wb: Workspace,
+        wb: TrainingWorkspace[RunT],
         experiment: str,
         *,
         model: Any,
@@ -96,12 +103,12 @@ class Training:
         self.start_epoch = 0
         self.last_checkpoint: Checkpoint | None = None
         self.checkpoint_seconds = 0.0
-        self._run: ActiveRun | None = None
+        self._run: RunT | None = None
         self._checkpoints: CheckpointManager | None = None
 
     # -- lifetime ------------------------------------------------------------------------
 
-    def __enter__(self) -> Training:
+    def __enter__(self) -> Training[RunT]:
         run_id = self._run_to_resume()
         if run_id is not None:
             # restore first: a checkpoint of another architecture is refused
@@ -142,7 +149,7 @@ class Training:
             run.fail(f"{type(exc).__name__}: {exc}")
 
     @property
-    def run(self) -> ActiveRun:
+    def run(self) -> RunT:
         if self._run is None:
             raise ValidationError("the training has not started: use it in a `with` block")
         return self._run
