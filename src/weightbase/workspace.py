@@ -184,3 +184,11 @@ def open(
         catalog.close()
         raise
     return Workspace(config.home, catalog, store)
+
+
+if TYPE_CHECKING:
+    from weightbase.tracking.run import ActiveRun
+    from weightbase.training.ports import TrainingWorkspace
+
+    def _trains(workspace: Workspace) -> TrainingWorkspace[ActiveRun]:
+        return workspace  # mypy checks here that a workspace is all that training needs
