@@ -103,7 +103,7 @@ class TensorStore:
         if ref is not None:
             validate_name(ref, what="ref")
         snapshot = write_snapshot(
-            self,
+            self.objects,
             sources,
             files=files,
             parent=parent_snapshot,

@@ -7,6 +7,10 @@ boundaries are chosen by the tensor names' hashes, so changing one small tensor
 rewrites one pack, not all of them. Chunks are encoded on a thread pool and
 written before the manifest; the manifest is written before the ref that makes
 the snapshot reachable.
+
+``write_snapshot`` needs only an object store: the ``TensorStore`` resolves
+the parent and sets the ref. What a write cost is counted into a ``WriteStats``
+the caller owns, so concurrent writes never share one.
 """
 
 from __future__ import annotations
@@ -26,11 +30,11 @@ from weightbase.tensors.chunks import HEADER_SIZE, chunk_digest, encode_frame
 from weightbase.tensors.codecs import CODEC_NAMES, Buffer, Codec, codec_by_name
 from weightbase.tensors.dtypes import DType, get_dtype
 from weightbase.tensors.manifest import ChunkRef, FileEntry, Snapshot, TensorEntry, validate_name
-from weightbase.tensors.read import chunk_key
+from weightbase.tensors.read import ChunkReader, chunk_key
 from weightbase.tensors.sources import TensorSource
 
 if TYPE_CHECKING:
-    from weightbase.tensors.store import TensorStore
+    from weightbase.tensors.objects import ObjectStore
 
 __all__ = ["FileSource", "WriteOptions", "WriteStats", "write_snapshot"]
 
@@ -101,6 +105,12 @@ class WriteStats:
                 self.reused_chunks += 1
             self.delta_chunks += int(delta)
 
+    def add_reused_tensor(self, chunks: int) -> None:
+        """Count a tensor whose ``chunks`` were all stored before."""
+        with self._lock:
+            self.reused_tensors += 1
+            self.reused_chunks += chunks
+
 
 @dataclass(frozen=True, slots=True)
 class _Encoded:
@@ -117,14 +127,14 @@ def _index_key(digest: str, dtype: DType, shape: tuple[int, ...], policy: str) -
 class _Writer:
     def __init__(
         self,
-        store: TensorStore,
+        objects: ObjectStore,
         options: WriteOptions,
         parent: Snapshot | None,
         progress: Callable[[int], None] | None,
         stats: WriteStats,
     ) -> None:
-        self.store = store
-        self.objects = store.objects
+        self.objects = objects
+        self.reader = ChunkReader(objects)  # for the parent chunks deltas are taken against
         self.options = options
         self.parent = parent
         self.progress = progress
@@ -220,9 +230,7 @@ class _Writer:
         digests = {d for ref in entry.chunks for d in (ref.digest, *ref.bases)}
         if not all(self._refresh(chunk_key(d)) for d in digests):
             return None
-        with self.stats._lock:
-            self.stats.reused_tensors += 1
-            self.stats.reused_chunks += len(entry.chunks)
+        self.stats.add_reused_tensor(len(entry.chunks))
         if self.progress is not None:
             self.progress(entry.nbytes)
         return entry
@@ -295,7 +303,7 @@ class _Writer:
             if base_ref is not None and all(
                 self._refresh(chunk_key(d)) for d in (base_ref.digest, *base_ref.bases)
             ):
-                base = (base_ref, self.store.reader.raw(base_ref))
+                base = (base_ref, self.reader.raw(base_ref))
             return self._store_chunk(raw, dtype, base, 0, length)
 
         return job
@@ -382,7 +390,7 @@ def _pack_entry(
 
 
 def write_snapshot(
-    store: TensorStore,
+    objects: ObjectStore,
     sources: list[TensorSource],
     *,
     files: Iterable[FileSource] = (),
@@ -392,16 +400,19 @@ def write_snapshot(
     progress: Callable[[int], None] | None = None,
     stats: WriteStats | None = None,
 ) -> Snapshot:
-    """Write every chunk, then the manifest; return the snapshot.
+    """Write every chunk to ``objects``, then the manifest; return the snapshot.
 
     What the write cost is added into ``stats``, when given. Nothing refers to
     the snapshot until the caller sets a ref on it; the manifest is written only
-    once every chunk is durable.
+    once every chunk is durable. Delta bases are read from ``parent``'s chunks
+    in the same object store.
     """
     options = options or WriteOptions()
     files = list(files)
     _check_names(sources, files)
-    writer = _Writer(store, options, parent, progress, stats if stats is not None else WriteStats())
+    writer = _Writer(
+        objects, options, parent, progress, stats if stats is not None else WriteStats()
+    )
     try:
         small = [s for s in sources if s.nbytes <= options.pack_threshold]
         large = [s for s in sources if s.nbytes > options.pack_threshold]
@@ -421,9 +432,9 @@ def write_snapshot(
         parent=parent.id if parent is not None else None,
         metadata=dict(metadata or {}),
     )
-    store.objects.sync()  # every chunk's name is durable before the manifest exists
-    store.objects.put(f"snapshots/{snapshot.id}", snapshot.to_json())
-    store.objects.sync()
+    objects.sync()  # every chunk's name is durable before the manifest exists
+    objects.put(f"snapshots/{snapshot.id}", snapshot.to_json())
+    objects.sync()
     return snapshot
 
 
