@@ -27,7 +27,7 @@ from weightbase.tensors.codecs import CODEC_NAMES, Buffer, codec_by_name
 from weightbase.tensors.dtypes import _ALL, DType, dtype_from_numpy
 from weightbase.tensors.manifest import TensorEntry
 from weightbase.tensors.objects import ObjectInfo, ObjectStore, open_object_store
-from weightbase.tensors.read import chunk_key
+from weightbase.tensors.read import TensorRange, chunk_key, plan_reads, read_ranges
 
 KiB = 1024
 CHUNK = 64 * KiB  # small chunks keep multi-chunk tensors small
@@ -173,6 +173,30 @@ def test_read_on_cpu_device_gives_torch_tensors(store: TensorStore) -> None:
         assert _same_bytes(out[name], tensor)
     rows = store.read_tensor(snapshot, "w", rows=slice(5, 9), device="cpu")
     assert torch.equal(rows, state["w"][5:9])
+
+
+def test_a_read_plan_reads_each_chunk_once(store: TensorStore) -> None:
+    rng = np.random.default_rng(7)
+    arrays = {
+        "big": rng.standard_normal(3 * CHUNK // 4).astype(np.float32),
+        "zeros": np.zeros(3 * CHUNK // 4, np.float32),  # three chunks, one digest
+        **{f"small.{i}": rng.standard_normal(10).astype(np.float32) for i in range(5)},
+    }
+    snapshot = store.write(arrays, ref="planned")
+    ranges = {name: TensorRange.whole(entry) for name, entry in snapshot.tensors.items()}
+    reads = plan_reads(ranges)
+    digests = [read.ref.digest for read in reads]
+    assert len(digests) == len(set(digests)) == len(snapshot.chunk_sizes())
+    (zeros,) = (r for r in reads if {p.tensor for p in r.slices} == {"zeros"})
+    assert [p.at for p in zeros.slices] == [0, CHUNK, 2 * CHUNK]
+    assert sum(read.nbytes for read in reads) == snapshot.nbytes
+    out = read_ranges(store.reader, ranges, workers=2)
+    for name, array in arrays.items():
+        assert _same_bytes(out[name], array), name
+    rows = TensorRange(snapshot.tensors["big"], 4 * (CHUNK // 4 - 3), 4 * (CHUNK // 4 + 5), (8,))
+    assert [len(read.slices) for read in plan_reads({"big": rows})] == [1, 1]
+    part = read_ranges(store.reader, {"big": rows}, workers=1)["big"]
+    assert _same_bytes(part, arrays["big"][CHUNK // 4 - 3 : CHUNK // 4 + 5])
 
 
 @pytest.mark.cuda

@@ -1,5 +1,6 @@
 """Reading snapshots straight onto a device through pinned staging buffers.
 
+Reads are planned by ``weightbase.tensors.read.plan_reads``, as on the host.
 Worker threads fetch, verify and decode chunks straight into a ring of pinned
 host buffers; each buffer is copied to the device asynchronously on the worker's
 own CUDA stream, and is reused only once its copy has finished. Decoding the
@@ -14,57 +15,52 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from weightbase.errors import DeviceError
 from weightbase.tensors.dtypes import get_dtype
 from weightbase.tensors.formats.torch import require_torch, to_torch
-from weightbase.tensors.manifest import ChunkRef, TensorEntry
-from weightbase.tensors.read import spans
+from weightbase.tensors.read import ChunkRead, ChunkReader, TensorRange, plan_reads, read_ranges
 
 if TYPE_CHECKING:
     import torch
 
-    from weightbase.tensors.store import TensorStore
-
 __all__ = ["read_to_device"]
 
-Plan = Mapping[str, tuple[TensorEntry, int, int, tuple[int, ...]]]
 
-
-def read_to_device(store: TensorStore, plan: Plan, device: str) -> dict[str, torch.Tensor]:
-    """The planned byte ranges as torch tensors on ``device`` (``cpu`` or ``cuda[:n]``)."""
+def read_to_device(
+    reader: ChunkReader, ranges: Mapping[str, TensorRange], device: str, *, workers: int
+) -> dict[str, torch.Tensor]:
+    """``ranges`` as torch tensors on ``device`` (``cpu`` or ``cuda[:n]``), chunks decoded
+    on ``workers`` threads."""
     torch = require_torch()
     target = torch.device(device)
     if target.type == "cpu":
-        arrays = store._read_many(plan)
-        return {name: to_torch(arrays[name], plan[name][0].dtype) for name in plan}
+        arrays = read_ranges(reader, ranges, workers=workers)
+        return {name: to_torch(arrays[name], ranges[name].entry.dtype) for name in ranges}
     if target.type != "cuda":
         raise DeviceError(f"device {device!r} is not supported; use 'cpu' or 'cuda'")
     if not torch.cuda.is_available():
         raise DeviceError("CUDA was requested but torch sees no CUDA device", device=device)
-    return _read_cuda(store, plan, target)
+    return _read_cuda(reader, ranges, target, workers)
 
 
-def _read_cuda(store: TensorStore, plan: Plan, device: torch.device) -> dict[str, torch.Tensor]:
+def _read_cuda(
+    reader: ChunkReader, ranges: Mapping[str, TensorRange], device: torch.device, workers: int
+) -> dict[str, torch.Tensor]:
     torch = require_torch()
     outputs = {
-        name: torch.empty(stop - start, dtype=torch.uint8, device=device)
-        for name, (_, start, stop, _) in plan.items()
+        name: torch.empty(wanted.nbytes, dtype=torch.uint8, device=device)
+        for name, wanted in ranges.items()
     }
-    work: dict[str, list[tuple[ChunkRef, str, int, int, int]]] = {}
-    for name, (entry, start, stop, _) in plan.items():
-        for ref, offset, length, at in spans(entry, start, stop):
-            work.setdefault(ref.digest, []).append((ref, name, offset, length, at))
-    if work:
-        largest = max(sum(t[3] for t in targets) for targets in work.values())
-        workers = max(1, store.options.workers)
+    reads = plan_reads(ranges)
+    if reads:
+        largest = max(read.nbytes for read in reads)
+        workers = max(1, workers)
         staging: queue.Queue[tuple[Any, Any]] = queue.Queue()
         for _ in range(workers * 2):
             staging.put((torch.empty(largest, dtype=torch.uint8, pin_memory=True), None))
         local = threading.local()
 
-        def job(targets: list[tuple[ChunkRef, str, int, int, int]]) -> None:
+        def job(read: ChunkRead) -> None:
             stream = getattr(local, "stream", None)
             if stream is None:
                 stream = local.stream = torch.cuda.Stream(device=device)
@@ -73,23 +69,23 @@ def _read_cuda(store: TensorStore, plan: Plan, device: torch.device) -> dict[str
                 if event is not None:
                     event.synchronize()  # the buffer's previous copy has landed
                 host = buffer.numpy()
-                placed = []
-                if len(targets) == 1:  # decoded straight into the pinned buffer
-                    ref, name, offset, length, at = targets[0]
-                    store.reader.read_into(ref, offset, host[:length], tensor=name)
-                    placed.append((name, 0, length, at))
-                else:  # a pack of small tensors: decoded once, then placed
-                    raw = store.reader.raw(targets[0][0], tensor=targets[0][1])
-                    source = np.frombuffer(raw, dtype=np.uint8)
-                    position = 0
-                    for _, name, offset, length, at in targets:
-                        host[position : position + length] = source[offset : offset + length]
-                        placed.append((name, position, length, at))
-                        position += length
+                # the slices side by side in the pinned buffer, each decoded straight there
+                positions = []
+                position = 0
+                for piece in read.slices:
+                    positions.append(position)
+                    position += piece.length
+                read.read_into(
+                    reader,
+                    [
+                        host[at : at + p.length]
+                        for at, p in zip(positions, read.slices, strict=True)
+                    ],
+                )
                 with torch.cuda.stream(stream):
-                    for name, pos, length, at in placed:
-                        outputs[name][at : at + length].copy_(
-                            buffer[pos : pos + length], non_blocking=True
+                    for at, piece in zip(positions, read.slices, strict=True):
+                        outputs[piece.tensor][piece.at : piece.at + piece.length].copy_(
+                            buffer[at : at + piece.length], non_blocking=True
                         )
                     event = torch.cuda.Event()
                     event.record(stream)
@@ -97,11 +93,13 @@ def _read_cuda(store: TensorStore, plan: Plan, device: torch.device) -> dict[str
                 staging.put((buffer, event))
 
         with ThreadPoolExecutor(workers, thread_name_prefix="wb-gpu") as pool:
-            for future in [pool.submit(job, targets) for targets in work.values()]:
+            for future in [pool.submit(job, read) for read in reads]:
                 future.result()
         torch.cuda.synchronize(device)
     result = {}
-    for name, (entry, _, _, shape) in plan.items():
-        dtype = get_dtype(entry.dtype)
-        result[name] = outputs[name].view(getattr(torch, str(dtype.torch_name))).reshape(shape)
+    for name, wanted in ranges.items():
+        dtype = get_dtype(wanted.entry.dtype)
+        result[name] = (
+            outputs[name].view(getattr(torch, str(dtype.torch_name))).reshape(wanted.shape)
+        )
     return result

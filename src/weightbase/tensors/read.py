@@ -1,14 +1,20 @@
 """Verified reads: fetch a chunk, check its digest, decode it, resolve delta chains.
 
 Every byte handed out has been hashed against the digest it is addressed by;
-a mismatch raises ``IntegrityError`` naming the tensor and the chunk.
+a mismatch raises ``IntegrityError`` naming the tensor and the chunk. A read
+of many tensors is planned first (``plan_reads``: each chunk once, with the
+slices of it each tensor needs), then read into host memory (``read_ranges``)
+or, by ``weightbase.tensors.gpu``, into pinned buffers bound for a device.
 """
 
 from __future__ import annotations
 
 import mmap
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -17,10 +23,21 @@ from weightbase.errors import IntegrityError, NotFound
 from weightbase.tensors.chunks import chunk_digest, decode_frame, decode_frame_into, parse_header
 from weightbase.tensors.codecs import Buffer, codec_by_id
 from weightbase.tensors.codecs.basic import RawCodec
+from weightbase.tensors.dtypes import get_dtype
 from weightbase.tensors.manifest import ChunkRef, TensorEntry
 from weightbase.tensors.objects import ObjectStore
 
-__all__ = ["ChunkReader", "chunk_key", "new_buffer", "spans"]
+__all__ = [
+    "ChunkRead",
+    "ChunkReader",
+    "ChunkSlice",
+    "TensorRange",
+    "chunk_key",
+    "new_buffer",
+    "plan_reads",
+    "read_ranges",
+    "spans",
+]
 
 # Outputs this large are mapped afresh (glibc does so anyway from 32 MiB); smaller
 # ones come from NumPy, which recycles them from the heap, already backed.
@@ -66,6 +83,91 @@ def spans(entry: TensorEntry, start: int, stop: int) -> Iterator[tuple[ChunkRef,
             yield ref, ref.offset + lo - chunk_start, hi - lo, lo - start
         if chunk_start >= stop:
             break
+
+
+@dataclass(frozen=True, slots=True)
+class TensorRange:
+    """Bytes ``start .. stop`` of a tensor, to be read and shaped as ``shape``."""
+
+    entry: TensorEntry
+    start: int
+    stop: int
+    shape: tuple[int, ...]
+
+    @classmethod
+    def whole(cls, entry: TensorEntry) -> TensorRange:
+        return cls(entry, 0, entry.nbytes, entry.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkSlice:
+    """``length`` decoded bytes of a chunk from ``offset``, bound for byte ``at`` of a range."""
+
+    tensor: str
+    offset: int
+    length: int
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRead:
+    """One chunk to fetch and decode once, and the slices of it that tensors need."""
+
+    ref: ChunkRef
+    slices: tuple[ChunkSlice, ...]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes this read hands out: the sum of its slices."""
+        return sum(piece.length for piece in self.slices)
+
+    def read_into(self, reader: ChunkReader, outs: Sequence[npt.NDArray[np.uint8]]) -> None:
+        """Decode the chunk into ``outs``: one buffer per slice, each as long as its slice."""
+        if len(self.slices) == 1:  # decoded straight into its output: no buffer of its own
+            piece = self.slices[0]
+            reader.read_into(self.ref, piece.offset, outs[0], tensor=piece.tensor)
+            return
+        # a pack of small tensors (or a chunk a tensor repeats): decoded once, then placed
+        raw = reader.raw(self.ref, tensor=self.slices[0].tensor)
+        for piece, out in zip(self.slices, outs, strict=True):
+            out[:] = np.frombuffer(raw, dtype=np.uint8, count=piece.length, offset=piece.offset)
+
+
+def plan_reads(ranges: Mapping[str, TensorRange]) -> list[ChunkRead]:
+    """The chunks to read for ``ranges`` (tensor name → range), each chunk once."""
+    slices: dict[str, tuple[ChunkRef, list[ChunkSlice]]] = {}
+    for name, wanted in ranges.items():
+        for ref, offset, length, at in spans(wanted.entry, wanted.start, wanted.stop):
+            slices.setdefault(ref.digest, (ref, []))[1].append(ChunkSlice(name, offset, length, at))
+    return [ChunkRead(ref, tuple(pieces)) for ref, pieces in slices.values()]
+
+
+def read_ranges(
+    reader: ChunkReader, ranges: Mapping[str, TensorRange], *, workers: int
+) -> dict[str, np.ndarray[Any, Any]]:
+    """``ranges`` as NumPy arrays of their dtypes and shapes; chunks decoded on ``workers``
+    threads, each straight into the arrays."""
+    outputs = {name: new_buffer(wanted.nbytes) for name, wanted in ranges.items()}
+
+    def job(read: ChunkRead) -> None:
+        read.read_into(reader, [outputs[p.tensor][p.at : p.at + p.length] for p in read.slices])
+
+    reads = plan_reads(ranges)
+    if len(reads) <= 1:
+        for read in reads:
+            job(read)
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="wb-read") as pool:
+            for future in [pool.submit(job, read) for read in reads]:
+                future.result()
+    return {
+        name: outputs[name].view(get_dtype(wanted.entry.dtype).numpy).reshape(wanted.shape)
+        for name, wanted in ranges.items()
+    }
 
 
 class ChunkReader:

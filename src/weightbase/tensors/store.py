@@ -4,6 +4,10 @@ store = TensorStore.open()                     # WEIGHTBASE_STORE_URL or ~/.weig
 snap = store.write({"w": array}, ref="my-model")
 store.read(snap)["w"]                          # verified, bit-exact
 store.read_tensor(snap, "w", rows=slice(0, 8)) # reads only the chunks it needs
+
+The store resolves names, refs and snapshots; the work is done by
+``weightbase.tensors.write`` (``write_snapshot``) and ``weightbase.tensors.read``
+(``plan_reads``, ``read_ranges``), and by ``weightbase.tensors.gpu`` onto a device.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,9 +25,9 @@ from weightbase.config import settings
 from weightbase.errors import NotFound, ValidationError
 from weightbase.tensors.dtypes import get_dtype
 from weightbase.tensors.maintenance import DEFAULT_GRACE_SECONDS, FsckReport, GcReport, fsck, gc
-from weightbase.tensors.manifest import ChunkRef, Snapshot, TensorEntry, validate_name
+from weightbase.tensors.manifest import Snapshot, TensorEntry, validate_name
 from weightbase.tensors.objects import ObjectStore, open_object_store
-from weightbase.tensors.read import ChunkReader, new_buffer, spans
+from weightbase.tensors.read import ChunkReader, TensorRange, read_ranges, spans
 from weightbase.tensors.sources import TensorSource, sources_from_mapping
 from weightbase.tensors.write import FileSource, WriteOptions, WriteStats, write_snapshot
 
@@ -239,13 +242,14 @@ class TensorStore:
         torch tensor when ``device`` is given.
         """
         snap = self.snapshot(snapshot)
-        entry = self._entry(snap, name)
-        start, stop, shape = _row_range(entry, rows)
+        wanted = _row_range(self._entry(snap, name), rows)
         if device is not None:
             from weightbase.tensors.gpu import read_to_device
 
-            return read_to_device(self, {name: (entry, start, stop, shape)}, device)[name]
-        return self._read_numpy(entry, start, stop, shape, name)
+            return read_to_device(
+                self.reader, {name: wanted}, device, workers=self.options.workers
+            )[name]
+        return self._read_numpy(wanted, name)
 
     def read(
         self,
@@ -257,15 +261,12 @@ class TensorStore:
         """Tensors of a snapshot as NumPy arrays, or torch tensors on ``device``."""
         snap = self.snapshot(snapshot)
         wanted = list(snap.tensors) if names is None else list(names)
-        plan = {}
-        for name in wanted:
-            entry = self._entry(snap, name)
-            plan[name] = (entry, 0, entry.nbytes, entry.shape)
+        ranges = {name: TensorRange.whole(self._entry(snap, name)) for name in wanted}
         if device is not None:
             from weightbase.tensors.gpu import read_to_device
 
-            return read_to_device(self, plan, device)
-        return self._read_many(plan)
+            return read_to_device(self.reader, ranges, device, workers=self.options.workers)
+        return read_ranges(self.reader, ranges, workers=self.options.workers)
 
     def read_torch(
         self, snapshot: SnapshotLike, names: Iterable[str] | None = None
@@ -277,51 +278,16 @@ class TensorStore:
         arrays = self.read(snap, names)
         return {name: to_torch(array, snap.tensors[name].dtype) for name, array in arrays.items()}
 
-    def _read_numpy(
-        self, entry: TensorEntry, start: int, stop: int, shape: tuple[int, ...], name: str
-    ) -> np.ndarray[Any, Any]:
-        pieces = list(spans(entry, start, stop))
-        if len(pieces) == 1 and pieces[0][2] == stop - start:
+    def _read_numpy(self, wanted: TensorRange, name: str) -> np.ndarray[Any, Any]:
+        pieces = list(spans(wanted.entry, wanted.start, wanted.stop))
+        if len(pieces) == 1 and pieces[0][2] == wanted.nbytes:
             # one chunk holds it all: hand out the decoded buffer itself (for a raw
             # chunk on a local store, a read-only view of the memory-mapped file)
             ref, offset, length, _ = pieces[0]
             raw = self.reader.raw(ref, tensor=name)
             flat = np.frombuffer(raw, dtype=np.uint8, count=length, offset=offset)
-            return flat.view(get_dtype(entry.dtype).numpy).reshape(shape)
-        return self._read_many({name: (entry, start, stop, shape)})[name]  # type: ignore[no-any-return]
-
-    def _read_many(
-        self, plan: Mapping[str, tuple[TensorEntry, int, int, tuple[int, ...]]]
-    ) -> dict[str, Any]:
-        outputs: dict[str, np.ndarray[Any, Any]] = {}
-        # group work by chunk so a pack of small tensors is fetched and decoded once
-        work: dict[str, list[tuple[ChunkRef, np.ndarray[Any, Any], int, int, int, str]]] = {}
-        for name, (entry, start, stop, _) in plan.items():
-            out = new_buffer(stop - start)
-            outputs[name] = out
-            for ref, offset, length, at in spans(entry, start, stop):
-                work.setdefault(ref.digest, []).append((ref, out, offset, length, at, name))
-
-        def job(targets: list[tuple[ChunkRef, np.ndarray[Any, Any], int, int, int, str]]) -> None:
-            if len(targets) == 1:  # decoded straight into the output where it is a whole chunk
-                ref, out, offset, length, at, name = targets[0]
-                self.reader.read_into(ref, offset, out[at : at + length], tensor=name)
-                return
-            raw = self.reader.raw(targets[0][0], tensor=targets[0][5])
-            for _, out, offset, length, at, _ in targets:
-                out[at : at + length] = np.frombuffer(raw, np.uint8, count=length, offset=offset)
-
-        if len(work) <= 1:
-            for targets in work.values():
-                job(targets)
-        else:
-            with ThreadPoolExecutor(self.options.workers, thread_name_prefix="wb-read") as pool:
-                for future in [pool.submit(job, targets) for targets in work.values()]:
-                    future.result()
-        return {
-            name: outputs[name].view(get_dtype(entry.dtype).numpy).reshape(shape)
-            for name, (entry, _, _, shape) in plan.items()
-        }
+            return flat.view(get_dtype(wanted.entry.dtype).numpy).reshape(wanted.shape)
+        return read_ranges(self.reader, {name: wanted}, workers=self.options.workers)[name]
 
     def iter_tensor_bytes(self, snapshot: SnapshotLike, name: str) -> Iterator[memoryview]:
         """A tensor's raw bytes, chunk by chunk, for streaming it into a file."""
@@ -344,9 +310,9 @@ class TensorStore:
         )
 
 
-def _row_range(entry: TensorEntry, rows: slice | None) -> tuple[int, int, tuple[int, ...]]:
+def _row_range(entry: TensorEntry, rows: slice | None) -> TensorRange:
     if rows is None:
-        return 0, entry.nbytes, entry.shape
+        return TensorRange.whole(entry)
     if not entry.shape:
         raise ValidationError("a 0-d tensor has no rows to slice")
     if rows.step not in (None, 1):
@@ -354,7 +320,7 @@ def _row_range(entry: TensorEntry, rows: slice | None) -> tuple[int, int, tuple[
     first, last, _ = rows.indices(entry.shape[0])
     last = max(first, last)
     row_bytes = entry.nbytes // entry.shape[0] if entry.shape[0] else 0
-    return first * row_bytes, last * row_bytes, (last - first, *entry.shape[1:])
+    return TensorRange(entry, first * row_bytes, last * row_bytes, (last - first, *entry.shape[1:]))
 
 
 def _is_digest(text: str) -> bool:
