@@ -266,8 +266,8 @@ def test_write_retries_what_the_database_asks_to_retry(catalog: Catalog) -> None
 
 
 def test_sqlite_statistics_are_refreshed_when_missing_or_stale(tmp_path: Path) -> None:
-    from weightbase.catalog.engine import ANALYZE_MIN_ROWS
     from weightbase.catalog.schema import ModelRow, ModelVersionRow
+    from weightbase.catalog.sessions import ANALYZE_MIN_ROWS
 
     url = f"sqlite:///{tmp_path / 'catalog.db'}"
     with Catalog.open(url) as catalog:
@@ -298,3 +298,23 @@ def test_sqlite_statistics_are_refreshed_when_missing_or_stale(tmp_path: Path) -
         assert ANALYZE_MIN_ROWS / 2 <= int(stat.split()[0]) <= ANALYZE_MIN_ROWS * 2  # sampled
         assert catalog.analyze() is False  # fresh statistics: nothing to do
         assert catalog.analyze(force=True) is True
+
+
+def test_engines_migrations_and_sessions_import_one_way() -> None:
+    """engine ← migrate ← sessions: a module imports only those before it, at any time."""
+    import ast
+    import importlib
+
+    order = ["engine", "migrate", "sessions"]
+    for position, name in enumerate(order):
+        module = importlib.import_module(f"weightbase.catalog.{name}")
+        assert module.__file__ is not None
+        tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+        imported = {
+            node.module.rsplit(".", 1)[-1]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+            and node.module is not None
+            and node.module.startswith("weightbase.catalog.")
+        }
+        assert not imported & set(order[position:]), name

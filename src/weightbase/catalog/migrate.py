@@ -8,6 +8,8 @@ To write a new migration, change ``schema.py`` and run::
 
 which autogenerates ``migrations/versions/NNNN_what_changed.py`` against a
 scratch SQLite database at the current head; read and edit it before use.
+Runs on engines from ``weightbase.catalog.engine``; ``Catalog.open`` (in
+``sessions``) calls ``upgrade``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from weightbase.catalog.engine import WRITE_OPTION
+from weightbase.catalog.engine import WRITE_OPTION, create_engine
 
 __all__ = ["MIGRATIONS", "alembic_config", "current_revision", "head_revision", "upgrade"]
 
@@ -121,8 +123,6 @@ else:
 
 def new_revision(message: str) -> Path:
     """Autogenerate the next migration from the difference between ``schema.py`` and head."""
-    from weightbase.catalog.engine import create_engine
-
     script = ScriptDirectory.from_config(alembic_config())
     head = script.get_current_head()
     number = int(head) + 1 if head is not None and head.isdigit() else 1
