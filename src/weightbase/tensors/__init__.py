@@ -1,8 +1,10 @@
 """The content-addressed tensor store, usable on its own.
 
-    from weightbase.tensors import TensorStore
+    from weightbase.tensors import TensorStore, WriteStats
     store = TensorStore.open("./store")
-    snapshot = store.write(state_dict, ref="my-model")
+    stats = WriteStats()                        # the caller's own: safe across threads
+    snapshot = store.write(state_dict, ref="my-model", stats=stats)
+    stats.new_bytes, stats.reused_chunks        # what this write stored and shared
     weights = store.read(snapshot)
 
 Knows bytes, dtypes, shapes, chunks, codecs, digests and object stores;
