@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from weightbase.cli._common import console, emit_json, open_workspace
+from weightbase.cli.options import JsonOption
+from weightbase.cli.render import table
 from weightbase.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ runs_app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 RunIdArgument = Annotated[int, typer.Argument(help="The run's id (`weightbase runs list`).")]
 
 # Points of a history printed as a table (JSON has them all).
@@ -86,11 +86,11 @@ def list_runs(
     if not page.runs:
         console.print("no runs")
         return
-    table = Table(box=None, header_style="bold")
-    for column in ("id", "experiment", "name", "status", "started", "duration", "metrics"):
-        table.add_column(column)
+    runs = table(
+        ("id", "experiment", "name", "status", "started", "duration", "metrics"), plain=True
+    )
     for run in page.runs:
-        table.add_row(
+        runs.add_row(
             str(run.id),
             escape(run.experiment),
             escape(run.name or ""),
@@ -99,7 +99,7 @@ def list_runs(
             _duration(run),
             str(len(run.metrics)),
         )
-    console.print(table)
+    console.print(runs)
     if page.next_page_token is not None:
         console.print(f"[dim]more runs: raise --limit (now {limit})[/]")
 
@@ -121,16 +121,16 @@ def show(run_id: RunIdArgument, json: JsonOption = False) -> None:
     if run.tags:
         console.print(f"  tags: {escape(', '.join(run.tags))}")
     if run.params:
-        params = Table(box=None, header_style="bold", title="params", title_justify="left")
-        params.add_column("param")
-        params.add_column("value")
+        params = table(("param", "value"), title="params", plain=True)
         for key, value in run.params.items():
             params.add_row(escape(key), escape(str(value)))
         console.print(params)
     if run.metrics:
-        metrics = Table(box=None, header_style="bold", title="metrics", title_justify="left")
-        for column in ("metric", "last", "step", "min", "max", "points", "non-finite"):
-            metrics.add_column(column)
+        metrics = table(
+            ("metric", "last", "step", "min", "max", "points", "non-finite"),
+            title="metrics",
+            plain=True,
+        )
         for summary in run.metrics.values():
             metrics.add_row(
                 escape(summary.name),
@@ -164,12 +164,10 @@ def compare(
         emit_json(comparison.to_dict())
         return
     rows = comparison.to_table(only_differences=only_differences)
-    table = Table(box=None, header_style="bold")
-    for cell in rows[0]:
-        table.add_column(escape(cell))
+    compared = table(rows[0], plain=True)
     for row in rows[1:]:
-        table.add_row(*(escape(cell) for cell in row))
-    console.print(table)
+        compared.add_row(*(escape(cell) for cell in row))
+    console.print(compared)
 
 
 @runs_app.command("history")
@@ -192,12 +190,11 @@ def history(
         return
     count = len(found)
     start = 0 if tail == 0 else max(0, count - tail)
-    table = Table(box=None, header_style="bold")
-    for column in ("step", "epoch", "time", "value"):
-        table.add_column(column, justify="right")
+    columns = ("step", "epoch", "time", "value")
+    points = table(columns, right=columns, plain=True)
     for index in range(start, count):
         epoch = float(found.epochs[index])
-        table.add_row(
+        points.add_row(
             str(int(found.steps[index])),
             "" if math.isnan(epoch) else f"{epoch:g}",
             f"{float(found.times[index]):.3f}",
@@ -205,7 +202,7 @@ def history(
         )
     shown = "all" if start == 0 else f"the last {count - start}"
     console.print(f"{escape(metric)} of run {run_id}: {count} points, {shown} shown")
-    console.print(table)
+    console.print(points)
 
 
 @runs_app.command("export-tensorboard")

@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from weightbase.cli._common import byte_progress, console, emit_json, human_bytes
+from weightbase.cli._common import byte_progress, console, emit_json, human_bytes, path_size
+from weightbase.cli.options import JsonOption, OutArgument, StoreOption
+from weightbase.cli.render import sizes_text, table
 from weightbase.tensors import TensorStore, WriteStats, export_path, import_path
 from weightbase.tensors.formats import EXPORT_FORMATS
 from weightbase.tensors.maintenance import DEFAULT_GRACE_SECONDS
@@ -20,26 +21,11 @@ store_app = typer.Typer(
     no_args_is_help=True,
 )
 
-StoreOption = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        envvar="WEIGHTBASE_STORE_URL",
-        help="Store location: a folder or s3://bucket/prefix (default: $WEIGHTBASE_HOME/store).",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+SnapshotArgument = Annotated[str, typer.Argument(help="Snapshot id, id prefix or ref.")]
 
 
 def _open(url: str | None) -> TensorStore:
     return TensorStore.open(url)
-
-
-def _path_size(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size if path.exists() else 0
 
 
 @store_app.command("put")
@@ -59,7 +45,7 @@ def put(
     tensor_store = _open(store)
     stats = WriteStats()
     started = time.perf_counter()
-    with byte_progress(f"storing {path.name}", _path_size(path), enabled=not json) as advance:
+    with byte_progress(f"storing {path.name}", path_size(path), enabled=not json) as advance:
         snapshot = import_path(
             tensor_store,
             path,
@@ -90,16 +76,16 @@ def put(
     console.print(f"[bold green]stored[/] snapshot [cyan]{snapshot.id[:16]}[/] as {ref_name}")
     console.print(
         f"  {len(snapshot.tensors)} tensors, {len(snapshot.files)} files, "
-        f"{human_bytes(snapshot.nbytes)} logical → {human_bytes(snapshot.stored_bytes)} stored "
-        f"({ratio:.3f}); {human_bytes(stats.new_bytes)} new, {stats.reused_chunks} chunks reused; "
+        f"{sizes_text(snapshot.nbytes, snapshot.stored_bytes)} ({ratio:.3f}); "
+        f"{human_bytes(stats.new_bytes)} new, {stats.reused_chunks} chunks reused; "
         f"{elapsed:.2f} s"
     )
 
 
 @store_app.command("get")
 def get(
-    snapshot: Annotated[str, typer.Argument(help="Snapshot id, id prefix or ref.")],
-    out: Annotated[Path, typer.Argument(help="Where to write: a file or a folder.")],
+    snapshot: SnapshotArgument,
+    out: OutArgument,
     format: Annotated[
         str | None,
         typer.Option(help=f"One of {', '.join(EXPORT_FORMATS)} (default: from the path)."),
@@ -115,7 +101,7 @@ def get(
 
 @store_app.command("show")
 def show(
-    snapshot: Annotated[str, typer.Argument(help="Snapshot id, id prefix or ref.")],
+    snapshot: SnapshotArgument,
     store: StoreOption = None,
     json: JsonOption = False,
 ) -> None:
@@ -134,14 +120,14 @@ def show(
             }
         )
         return
-    table = Table(title=f"snapshot {snap.id[:16]}", show_lines=False)
-    for column in ("tensor", "dtype", "shape", "size", "stored", "chunks"):
-        table.add_column(
-            column, justify="right" if column in ("size", "stored", "chunks") else "left"
-        )
+    tensors = table(
+        ("tensor", "dtype", "shape", "size", "stored", "chunks"),
+        title=f"snapshot {snap.id[:16]}",
+        right=("size", "stored", "chunks"),
+    )
     for name, entry in snap.tensors.items():
         stored = sum(ref.stored for ref in entry.chunks if not ref.offset)
-        table.add_row(
+        tensors.add_row(
             escape(name),
             entry.dtype,
             "x".join(map(str, entry.shape)) or "scalar",
@@ -149,7 +135,7 @@ def show(
             human_bytes(stored) if stored else "packed",
             str(len(entry.chunks)),
         )
-    console.print(table)
+    console.print(tensors)
     for name, file in snap.files.items():
         console.print(f"  file {escape(name)} ({file.kind}, {human_bytes(file.size)})")
     console.print(
@@ -172,7 +158,7 @@ def refs(store: StoreOption = None, json: JsonOption = False) -> None:
 @store_app.command("tag")
 def tag(
     name: Annotated[str, typer.Argument(help="Ref name, for example models/bert/v1.")],
-    snapshot: Annotated[str, typer.Argument(help="Snapshot id, id prefix or ref.")],
+    snapshot: SnapshotArgument,
     store: StoreOption = None,
 ) -> None:
     """Point a ref at a snapshot."""
