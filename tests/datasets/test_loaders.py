@@ -25,6 +25,13 @@ from weightbase.datasets import (
     from_parquet,
     from_text_folder,
 )
+from weightbase.datasets.loaders import (
+    SourceFormat,
+    detect_format,
+    from_csv,
+    from_numpy_file,
+    from_path,
+)
 from weightbase.errors import MalformedFileError, MissingExtraError, ValidationError
 from weightbase.tensors import TensorStore
 
@@ -344,3 +351,117 @@ def test_audio_folder_reports_bad_wavs(tmp_path: Path) -> None:
     with pytest.raises(UnreadableFilesError) as caught:
         from_audio_folder(tmp_path)
     assert set(caught.value.paths) == {str(not_wav), str(cut)}
+
+
+# -- a file or folder by its format ----------------------------------------------------------
+
+
+def test_npz_conventions(tmp_path: Path) -> None:
+    iris = load_iris()
+    np.savez(tmp_path / "xy.npz", x=iris.data, y=iris.target)
+    content = from_numpy_file(tmp_path / "xy.npz")
+    np.testing.assert_array_equal(content.arrays["x"], iris.data)
+    np.testing.assert_array_equal(content.arrays["y"], iris.target)
+    assert (content.kind, content.target) == (DatasetKind.SUPERVISED, "y")
+
+    # capital X, a target named by the caller
+    np.savez(tmp_path / "named.npz", X=iris.data, species=iris.target)
+    named = from_numpy_file(tmp_path / "named.npz", target="species")
+    assert named.target == "species"
+    np.testing.assert_array_equal(named.arrays["y"], iris.target)
+
+    # one array, whatever its name, and no target: unsupervised
+    np.savez(tmp_path / "one.npz", features=iris.data)
+    assert from_numpy_file(tmp_path / "one.npz").kind is DatasetKind.UNSUPERVISED
+
+    np.save(tmp_path / "x.npy", iris.data)
+    alone = from_numpy_file(tmp_path / "x.npy", kind="meta-learning")
+    assert (alone.kind, alone.sample_count) == (DatasetKind.META_LEARNING, 150)
+
+
+def test_npz_that_breaks_the_conventions_is_refused(tmp_path: Path) -> None:
+    data = load_iris().data
+    np.savez(tmp_path / "xy.npz", x=data, y=np.zeros(150))
+    with pytest.raises(ValidationError, match="has no array 'label'; it has x, y"):
+        from_numpy_file(tmp_path / "xy.npz", target="label")
+    np.savez(tmp_path / "two.npz", a=data, b=data)
+    with pytest.raises(ValidationError, match="name the inputs 'x'"):
+        from_numpy_file(tmp_path / "two.npz")
+    np.save(tmp_path / "x.npy", data)
+    with pytest.raises(ValidationError, match=r"a target needs an \.npz"):
+        from_numpy_file(tmp_path / "x.npy", target="y")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValidationError, match=r"cannot read .* with numpy\.load"):
+        from_numpy_file(tmp_path / "junk.npz")
+
+
+def test_csv_table(tmp_path: Path) -> None:
+    wine = load_wine(as_frame=True).frame
+    wine.to_csv(tmp_path / "wine.csv", index=False)
+    content = from_csv(tmp_path / "wine.csv", target="target")
+    assert (content.format, content.sample_count) == (DatasetFormat.TABLE, len(wine))
+    assert "target" not in content.features
+    pd.testing.assert_frame_equal(content.to_pandas(), pd.read_csv(tmp_path / "wine.csv"))
+    with pytest.raises(ValidationError, match=r"cannot read .* as CSV"):
+        from_csv(tmp_path / "absent.csv")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("a.npz", SourceFormat.NUMPY),
+        ("a.NPY", SourceFormat.NUMPY),
+        ("a.parquet", SourceFormat.PARQUET),
+        ("a.pq", SourceFormat.PARQUET),
+        ("a.csv", SourceFormat.CSV),
+    ],
+)
+def test_detect_format_of_a_file(tmp_path: Path, name: str, expected: SourceFormat) -> None:
+    (tmp_path / name).write_bytes(b"")
+    assert detect_format(tmp_path / name) is expected
+
+
+def test_detect_format_of_a_folder(tmp_path: Path) -> None:
+    for fmt, files in [
+        (SourceFormat.IMAGE, ["cat/1.png", "dog/2.JPG", "notes.txt"]),  # images before text
+        (SourceFormat.AUDIO, ["a/1.wav"]),
+        (SourceFormat.TEXT, ["a/1.txt", ".hidden.png"]),  # hidden files do not count
+        (SourceFormat.PARQUET, ["part-0.parquet", "a/1.png"]),  # Parquet parts before all
+    ]:
+        folder = tmp_path / fmt.value
+        for file in files:
+            (folder / file).parent.mkdir(parents=True, exist_ok=True)
+            (folder / file).write_bytes(b"")
+        assert detect_format(folder) is fmt
+    (tmp_path / "notes.md").write_text("hi")
+    with pytest.raises(ValidationError, match=r"cannot tell the format of notes\.md"):
+        detect_format(tmp_path / "notes.md")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValidationError, match="holds no Parquet, image, audio or text files"):
+        detect_format(tmp_path / "empty")
+
+
+def test_from_path_reads_each_format(tmp_path: Path) -> None:
+    digits = load_digits()
+    np.savez(tmp_path / "digits.npz", x=digits.data, y=digits.target)
+    assert from_path(tmp_path / "digits.npz").sample_count == 1797
+    wine = load_wine(as_frame=True).frame
+    wine.to_parquet(tmp_path / "wine.parquet")
+    wine.to_csv(tmp_path / "wine.csv", index=False)
+    assert from_path(tmp_path / "wine.parquet", target="target").target == "target"
+    assert from_path(tmp_path / "wine.csv", "csv", target="target").format is DatasetFormat.TABLE
+    write_digit_images(tmp_path / "images", count=4)
+    assert from_path(tmp_path / "images").format is DatasetFormat.IMAGE
+    (tmp_path / "texts" / "a").mkdir(parents=True)
+    (tmp_path / "texts" / "a" / "1.txt").write_text("hello")
+    assert from_path(tmp_path / "texts", SourceFormat.TEXT).format is DatasetFormat.TEXT
+
+
+def test_from_path_refuses_what_it_cannot_read(tmp_path: Path) -> None:
+    np.savez(tmp_path / "xy.npz", x=np.zeros((3, 2)))
+    with pytest.raises(ValidationError, match="does not exist"):
+        from_path(tmp_path / "absent.npz")
+    with pytest.raises(ValidationError, match="format image reads a folder"):
+        from_path(tmp_path / "xy.npz", "image")
+    with pytest.raises(ValidationError, match="unknown format 'zip'; one of auto, numpy"):
+        from_path(tmp_path / "xy.npz", "zip")

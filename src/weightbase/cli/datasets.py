@@ -6,26 +6,24 @@ list datasets, show a version's statistics and quality score, print its splits.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from weightbase.cli._common import (
-    byte_progress,
-    console,
-    emit_json,
-    human_bytes,
-    open_workspace,
-    path_size,
+from weightbase.cli._common import byte_progress, console, emit_json, open_workspace, path_size
+from weightbase.cli.options import (
+    DescriptionOption,
+    JsonOption,
+    NameFilterOption,
+    VersionOption,
+    VersionTagsOption,
 )
-from weightbase.errors import ValidationError
+from weightbase.cli.render import sizes_text, table
 
 if TYPE_CHECKING:
-    from weightbase.datasets import DatasetContent, DatasetVersion
+    from weightbase.datasets import DatasetVersion
 
 __all__ = ["datasets_app"]
 
@@ -34,7 +32,6 @@ datasets_app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 RefArgument = Annotated[
     str, typer.Argument(help="NAME (its latest version) or NAME@VERSION, such as digits@1.0.0.")
 ]
@@ -43,149 +40,26 @@ RefArgument = Annotated[
 _MAX_FEATURE_ROWS = 20
 
 
-class SourceFormat(StrEnum):
-    """How ``datasets add`` reads PATH."""
-
-    AUTO = "auto"
-    NUMPY = "numpy"
-    PARQUET = "parquet"
-    CSV = "csv"
-    IMAGE = "image"
-    TEXT = "text"
-    AUDIO = "audio"
-
-
-# -- reading a source -------------------------------------------------------------------------
-
-
-def detect_format(path: Path) -> SourceFormat:
-    """The format of a file by its extension, or of a folder by the files in it."""
-    from weightbase.datasets.loaders import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, TEXT_EXTENSIONS
-
-    by_suffix = {".npz": SourceFormat.NUMPY, ".npy": SourceFormat.NUMPY}
-    by_suffix |= {".parquet": SourceFormat.PARQUET, ".pq": SourceFormat.PARQUET}
-    by_suffix |= {".csv": SourceFormat.CSV}
-    if path.is_file():
-        found = by_suffix.get(path.suffix.lower())
-        if found is None:
-            raise ValidationError(
-                f"cannot tell the format of {path.name}: use --format "
-                "(numpy for .npz/.npy, parquet, csv; image, text or audio for a folder)"
-            )
-        return found
-    suffixes = {
-        item.suffix.lower()
-        for item in path.rglob("*")
-        if item.is_file() and not item.name.startswith(".")
-    }
-    for fmt, extensions in (
-        (SourceFormat.PARQUET, (".parquet", ".pq")),
-        (SourceFormat.IMAGE, IMAGE_EXTENSIONS),
-        (SourceFormat.AUDIO, AUDIO_EXTENSIONS),
-        (SourceFormat.TEXT, TEXT_EXTENSIONS),
-    ):
-        if suffixes & set(extensions):
-            return fmt
-    raise ValidationError(
-        f"{path} holds no Parquet, image, audio or text files; use --format to say what it is"
-    )
-
-
-def load_source(path: Path, fmt: SourceFormat, *, target: str | None) -> DatasetContent:
-    """``path`` read with the loader for ``fmt`` (``auto`` detected first)."""
-    from weightbase import datasets
-
-    if not path.exists():
-        raise ValidationError(f"{path} does not exist")
-    if fmt is SourceFormat.AUTO:
-        fmt = detect_format(path)
-    folder_formats = (SourceFormat.IMAGE, SourceFormat.TEXT, SourceFormat.AUDIO)
-    if fmt in folder_formats and not path.is_dir():
-        raise ValidationError(f"--format {fmt.value} reads a folder; {path} is a file")
-    if fmt is SourceFormat.NUMPY:
-        return _from_numpy_file(path, target)
-    if fmt is SourceFormat.PARQUET:
-        return datasets.from_parquet(path, target=target)
-    if fmt is SourceFormat.CSV:
-        from weightbase.datasets._extras import require
-
-        pandas = require("pandas", purpose="reading CSV")
-        try:
-            frame = pandas.read_csv(path)
-        except (OSError, ValueError) as exc:
-            raise ValidationError(f"cannot read {path} as CSV: {exc}") from exc
-        return datasets.from_pandas(frame, target=target)
-    if fmt is SourceFormat.IMAGE:
-        return datasets.from_image_folder(path)
-    if fmt is SourceFormat.TEXT:
-        return datasets.from_text_folder(path)
-    return datasets.from_audio_folder(path)
-
-
-def _from_numpy_file(path: Path, target: str | None) -> DatasetContent:
-    """``.npy``: the inputs; ``.npz``: inputs ``x`` (or ``X``, or its only array), target ``y``."""
-    import numpy as np
-
-    from weightbase.datasets import from_numpy
-
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ValidationError(f"cannot read {path} with numpy.load: {exc}") from exc
-    if isinstance(loaded, np.ndarray):
-        if target is not None:
-            raise ValidationError("a .npy file holds one array: --target needs an .npz")
-        return from_numpy(loaded)
-    with loaded:
-        names = list(loaded.files)
-        target_name = target if target is not None else ("y" if "y" in names else None)
-        if target_name is not None and target_name not in names:
-            raise ValidationError(
-                f"{path.name} has no array {target_name!r}; it has {', '.join(names)}"
-            )
-        inputs = [name for name in names if name != target_name]
-        x_name = next((name for name in ("x", "X") if name in inputs), None)
-        if x_name is None and len(inputs) == 1:
-            x_name = inputs[0]
-        if x_name is None:
-            raise ValidationError(
-                f"{path.name} holds {', '.join(names)}: name the inputs 'x' "
-                "(and the target 'y', or pass --target)"
-            )
-        y = loaded[target_name] if target_name is not None else None
-        return from_numpy(loaded[x_name], y, target=target_name or "y")
-
-
-# -- commands ---------------------------------------------------------------------------------
-
-
 @datasets_app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="Dataset name, such as digits or org/digits.")],
     path: Annotated[Path, typer.Argument(help="A file (.npz, .npy, .parquet, .csv) or folder.")],
     fmt: Annotated[
-        SourceFormat,
+        str,
         typer.Option(
             "--format",
             help="How to read PATH: auto (by extension, or by the files in a folder), "
             "numpy (.npz with x and y, or .npy), parquet, csv, or an image, text or audio "
             "folder (class-per-subfolder gives labels).",
         ),
-    ] = SourceFormat.AUTO,
+    ] = "auto",
     target: Annotated[
         str | None,
         typer.Option("--target", help="The label column (CSV, Parquet) or array (.npz)."),
     ] = None,
-    version: Annotated[
-        str | None,
-        typer.Option("--version", help="Exact semantic version, such as 1.0.0 (default: bump)."),
-    ] = None,
-    description: Annotated[
-        str | None, typer.Option("--description", help="What this version is.")
-    ] = None,
-    tags: Annotated[
-        list[str] | None, typer.Option("--tag", help="Tag the version (repeatable).")
-    ] = None,
+    version: VersionOption = None,
+    description: DescriptionOption = None,
+    tags: VersionTagsOption = None,
     json: JsonOption = False,
 ) -> None:
     """Register PATH as a new version of dataset NAME; print its statistics and quality score.
@@ -193,7 +67,9 @@ def add(
     Data equal to a version already registered is not stored twice: that
     version is shown, with the tags given applied to it.
     """
-    content = load_source(path, fmt, target=target)
+    from weightbase.datasets.loaders import from_path
+
+    content = from_path(path, fmt, target=target)
     progress = byte_progress(f"storing {path.name}", path_size(path), enabled=not json)
     with open_workspace() as wb, progress as advance:
         registered = wb.datasets.register(
@@ -219,9 +95,7 @@ def add(
 
 @datasets_app.command("list")
 def list_datasets(
-    name: Annotated[
-        str | None, typer.Option("--name", help="Only names containing this text.")
-    ] = None,
+    name: NameFilterOption = None,
     tag: Annotated[
         str | None, typer.Option("--tag", help="Only datasets with a version tagged so.")
     ] = None,
@@ -239,11 +113,9 @@ def list_datasets(
     if not page.items:
         console.print("no datasets")
         return
-    table = Table(box=None, header_style="bold")
-    for column in ("name", "latest", "versions", "kind", "format", "updated"):
-        table.add_column(column)
+    datasets = table(("name", "latest", "versions", "kind", "format", "updated"), plain=True)
     for item in page.items:
-        table.add_row(
+        datasets.add_row(
             escape(item.name),
             item.latest_version or "",
             str(item.version_count),
@@ -251,7 +123,7 @@ def list_datasets(
             item.format or "",
             item.updated_at.strftime("%Y-%m-%d %H:%M"),
         )
-    console.print(table)
+    console.print(datasets)
     if page.next_after is not None:
         console.print(f"[dim]more datasets: raise --limit (now {limit})[/]")
 
@@ -298,7 +170,7 @@ def splits(
 def _print_version(found: DatasetVersion) -> None:
     console.print(
         f"  {found.kind} {found.format} data, {found.sample_count:,} samples, "
-        f"{human_bytes(found.logical_bytes)} logical → {human_bytes(found.stored_bytes)} stored"
+        f"{sizes_text(found.logical_bytes, found.stored_bytes)}"
     )
     if found.description:
         console.print(f"  {escape(found.description)}")
@@ -315,11 +187,13 @@ def _print_version(found: DatasetVersion) -> None:
             classes = ", ".join(f"{k}: {v}" for k, v in stats.label_distribution.items())
             console.print(f"  labels: {escape(classes)}")
         if stats.features:
-            table = Table(box=None, header_style="bold", title="features", title_justify="left")
-            for column in ("feature", "kind", "dtype", "missing", "unique", "mean", "std"):
-                table.add_column(column)
+            features = table(
+                ("feature", "kind", "dtype", "missing", "unique", "mean", "std"),
+                title="features",
+                plain=True,
+            )
             for feature in stats.features[:_MAX_FEATURE_ROWS]:
-                table.add_row(
+                features.add_row(
                     escape(feature.name),
                     str(feature.kind),
                     feature.dtype,
@@ -328,7 +202,7 @@ def _print_version(found: DatasetVersion) -> None:
                     "" if feature.mean is None else f"{feature.mean:.4g}",
                     "" if feature.std is None else f"{feature.std:.4g}",
                 )
-            console.print(table)
+            console.print(features)
             hidden = len(stats.features) - _MAX_FEATURE_ROWS
             if hidden > 0:
                 console.print(f"  [dim]… and {hidden} more features (--json has them all)[/]")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import wave
 from collections.abc import Callable, Iterable, Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,20 +29,27 @@ from weightbase.errors import MalformedFileError, ValidationError
 __all__ = [
     "AUDIO_EXTENSIONS",
     "IMAGE_EXTENSIONS",
+    "PARQUET_EXTENSIONS",
     "TEXT_EXTENSIONS",
+    "SourceFormat",
     "UnreadableFilesError",
+    "detect_format",
     "from_audio_folder",
+    "from_csv",
     "from_graph",
     "from_image_folder",
     "from_numpy",
+    "from_numpy_file",
     "from_pandas",
     "from_parquet",
+    "from_path",
     "from_text_folder",
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 TEXT_EXTENSIONS = (".txt",)
 AUDIO_EXTENSIONS = (".wav",)
+PARQUET_EXTENSIONS = (".parquet", ".pq")
 
 _SHOWN_FAILURES = 20
 _T = TypeVar("_T")
@@ -135,6 +143,46 @@ def from_numpy(
     )
 
 
+def from_numpy_file(
+    path: str | os.PathLike[str],
+    *,
+    target: str | None = None,
+    kind: DatasetKind | str | None = None,
+) -> DatasetContent:
+    """A tensor dataset from a ``.npy`` file (the inputs) or an ``.npz`` archive.
+
+    In an ``.npz`` the inputs are the array ``x`` (else ``X``, else the only array that is
+    not the target) and the target is ``target``, else ``y`` when there is one.
+    """
+    source = Path(path)
+    try:
+        loaded = np.load(source, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValidationError(f"cannot read {source} with numpy.load: {exc}") from exc
+    if isinstance(loaded, np.ndarray):
+        if target is not None:
+            raise ValidationError("a .npy file holds one array: a target needs an .npz")
+        return from_numpy(loaded, kind=kind)
+    with loaded:
+        names = list(loaded.files)
+        target_name = target if target is not None else ("y" if "y" in names else None)
+        if target_name is not None and target_name not in names:
+            raise ValidationError(
+                f"{source.name} has no array {target_name!r}; it has {', '.join(names)}"
+            )
+        inputs = [name for name in names if name != target_name]
+        x_name = next((name for name in ("x", "X") if name in inputs), None)
+        if x_name is None and len(inputs) == 1:
+            x_name = inputs[0]
+        if x_name is None:
+            raise ValidationError(
+                f"{source.name} holds {', '.join(names)}: name the inputs 'x' "
+                "(and the target 'y', or name the target)"
+            )
+        y = loaded[target_name] if target_name is not None else None
+        return from_numpy(loaded[x_name], y, kind=kind, target=target_name or "y")
+
+
 def _numeric_array(value: Any, name: str) -> np.ndarray:
     array = np.asarray(value)
     if array.dtype.kind not in "biufc":
@@ -198,6 +246,22 @@ def from_parquet(
         frame = pd.read_parquet(source, columns=list(columns) if columns is not None else None)
     except Exception as exc:  # pyarrow raises its own families for corrupt files
         raise _unreadable(source.parent, {str(source): _reason(exc)}) from exc
+    return from_pandas(frame, target=target, kind=kind)
+
+
+def from_csv(
+    path: str | os.PathLike[str],
+    *,
+    target: str | None = None,
+    kind: DatasetKind | str | None = None,
+) -> DatasetContent:
+    """A table dataset from a CSV file with a header row, read by pandas."""
+    pd = require("pandas", purpose="reading CSV")
+    source = Path(path)
+    try:
+        frame = pd.read_csv(source)
+    except (OSError, ValueError) as exc:
+        raise ValidationError(f"cannot read {source} as CSV: {exc}") from exc
     return from_pandas(frame, target=target, kind=kind)
 
 
@@ -462,3 +526,93 @@ def from_graph(
         features=names,
         target=target,
     )
+
+
+# -- a file or folder by its format --------------------------------------------------------
+
+
+class SourceFormat(StrEnum):
+    """How :func:`from_path` reads a file or folder; ``AUTO`` asks :func:`detect_format`."""
+
+    AUTO = "auto"
+    NUMPY = "numpy"
+    PARQUET = "parquet"
+    CSV = "csv"
+    IMAGE = "image"
+    TEXT = "text"
+    AUDIO = "audio"
+
+
+_FILE_FORMATS = {
+    **dict.fromkeys((".npz", ".npy"), SourceFormat.NUMPY),
+    **dict.fromkeys(PARQUET_EXTENSIONS, SourceFormat.PARQUET),
+    ".csv": SourceFormat.CSV,
+}
+# A folder is the first of these it holds a file of; Parquet parts before the rest.
+_FOLDER_FORMATS = (
+    (SourceFormat.PARQUET, PARQUET_EXTENSIONS),
+    (SourceFormat.IMAGE, IMAGE_EXTENSIONS),
+    (SourceFormat.AUDIO, AUDIO_EXTENSIONS),
+    (SourceFormat.TEXT, TEXT_EXTENSIONS),
+)
+_FOLDER_ONLY = (SourceFormat.IMAGE, SourceFormat.TEXT, SourceFormat.AUDIO)
+
+
+def detect_format(path: str | os.PathLike[str]) -> SourceFormat:
+    """The format of a file by its extension, or of a folder by the files in it."""
+    source = Path(path)
+    if source.is_file():
+        found = _FILE_FORMATS.get(source.suffix.lower())
+        if found is None:
+            raise ValidationError(
+                f"cannot tell the format of {source.name}; say which it is: numpy "
+                "(.npz, .npy), parquet, csv, or image, text or audio for a folder"
+            )
+        return found
+    suffixes = {
+        item.suffix.lower()
+        for item in source.rglob("*")
+        if item.is_file() and not item.name.startswith(".")
+    }
+    for fmt, extensions in _FOLDER_FORMATS:
+        if suffixes & set(extensions):
+            return fmt
+    raise ValidationError(
+        f"{source} holds no Parquet, image, audio or text files; say which format it is"
+    )
+
+
+def from_path(
+    path: str | os.PathLike[str],
+    format: SourceFormat | str = SourceFormat.AUTO,
+    *,
+    target: str | None = None,
+) -> DatasetContent:
+    """A file or folder read by the loader for ``format`` (by default detected from ``path``).
+
+    ``target`` names the label column of a CSV or Parquet table, or the label array of an
+    ``.npz``; folders take their labels from class subfolders.
+    """
+    source = Path(path)
+    try:
+        fmt = SourceFormat(format)
+    except ValueError:
+        choices = ", ".join(f.value for f in SourceFormat)
+        raise ValidationError(f"unknown format {format!r}; one of {choices}") from None
+    if not source.exists():
+        raise ValidationError(f"{source} does not exist", path=str(source))
+    if fmt is SourceFormat.AUTO:
+        fmt = detect_format(source)
+    if fmt in _FOLDER_ONLY and not source.is_dir():
+        raise ValidationError(f"format {fmt.value} reads a folder; {source} is a file")
+    if fmt is SourceFormat.NUMPY:
+        return from_numpy_file(source, target=target)
+    if fmt is SourceFormat.PARQUET:
+        return from_parquet(source, target=target)
+    if fmt is SourceFormat.CSV:
+        return from_csv(source, target=target)
+    if fmt is SourceFormat.IMAGE:
+        return from_image_folder(source)
+    if fmt is SourceFormat.TEXT:
+        return from_text_folder(source)
+    return from_audio_folder(source)
