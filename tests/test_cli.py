@@ -16,7 +16,7 @@ import typer
 from safetensors.numpy import save_file
 from typer.testing import CliRunner
 
-from weightbase.cli import app
+from weightbase.cli import ExitCode, app
 from weightbase.tensors import TensorStore
 from weightbase.tensors.read import chunk_key
 
@@ -145,12 +145,12 @@ def test_fsck_exit_codes(cli: Any, home: Path, weights_file: Path) -> None:
     data[-1] ^= 0xFF
     path.write_bytes(bytes(data))
 
-    report = json.loads(cli("store", "fsck", "--json", code=1).stdout)
+    report = json.loads(cli("store", "fsck", "--json", code=ExitCode.FAILED).stdout)
     assert report["ok"] is False
     (problem,) = report["problems"]
     assert problem["kind"] == "corrupt-chunk"
     assert problem["tensors"] == ["embed.weight"]
-    human = cli("store", "fsck", code=1).stdout
+    human = cli("store", "fsck", code=ExitCode.FAILED).stdout
     assert "corrupt-chunk" in human
     assert "embed.weight" in human
 
@@ -182,20 +182,22 @@ def test_store_option_overrides_home(cli: Any, tmp_path: Path, weights_file: Pat
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "code"),
     [
-        ("store", "show", "no-such-snapshot"),
-        ("store", "get", "[/no]-such", "out.safetensors"),
-        ("store", "untag", "[bold]never-set"),
-        ("store", "put", "missing-file.safetensors"),
+        (("store", "show", "no-such-snapshot"), ExitCode.NOT_FOUND),
+        (("store", "get", "[/no]-such", "out.safetensors"), ExitCode.NOT_FOUND),
+        (("store", "untag", "[bold]never-set"), ExitCode.NOT_FOUND),
+        (("store", "put", "missing-file.safetensors"), ExitCode.USAGE),
     ],
     ids=["unknown-snapshot", "markup-like-name", "markup-like-ref", "missing-file"],
 )
-def test_errors_exit_2_with_one_line(tmp_path: Path, args: tuple[str, ...]) -> None:
+def test_errors_are_one_line_with_their_exit_code(
+    tmp_path: Path, args: tuple[str, ...], code: ExitCode
+) -> None:
     # a long home folder: the message must not be wrapped onto several lines
     home = tmp_path / ("a-long-folder-name-" * 4) / "home"
     result = _run(home, *args)
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -272,6 +274,15 @@ def test_the_command_tree_is_what_we_document() -> None:
         ]
     }
     assert expected | {"", "store", "models", "demo"} <= names
+
+
+def test_docs_cli_lists_every_group_and_exit_code() -> None:
+    docs = (Path(__file__).parents[1] / "docs" / "cli.md").read_text(encoding="utf-8")
+    groups = {path[0] for path, _ in COMMANDS if len(path) == 1}
+    for group in groups:
+        assert f"`weightbase {group}`" in docs, group
+    for code in ExitCode:
+        assert f"| {int(code)} | `{code.name}` |" in docs, code
 
 
 def test_demo_runs_end_to_end(cli: Any, tmp_path: Path) -> None:

@@ -4,15 +4,16 @@ Every error weightbase raises on purpose is a ``WeightbaseError``; backend
 errors (OS, botocore, SQL drivers) are translated where they leave a backend.
 
     WeightbaseError
-    ├── ValidationError (ValueError)      bad input, refused before anything is written
-    │   ├── UnsafeFormatError             a file that could only be read by unpickling
-    │   └── MalformedFileError            a truncated or inconsistent weights file
-    ├── NotFound (KeyError)               a snapshot, ref, chunk or tensor that is not there
-    ├── Conflict                          a write that collides with existing state
-    ├── IntegrityError                    stored bytes that do not match their digest
-    ├── StorageError (OSError)            the object store failed to read or write
-    ├── MissingExtraError (ImportError)   an optional dependency is not installed
-    └── DeviceError (RuntimeError)        the requested device is not available
+    ├── ValidationError (ValueError)        bad input, refused before anything is written
+    │   ├── UnsafeFormatError               a file that could only be read by unpickling
+    │   └── MalformedFileError              a truncated or inconsistent weights file
+    ├── NotFound (KeyError)                 a snapshot, ref, chunk or tensor that is not there
+    ├── Conflict                            a write that collides with existing state
+    ├── IntegrityError                      stored bytes that do not match their digest
+    ├── PermissionDenied (PermissionError)  the caller may not do this
+    ├── StorageError (OSError)              the object store failed to read or write
+    ├── MissingExtraError (ImportError)     an optional dependency is not installed
+    └── DeviceError (RuntimeError)          the requested device is not available
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "MalformedFileError",
     "MissingExtraError",
     "NotFound",
+    "PermissionDenied",
     "StorageError",
     "UnsafeFormatError",
     "ValidationError",
@@ -70,6 +72,10 @@ class Conflict(WeightbaseError):
 
 class IntegrityError(WeightbaseError):
     """Stored bytes whose digest does not match the one they are addressed by."""
+
+
+class PermissionDenied(WeightbaseError, PermissionError):
+    """The caller may not do this."""
 
 
 class StorageError(WeightbaseError, OSError):

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from weightbase.cli import app, main
+from weightbase.cli import ExitCode, app, main
 
 
 @pytest.fixture
@@ -44,15 +44,15 @@ def cli_json(cli: Any) -> Any:
 
 @pytest.fixture
 def fail(weightbase_home: Path, group: str, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> Any:
-    """Run the CLI as its entry point does; expect exit 2 and one ``error:`` line."""
+    """Run the CLI as its entry point does; expect exit ``code`` and one ``error:`` line."""
 
-    def invoke(*args: str) -> str:
+    def invoke(*args: str, code: int = ExitCode.USAGE) -> str:
         capsys.readouterr()  # what the test printed before is not the command's
         monkeypatch.setattr(sys, "argv", ["weightbase", group, *args])
         with pytest.raises(SystemExit) as exited:
             main()
         captured = capsys.readouterr()
-        assert exited.value.code == 2, captured
+        assert exited.value.code == code, captured
         assert "Traceback" not in captured.err
         lines = captured.err.strip().splitlines()
         assert len(lines) == 1, captured.err

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from weightbase.cli import ExitCode
+
 GROUP = "datasets"  # the command group the fixtures in conftest.py run
 
 DOCS = Path(__file__).parents[2] / "docs" / "datasets.md"
@@ -93,8 +95,8 @@ def test_errors_are_one_line(fail: Any, npz: Path, tmp_path: Path) -> None:
     assert "holds no Parquet, image" in fail("add", "d", str(tmp_path / "empty"))
     assert "reads a folder" in fail("add", "d", str(npz), "--format", "image")
     assert "has no array 'label'" in fail("add", "d", str(npz), "--target", "label")
-    assert "no dataset" in fail("show", "nope")
-    assert "no dataset" in fail("splits", "nope@1.0.0")
+    assert "no dataset" in fail("show", "nope", code=ExitCode.NOT_FOUND)
+    assert "no dataset" in fail("splits", "nope@1.0.0", code=ExitCode.NOT_FOUND)
 
 
 def test_every_command_has_help_and_docs(cli: Any) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import typer
 
-from weightbase.cli import app
+from weightbase.cli import ExitCode, app
 
 GROUP = "models"  # the command group the fixtures in conftest.py run
 
@@ -174,7 +174,7 @@ def test_push_versions_bumps_and_options(
     assert "x" in same["tags"]
     human = cli("push", "mlp", str(weights[0]), "--version", "1.0.0").stdout
     assert "identical to mlp@1.0.0" in human
-    conflict = fail("push", "mlp", str(weights[0]), "--version", "9.0.0")
+    conflict = fail("push", "mlp", str(weights[0]), "--version", "9.0.0", code=ExitCode.CONFLICT)
     assert "already mlp@1.0.0; it cannot also be 9.0.0" in conflict
 
 
@@ -370,10 +370,10 @@ def test_update_card_and_delete(
     assert "nothing to update" in fail("update", "m")
     assert "update" in [entry["action"].split(".")[1] for entry in cli_json("history", "m")]
 
-    assert "has aliases (production → 0.1.0)" in fail("delete", "m")
+    assert "has aliases (production → 0.1.0)" in fail("delete", "m", code=ExitCode.CONFLICT)
     assert "deleted m" in cli("delete", "m", "--force", "--reason", "retired").stdout
     assert cli_json("list")["models"] == []
-    assert "no model called 'm'" in fail("show", "m")
+    assert "no model called 'm'" in fail("show", "m", code=ExitCode.NOT_FOUND)
     # the name is free again
     assert cli_json("push", "m", str(weights[1]))["version"] == "0.1.0"
 
@@ -391,31 +391,38 @@ def broken_folder(bert_folder: Path, tmp_path: Path) -> Path:
     return folder
 
 
+USAGE, NOT_FOUND = ExitCode.USAGE, ExitCode.NOT_FOUND
+
+
 @pytest.mark.parametrize(
-    ("args", "expected"),
+    ("args", "expected", "code"),
     [
-        (("show", "nope"), "no model called 'nope'"),
-        (("pull", "nope@1.0.0", "out"), "no model called 'nope'"),
-        (("show", "m@9.9.9"), "no version m@9.9.9"),
-        (("pull", "m@staging", "out"), "has no version or alias 'staging'"),
-        (("push", "m", "{w}", "--version", "one.two"), "'one.two' is not a semantic version"),
-        (("push", "m", "{w}", "--bump", "huge"), "cannot bump 'huge'"),
-        (("push", "m", "{w}", "--version", "1.0.0", "--bump", "major"), "not both"),
-        (("push", "m", "{w}", "--metric", "accuracy"), "--metric expects key=value"),
-        (("push", "m", "{w}", "--stage", "live"), "unknown stage 'live'"),
-        (("push", "bad name!", "{w}"), "invalid model name"),
-        (("push", "m", "missing.safetensors"), "does not exist"),
-        (("push", "m", "{broken}"), "names shards missing"),
-        (("alias", "m", "production"), "give the VERSION"),
-        (("alias", "m", "nope", "--remove"), "has no alias 'nope'"),
-        (("rollback", "m", "--to", "0.1.0"), "has no alias 'production' to roll back"),
-        (("promote", "m@0.1.0", "live"), "unknown stage 'live'"),
-        (("diff", "m@0.1.0", "m@2.0.0"), "no version m@2.0.0"),
-        (("pull", "m@0.1.0", "out", "--format", "zip"), "unknown export format"),
-        (("list", "--limit", "0"), "limit must be between 1 and 1000"),
+        (("show", "nope"), "no model called 'nope'", NOT_FOUND),
+        (("pull", "nope@1.0.0", "out"), "no model called 'nope'", NOT_FOUND),
+        (("show", "m@9.9.9"), "no version m@9.9.9", NOT_FOUND),
+        (("pull", "m@staging", "out"), "has no version or alias 'staging'", NOT_FOUND),
+        (
+            ("push", "m", "{w}", "--version", "one.two"),
+            "'one.two' is not a semantic version",
+            USAGE,
+        ),
+        (("push", "m", "{w}", "--bump", "huge"), "cannot bump 'huge'", USAGE),
+        (("push", "m", "{w}", "--version", "1.0.0", "--bump", "major"), "not both", USAGE),
+        (("push", "m", "{w}", "--metric", "accuracy"), "--metric expects key=value", USAGE),
+        (("push", "m", "{w}", "--stage", "live"), "unknown stage 'live'", USAGE),
+        (("push", "bad name!", "{w}"), "invalid model name", USAGE),
+        (("push", "m", "missing.safetensors"), "does not exist", USAGE),
+        (("push", "m", "{broken}"), "names shards missing", USAGE),
+        (("alias", "m", "production"), "give the VERSION", USAGE),
+        (("alias", "m", "nope", "--remove"), "has no alias 'nope'", NOT_FOUND),
+        (("rollback", "m", "--to", "0.1.0"), "has no alias 'production' to roll back", NOT_FOUND),
+        (("promote", "m@0.1.0", "live"), "unknown stage 'live'", USAGE),
+        (("diff", "m@0.1.0", "m@2.0.0"), "no version m@2.0.0", NOT_FOUND),
+        (("pull", "m@0.1.0", "out", "--format", "zip"), "unknown export format", USAGE),
+        (("list", "--limit", "0"), "limit must be between 1 and 1000", USAGE),
     ],
 )
-def test_errors_are_one_line_and_exit_2(
+def test_errors_are_one_line_with_their_exit_code(
     cli: Any,
     fail: Any,
     weights: list[Path],
@@ -423,13 +430,14 @@ def test_errors_are_one_line_and_exit_2(
     tmp_path: Path,
     args: tuple[str, ...],
     expected: str,
+    code: ExitCode,
 ) -> None:
     cli("push", "m", str(weights[0]))
     filled = [
         arg.format(w=weights[1], broken=broken_folder).replace("out", str(tmp_path / "out"))
         for arg in args
     ]
-    line = fail(*filled)
+    line = fail(*filled, code=code)
     assert expected in line, line
     # nothing half-done: the failed push made no version
     assert [v["version"] for v in json.loads(cli("show", "m", "--json").stdout)["versions"]] == [
@@ -448,7 +456,7 @@ def test_error_in_a_real_process(weightbase_home: Path) -> None:
         timeout=120,
         check=False,
     )
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == ExitCode.NOT_FOUND, result.stderr
     assert result.stderr.strip() == "error: no model called 'nope'"
 
 

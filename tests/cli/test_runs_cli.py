@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from weightbase.cli import ExitCode
+
 GROUP = "runs"  # the command group the fixtures in conftest.py run
 
 DOCS = Path(__file__).parents[2] / "docs" / "tracking.md"
@@ -77,7 +79,7 @@ def test_export_tensorboard(
     assert folder == tmp_path / "tb" / f"run-{two_runs[0]}"
     assert any(path.name.startswith("events.out.tfevents.") for path in folder.iterdir())
     assert "already holds TensorBoard events" in fail(
-        "export-tensorboard", str(two_runs[0]), str(tmp_path / "tb")
+        "export-tensorboard", str(two_runs[0]), str(tmp_path / "tb"), code=ExitCode.CONFLICT
     )
     again = cli("export-tensorboard", str(two_runs[0]), str(tmp_path / "tb"), "--overwrite")
     assert "exported" in again.stdout
@@ -106,14 +108,17 @@ def test_import_mlflow(cli: Any, cli_json: Any, fail: Any, tmp_path: Path) -> No
     again = cli("import-mlflow", uri).stdout
     assert "imported 0 run(s)" in again
     assert "1 imported before" in again
-    assert "no experiment 'nope'" in fail("import-mlflow", uri, "--experiment", "nope")
+    assert "no experiment 'nope'" in fail(
+        "import-mlflow", uri, "--experiment", "nope", code=ExitCode.NOT_FOUND
+    )
 
 
 def test_errors_are_one_line(fail: Any, two_runs: list[int]) -> None:
-    assert "no run 999" in fail("show", "999")
-    assert "has no metric 'nope'" in fail("history", str(two_runs[0]), "nope")
+    not_found = ExitCode.NOT_FOUND
+    assert "no run 999" in fail("show", "999", code=not_found)
+    assert "has no metric 'nope'" in fail("history", str(two_runs[0]), "nope", code=not_found)
     assert "at least two run ids" in fail("compare", str(two_runs[0]))
-    assert "no run 999" in fail("compare", str(two_runs[0]), "999")
+    assert "no run 999" in fail("compare", str(two_runs[0]), "999", code=not_found)
     assert "unknown run status 'bogus'" in fail("list", "--status", "bogus")
     assert "--tail must be 0 or more" in fail("history", str(two_runs[0]), "x", "--tail", "-1")
 

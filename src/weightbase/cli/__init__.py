@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from weightbase.cli._common import run_app
 from weightbase.cli.datasets import datasets_app
 from weightbase.cli.demo import demo
+from weightbase.cli.exit_codes import ExitCode, ExitCodeGroup
 from weightbase.cli.models import models_app
 from weightbase.cli.runs import runs_app
 from weightbase.cli.store import store_app
 
-__all__ = ["app", "main"]
+__all__ = ["ExitCode", "app", "main"]
 
 app = typer.Typer(
     name="weightbase",
+    cls=ExitCodeGroup,
     help="Store, version and ship neural network weights. Run `weightbase demo` for a tour.",
     no_args_is_help=True,
     add_completion=False,
@@ -28,5 +29,5 @@ app.command(name="demo")(demo)
 
 
 def main() -> None:
-    """Entry point of the ``weightbase`` script."""
-    run_app(app)
+    """Entry point of the ``weightbase`` script; its exit status is an ``ExitCode``."""
+    app()

@@ -1,9 +1,8 @@
-"""What every command shares: errors as messages, JSON output, byte progress bars."""
+"""What every command shares: the consoles, JSON output, byte progress bars, human numbers."""
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
@@ -12,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -22,25 +20,11 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from weightbase.errors import WeightbaseError
-
 if TYPE_CHECKING:
     from weightbase.workspace import Workspace
 
 console = Console()
 err_console = Console(stderr=True)
-
-
-def run_app(app: typer.Typer) -> None:
-    """Run the app; a ``WeightbaseError`` becomes a one-line message and exit code 2."""
-    try:
-        app()
-    except WeightbaseError as exc:
-        # escaped: names in messages may look like markup ("[/x]" would raise);
-        # soft-wrapped: one line even where stderr is no terminal 80 columns wide
-        message = f"[bold red]error:[/] {escape(str(exc))}"
-        err_console.print(message, highlight=False, soft_wrap=True)
-        sys.exit(2)
 
 
 def emit_json(value: Any) -> None:
