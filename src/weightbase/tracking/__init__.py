@@ -6,11 +6,12 @@
     history = wb.runs.history(run.id, "train/loss")     # NumPy arrays, by step
     wb.runs.compare([run.id, other.id]).to_table()
 
-:class:`RunTracker` is the service (``wb.runs``); :class:`ActiveRun` the handle
-a process logs through; :class:`MetricWriter` the buffered background writer
-behind it. :func:`evaluate` computes final metrics from predictions and
-:func:`analyze` checks a training curve for convergence, plateaus and
-overfitting. See docs/tracking.md.
+:class:`RunTracker` is the service (``wb.runs``), its calls done by parts by
+responsibility (experiments, lifecycle, params, artifacts, imports, search);
+:class:`ActiveRun` is the handle a process logs through; :class:`MetricWriter`
+the buffered background writer behind it. :func:`evaluate` computes final
+metrics from predictions and :func:`analyze` checks a training curve for
+convergence, plateaus and overfitting. See docs/tracking.md.
 """
 
 from weightbase.tracking.convergence import ConvergenceReport, analyze

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from weightbase.errors import Conflict, ValidationError
+from weightbase.tracking.context import RUN_KIND
 from weightbase.tracking.records import Artifact, Run, RunStatus, check_name
 from weightbase.tracking.system import ResourceMeter, SystemMonitor
 from weightbase.tracking.writer import (
@@ -39,8 +40,8 @@ from weightbase.tracking.writer import (
 
 if TYPE_CHECKING:
     from weightbase.lineage import Node
+    from weightbase.tracking.context import RunHost, TrackingContext
     from weightbase.tracking.evaluation import Evaluation
-    from weightbase.tracking.service import RunTracker
 
 __all__ = ["ActiveRun", "MAX_STEP"]
 
@@ -62,12 +63,15 @@ class ActiveRun:
     """A run this process logs into: metrics, params, tags, artifacts, and (if it owns it) status.
 
     Not made directly: :meth:`RunTracker.start`, :meth:`RunTracker.resume`
-    and :meth:`RunTracker.attach` return one.
+    and :meth:`RunTracker.attach` return one. ``host`` is that tracker; the
+    handle writes metrics to ``context``'s metric store and lineage to its
+    lineage service.
     """
 
     def __init__(
         self,
-        tracker: RunTracker,
+        host: RunHost,
+        context: TrackingContext,
         run_id: int,
         experiment: str,
         *,
@@ -78,7 +82,9 @@ class ActiveRun:
         self.id = run_id
         self.experiment = experiment
         self.owner = owner
-        self._tracker = tracker
+        self._host = host
+        self._metric_store = context.metric_store
+        self._lineage = context.lineage
         self._next_step = next_step
         self._known: set[str] = set()
         self._warned_nonfinite: set[str] = set()
@@ -90,8 +96,8 @@ class ActiveRun:
         self._writes = 0
         self._writer = MetricWriter(
             self._write_batch,
-            batch_points=tracker.batch_points,
-            flush_interval=tracker.flush_interval,
+            batch_points=context.batch_points,
+            flush_interval=context.flush_interval,
             name=f"weightbase-run-{run_id}",
         )
         self._monitor: SystemMonitor | None = None
@@ -220,11 +226,11 @@ class ActiveRun:
     def _write_batch(self, batch: MetricBatch) -> None:
         # Runs on the writer thread. A slow run leaves one small block per flush;
         # merging them now and then keeps reading its history fast while it runs.
-        self._tracker.metric_store.write(self.id, batch)
+        self._metric_store.write(self.id, batch)
         self._writes += 1
         if self._writes % COMPACT_EVERY == 0:
             try:
-                self._tracker.metric_store.compact(self.id)
+                self._metric_store.compact(self.id)
             except Exception:
                 logger.warning("run %d: merging metric blocks failed", self.id, exc_info=True)
 
@@ -255,7 +261,7 @@ class ActiveRun:
         self._check_open()
         values = {**(params or {}), **more}
         with critical_section():
-            self._tracker.log_params(self.id, values)
+            self._host.log_params(self.id, values)
 
     def set_tags(self, *tags: str | Iterable[str]) -> None:
         """Add tags: ``run.set_tags("baseline", "fp16")`` or ``run.set_tags(["a", "b"])``."""
@@ -264,13 +270,13 @@ class ActiveRun:
         for tag in tags:
             flat.extend([tag] if isinstance(tag, str) else tag)
         with critical_section():
-            self._tracker.set_tags(self.id, flat)
+            self._host.set_tags(self.id, flat)
 
     def remove_tags(self, *tags: str) -> None:
         """Take tags off the run."""
         self._check_open()
         with critical_section():
-            self._tracker.remove_tags(self.id, tags)
+            self._host.remove_tags(self.id, tags)
 
     def log_artifact(
         self,
@@ -282,18 +288,15 @@ class ActiveRun:
         """Keep a file, a folder, or named arrays (``{"weights": array}``) with the run."""
         self._check_open()
         with critical_section():
-            return self._tracker.log_artifact(self.id, source, name=name, overwrite=overwrite)
+            return self._host.log_artifact(self.id, source, name=name, overwrite=overwrite)
 
     def link(self, target: Node, relation: str = "trained_on") -> None:
         """Record lineage: this run ``relation`` ``target`` (e.g. trained_on a dataset version)."""
         self._check_open()
-        lineage = self._tracker._lineage
-        if lineage is None:
-            raise ValidationError("this run tracker has no lineage service")
         from weightbase.lineage import Node
 
         with critical_section():
-            lineage.add_edge(Node("run", str(self.id)), target, relation)
+            self._lineage.add_edge(Node(RUN_KIND, str(self.id)), target, relation)
 
     def evaluate(
         self,
@@ -317,11 +320,11 @@ class ActiveRun:
     @property
     def status(self) -> RunStatus:
         """The run's status as the catalog has it now."""
-        return self._tracker.get(self.id).status
+        return self._host.get(self.id).status
 
     def info(self) -> Run:
         """The run's record as the catalog has it now (flush first to see the latest metrics)."""
-        return self._tracker.get(self.id)
+        return self._host.get(self.id)
 
     def pause(self, reason: str | None = None) -> Run:
         """Flush and mark the run paused; ``resume()`` (here or via the tracker) continues it."""
@@ -329,7 +332,7 @@ class ActiveRun:
         self._check_open()
         with critical_section():
             self._writer.flush()
-            run = self._tracker.set_status(
+            run = self._host.set_status(
                 self.id, RunStatus.PAUSED, reason=reason, usage=self._meter.take()
             )
         self._paused = True
@@ -340,7 +343,7 @@ class ActiveRun:
         self._check_owner("resume")
         self._check_open()
         with critical_section():
-            run = self._tracker.set_status(self.id, RunStatus.RUNNING)
+            run = self._host.set_status(self.id, RunStatus.RUNNING, reason=None, usage=None)
         self._paused = False
         return run
 
@@ -373,7 +376,7 @@ class ActiveRun:
                 target = RunStatus.FAILED
                 reason = f"metrics could not be written: {write_error}"
             try:
-                run = self._tracker.set_status(
+                run = self._host.set_status(
                     self.id, target, reason=reason, usage=self._meter.take()
                 )
             finally:
@@ -392,7 +395,7 @@ class ActiveRun:
         with critical_section():
             write_error = self._stop_logging()
             try:
-                self._tracker.add_usage(self.id, self._meter.take())
+                self._host.add_usage(self.id, self._meter.take())
             finally:
                 self._release()
             if write_error is not None:
