@@ -44,6 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from weightbase.errors import ValidationError
+from weightbase.tracking.records import plain_fields
 
 __all__ = ["MIN_POINTS", "ConvergenceReport", "analyze"]
 
@@ -78,20 +79,7 @@ class ConvergenceReport:
     reasons: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "converged": self.converged,
-            "plateau_detected": self.plateau_detected,
-            "overfitting_risk": self.overfitting_risk,
-            "suggested_stop": self.suggested_stop,
-            "best_validation": self.best_validation,
-            "best_validation_at": self.best_validation_at,
-            "final_gap": self.final_gap,
-            "gap_trend": self.gap_trend,
-            "points": self.points,
-            "dropped_nonfinite": self.dropped_nonfinite,
-            "window": self.window,
-            "reasons": list(self.reasons),
-        }
+        return plain_fields(self)
 
 
 def analyze(

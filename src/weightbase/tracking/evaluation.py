@@ -9,7 +9,6 @@ Binary when the labels have at most two values, multi-class otherwise.
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -18,7 +17,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from weightbase.errors import MissingExtraError, ValidationError
+from weightbase.errors import ValidationError
+from weightbase.tracking._extras import require
 
 __all__ = ["STANDARD_METRICS", "Evaluation", "evaluate"]
 
@@ -57,13 +57,12 @@ class Evaluation:
 
 
 def _sklearn_metrics() -> Any:
-    try:
-        return importlib.import_module("sklearn.metrics")
-    except ImportError as exc:
-        raise MissingExtraError(
-            "evaluation metrics need scikit-learn: pip install 'weightbase[tracking]'",
-            extra="tracking",
-        ) from exc
+    return require(
+        "sklearn.metrics",
+        purpose="computing evaluation metrics",
+        extra="tracking",
+        package="scikit-learn",
+    )[0]
 
 
 def evaluate(

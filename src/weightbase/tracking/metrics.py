@@ -86,12 +86,16 @@ class MetricStore:
             if create and len(rows) < len(missing):
                 absent = sorted(set(missing) - {name for name, _ in rows})
                 rows += self._catalog.write(lambda session: self._insert_keys(session, absent))
-            with self._lock:
-                for name, key_id in rows:
-                    self._ids[name] = key_id
-                    self._names[key_id] = name
+            self._remember(rows)
             found.update(rows)
         return found
+
+    def _remember(self, keys: Iterable[tuple[str, int]]) -> None:
+        """Cache ``(name, key id)`` pairs both ways."""
+        with self._lock:
+            for name, key_id in keys:
+                self._ids[name] = key_id
+                self._names[key_id] = name
 
     @staticmethod
     def _select_keys(session: Session, names: Sequence[str]) -> list[tuple[str, int]]:
@@ -115,11 +119,8 @@ class MetricStore:
             statement = select(MetricKeyRow.id, MetricKeyRow.name).where(
                 MetricKeyRow.id.in_(missing)
             )
-            rows = list(session.execute(statement))
-            with self._lock:
-                for key_id, name in rows:
-                    self._ids[name] = key_id
-                    self._names[key_id] = name
+            rows = [(key_id, name) for key_id, name in session.execute(statement)]
+            self._remember((name, key_id) for key_id, name in rows)
             known.update(rows)
         return known
 

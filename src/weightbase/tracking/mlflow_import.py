@@ -12,7 +12,6 @@ importing again skips what is already there. Needs ``weightbase[mlflow]``.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from weightbase.errors import MissingExtraError, NotFound, ValidationError
+from weightbase.errors import NotFound, ValidationError
+from weightbase.tracking._extras import require
 from weightbase.tracking.records import NAME_PATTERN, RunStatus
 
 if TYPE_CHECKING:
@@ -106,7 +106,9 @@ def import_mlflow(
     from weightbase.tracking.service import RunTracker
 
     tracker = wb_or_tracker if isinstance(wb_or_tracker, RunTracker) else wb_or_tracker.runs
-    client_module, entities = _mlflow()
+    client_module, entities = require(
+        "mlflow.tracking", "mlflow.entities", purpose="importing from MLflow", extra="mlflow"
+    )
     client = client_module.MlflowClient(tracking_uri=tracking_uri)
     wanted = None if experiments is None else list(experiments)
     found = client.search_experiments(view_type=entities.ViewType.ACTIVE_ONLY)
@@ -154,21 +156,6 @@ def import_mlflow(
         points=points,
         dropped=tuple(dropped),
     )
-
-
-def _mlflow() -> tuple[Any, Any]:
-    try:
-        return (
-            importlib.import_module("mlflow.tracking"),
-            importlib.import_module("mlflow.entities"),
-        )
-    except ImportError as exc:
-        raise MissingExtraError(
-            "importing from MLflow needs mlflow, which is not installed; "
-            "pip install 'weightbase[mlflow]'",
-            module="mlflow",
-            extra="mlflow",
-        ) from exc
 
 
 def _runs(client: Any, entities: Any, experiment_id: str) -> Iterable[Any]:

@@ -10,17 +10,20 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from weightbase.catalog.values import JSONValue
 from weightbase.errors import ValidationError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "NAME_PATTERN",
@@ -35,6 +38,7 @@ __all__ = [
     "RunPage",
     "RunStatus",
     "check_name",
+    "plain_fields",
 ]
 
 #: Metric, param and artifact names: 1 to 250 characters of letters, digits and
@@ -112,13 +116,7 @@ class Experiment:
     created_by: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "description": self.description,
-            "created_at": self.created_at.isoformat(),
-            "created_by": self.created_by,
-        }
+        return plain_fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,12 +135,7 @@ class ResourceUsage:
     storage_bytes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "cpu_hours": self.cpu_hours,
-            "gpu_hours": self.gpu_hours,
-            "peak_memory_bytes": self.peak_memory_bytes,
-            "storage_bytes": self.storage_bytes,
-        }
+        return plain_fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +166,19 @@ class MetricSummary:
             "count": self.count,
             "nonfinite": self.nonfinite,
         }
+
+
+def plain_fields(record: DataclassInstance) -> dict[str, Any]:
+    """A flat record's fields in order, ready for JSON: datetimes as ISO text, tuples as lists."""
+    return {item.name: _plain(getattr(record, item.name)) for item in fields(record)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
 
 
 def _json_float(value: float) -> float | str:
@@ -242,15 +248,7 @@ class Artifact:
     created_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "name": self.name,
-            "kind": self.kind,
-            "snapshot_id": self.snapshot_id,
-            "size_bytes": self.size_bytes,
-            "stored_bytes": self.stored_bytes,
-            "created_at": self.created_at.isoformat(),
-        }
+        return plain_fields(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from weightbase.errors import MissingExtraError, ValidationError
+from weightbase.errors import ValidationError
+from weightbase.tracking._extras import require
 
 __all__ = ["ResourceMeter", "ResourceSample", "SystemMonitor", "gpu_count", "require_psutil"]
 
@@ -43,12 +44,7 @@ logger = logging.getLogger(__name__)
 
 def require_psutil() -> Any:
     """The psutil module, or ``MissingExtraError`` naming the extra that brings it."""
-    try:
-        return importlib.import_module("psutil")
-    except ImportError as exc:
-        raise MissingExtraError(
-            "system metrics need psutil: pip install 'weightbase[tracking]'", extra="tracking"
-        ) from exc
+    return require("psutil", purpose="sampling system metrics", extra="tracking")[0]
 
 
 class _Nvml:

@@ -9,14 +9,14 @@ install ``weightbase[tracking]``.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from weightbase.errors import Conflict, MissingExtraError
+from weightbase.errors import Conflict
+from weightbase.tracking._extras import require
 
 if TYPE_CHECKING:
     from weightbase.catalog.values import JSONValue
@@ -46,7 +46,15 @@ def export_tensorboard(
     A folder that already holds event files is a ``Conflict`` unless
     ``overwrite``, which replaces them.
     """
-    event_pb2, summary_pb2, event_file_writer, hparams, text = _tensorboard()
+    event_pb2, summary_pb2, event_file_writer, hparams, text = require(
+        "tensorboard.compat.proto.event_pb2",
+        "tensorboard.compat.proto.summary_pb2",
+        "tensorboard.summary.writer.event_file_writer",
+        "tensorboard.plugins.hparams.summary_v2",
+        "tensorboard.plugins.text.summary_v2",
+        purpose="exporting to TensorBoard",
+        extra="tracking",
+    )
     run = tracker.get(run_id)
     folder = Path(os.fspath(logdir)) / f"run-{run.id}"
     existing = sorted(folder.glob(f"{EVENT_FILE_PREFIX}*")) if folder.is_dir() else []
@@ -79,24 +87,6 @@ def export_tensorboard(
     finally:
         writer.close()
     return folder
-
-
-def _tensorboard() -> tuple[Any, Any, Any, Any, Any]:
-    try:
-        return (
-            importlib.import_module("tensorboard.compat.proto.event_pb2"),
-            importlib.import_module("tensorboard.compat.proto.summary_pb2"),
-            importlib.import_module("tensorboard.summary.writer.event_file_writer"),
-            importlib.import_module("tensorboard.plugins.hparams.summary_v2"),
-            importlib.import_module("tensorboard.plugins.text.summary_v2"),
-        )
-    except ImportError as exc:
-        raise MissingExtraError(
-            "exporting to TensorBoard needs tensorboard, which is not installed; "
-            "pip install 'weightbase[tracking]'",
-            module="tensorboard",
-            extra="tracking",
-        ) from exc
 
 
 def _hparams(params: Any) -> dict[str, bool | float | int | str]:
