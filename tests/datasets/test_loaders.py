@@ -26,12 +26,10 @@ from weightbase.datasets import (
     from_text_folder,
 )
 from weightbase.datasets.loaders import (
-    SourceFormat,
-    detect_format,
     from_csv,
     from_numpy_file,
-    from_path,
 )
+from weightbase.datasets.sources import SourceFormat, detect_format, from_path
 from weightbase.errors import MalformedFileError, MissingExtraError, ValidationError
 from weightbase.tensors import TensorStore
 

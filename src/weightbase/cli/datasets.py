@@ -67,7 +67,7 @@ def add(
     Data equal to a version already registered is not stored twice: that
     version is shown, with the tags given applied to it.
     """
-    from weightbase.datasets.loaders import from_path
+    from weightbase.datasets.sources import from_path
 
     content = from_path(path, fmt, target=target)
     progress = byte_progress(f"storing {path.name}", path_size(path), enabled=not json)
