@@ -18,6 +18,7 @@ WEIGHTBASE_NAMES = [
     "MalformedFileError",
     "MissingExtraError",
     "NotFound",
+    "PermissionDenied",
     "Snapshot",
     "StorageError",
     "TensorStore",
@@ -72,7 +73,7 @@ def test_every_public_class_says_where_it_lives() -> None:
 def test_errors_have_one_root_and_the_builtin_bases() -> None:
     errors = weightbase.errors
     assert sorted(errors.__all__) == sorted(
-        n for n in WEIGHTBASE_NAMES if n.endswith(("Error", "Found", "Conflict"))
+        n for n in WEIGHTBASE_NAMES if n.endswith(("Error", "Found", "Conflict", "Denied"))
     )
     for name in errors.__all__:
         assert issubclass(getattr(errors, name), errors.WeightbaseError)
