@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -157,3 +158,27 @@ def test_a_dataset_killed_between_commit_and_pin_gets_both_pins(workspace: Works
     assert collected.store.removed_chunks == 0
     features, labels = workspace.datasets.arrays(version, "train")
     assert len(features) == len(labels) > 0
+
+
+@pytestmark_posix
+def test_store_gc_on_the_workspace_finishes_interrupted_publishes(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from weightbase.cli import app
+
+    _crash(workspace, "before-pin", "model")
+    url = workspace.catalog.engine.url.render_as_string(hide_password=False)
+    monkeypatch.setenv("WEIGHTBASE_CATALOG_URL", url)
+    monkeypatch.setenv("WEIGHTBASE_HOME", str(workspace.home))
+    runner = CliRunner()
+    shown = runner.invoke(app, ["store", "gc", "--grace", "0"])
+    assert shown.exit_code == 0, shown.output
+    assert "finished 1 interrupted publishes" in shown.output
+    again = runner.invoke(app, ["store", "gc", "--grace", "0", "--json"])
+    report = json.loads(again.stdout)
+    assert report["publishes"]["pinned"] == []  # nothing left to finish
+    assert report["removed_chunks"] == 0
+    version = workspace.models.version("crashy")
+    assert workspace.store.get_ref(version_ref(version.id)) == version.snapshot_id

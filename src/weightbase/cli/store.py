@@ -9,7 +9,14 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from weightbase.cli._common import byte_progress, console, emit_json, human_bytes, path_size
+from weightbase.cli._common import (
+    byte_progress,
+    console,
+    emit_json,
+    human_bytes,
+    open_workspace,
+    path_size,
+)
 from weightbase.cli.options import JsonOption, OutArgument, StoreOption
 from weightbase.cli.render import sizes_text, table
 from weightbase.tensors import TensorStore, WriteStats, export_path, import_path
@@ -211,12 +218,29 @@ def gc_command(
     store: StoreOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Remove chunks and snapshots no ref reaches. Safe while other processes write."""
-    report = _open(store).gc(grace_seconds=grace, dry_run=dry_run)
+    """Remove chunks and snapshots no ref reaches. Safe while other processes write.
+
+    On the workspace's own store (no --store), publishes that a killed process
+    left half done are settled first: a version whose catalog row committed gets
+    its ref, content no row took is left for the sweep.
+    """
+    publishes = None
+    if store is None:
+        with open_workspace() as wb:
+            collected = wb.gc(grace_seconds=grace, dry_run=dry_run)
+        report, publishes = collected.store, collected.publishes
+    else:
+        report = _open(store).gc(grace_seconds=grace, dry_run=dry_run)
     if json:
-        emit_json(report)
+        emit_json({**_as_dict(report), "publishes": _as_dict(publishes) if publishes else None})
         return
     verb = "would remove" if dry_run else "removed"
+    if publishes is not None and (publishes.pinned or publishes.released):
+        console.print(
+            f"{'would finish' if dry_run else 'finished'} {len(publishes.pinned)} interrupted "
+            f"publishes and {'would drop' if dry_run else 'dropped'} "
+            f"{len(publishes.released)} pending refs"
+        )
     console.print(
         f"{verb} {report.removed_chunks} chunks ({human_bytes(report.removed_bytes)}) and "
         f"{report.removed_snapshots} snapshots; kept {report.live_chunks} live chunks of "
