@@ -55,6 +55,7 @@ __all__ = [
     "RunRow",
     "TagRow",
     "UTCDateTime",
+    "VersionColumns",
     "VersionMetricRow",
     "utcnow",
 ]
@@ -122,6 +123,26 @@ class Base(DeclarativeBase):
 _LIVE = text("deleted_at IS NULL")
 
 
+class VersionColumns:
+    """The columns every semantic version row has: model and dataset versions.
+
+    ``content_digest`` is not here: a model version's may be NULL (rows from
+    before it existed), a dataset version's may not.
+    """
+
+    version: Mapped[str] = mapped_column(String(128))
+    # The parsed version, for ordering in SQL; prerelease is NULL for a release.
+    major: Mapped[int] = mapped_column(Integer)
+    minor: Mapped[int] = mapped_column(Integer)
+    patch: Mapped[int] = mapped_column(Integer)
+    prerelease: Mapped[str | None] = mapped_column(String(128))
+    snapshot_id: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(255))
+    deleted_at: Mapped[datetime | None]
+
+
 class ModelRow(Base):
     """A named model; its versions hold the weights. Soft-deleted by ``deleted_at``."""
 
@@ -153,25 +174,17 @@ class ModelRow(Base):
     )
 
 
-class ModelVersionRow(Base):
+class ModelVersionRow(VersionColumns, Base):
     """One semantic version of a model: a snapshot in the tensor store plus what we know of it."""
 
     __tablename__ = "model_versions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
-    version: Mapped[str] = mapped_column(String(128))
-    # The parsed version, for ordering in SQL; prerelease is NULL for a release.
-    major: Mapped[int] = mapped_column(Integer)
-    minor: Mapped[int] = mapped_column(Integer)
-    patch: Mapped[int] = mapped_column(Integer)
-    prerelease: Mapped[str | None] = mapped_column(String(128))
-    snapshot_id: Mapped[str] = mapped_column(String(64))
     # BLAKE3 of the tensors' and blob files' digests: equal for equal weights,
     # however they were pushed (state dict, safetensors file, folder).
     content_digest: Mapped[str | None] = mapped_column(String(64))
     stage: Mapped[str] = mapped_column(String(32), default="development")
-    description: Mapped[str | None] = mapped_column(Text)
     framework: Mapped[str | None] = mapped_column(String(64))
     # Architecture summary (NULL where the model is not a recognised transformer).
     model_type: Mapped[str | None] = mapped_column(String(128))
@@ -186,9 +199,6 @@ class ModelVersionRow(Base):
     dtypes: Mapped[dict[str, Any] | None]
     # The whole ModelAnalysis (architecture, buffers, warnings) as pushed.
     analysis: Mapped[dict[str, Any] | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    created_by: Mapped[str | None] = mapped_column(String(255))
-    deleted_at: Mapped[datetime | None]
 
     __table_args__ = (
         UniqueConstraint("model_id", "version", name="uq_model_versions_model_id_version"),
@@ -545,19 +555,13 @@ class DatasetRow(Base):
     )
 
 
-class DatasetVersionRow(Base):
+class DatasetVersionRow(VersionColumns, Base):
     """One version of a dataset: a content snapshot, its statistics, quality and splits."""
 
     __tablename__ = "dataset_versions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
-    version: Mapped[str] = mapped_column(String(128))
-    major: Mapped[int] = mapped_column(Integer)
-    minor: Mapped[int] = mapped_column(Integer)
-    patch: Mapped[int] = mapped_column(Integer)
-    prerelease: Mapped[str | None] = mapped_column(String(128))
-    snapshot_id: Mapped[str] = mapped_column(String(64))
     content_digest: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(32))
     format: Mapped[str] = mapped_column(String(32))
@@ -571,10 +575,6 @@ class DatasetVersionRow(Base):
     splits: Mapped[dict[str, Any] | None]
     splits_snapshot_id: Mapped[str | None] = mapped_column(String(64))
     preprocessing: Mapped[list[Any] | None]
-    description: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    created_by: Mapped[str | None] = mapped_column(String(255))
-    deleted_at: Mapped[datetime | None]
 
     __table_args__ = (
         UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_dataset_id_version"),
