@@ -1,0 +1,91 @@
+"""Metrics measured on a version (``{"accuracy": 0.91}``): checking and attaching them.
+
+A metric logged again keeps every value; a version's record shows the latest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from weightbase.catalog.schema import VersionMetricRow
+from weightbase.errors import ValidationError
+from weightbase.registry.queries import VersionLike, find_version
+from weightbase.registry.rows import load_version
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from weightbase.registry.context import RegistryContext
+    from weightbase.registry.records import ModelVersion
+
+__all__ = ["add_metrics", "check_metrics", "log_metrics"]
+
+_METRIC = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./ -]{0,254}$")
+
+
+def check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """``metrics`` as floats, if every name is valid and every value a finite number."""
+    values: dict[str, float] = {}
+    for name, value in metrics.items():
+        if not isinstance(name, str) or not _METRIC.match(name):
+            raise ValidationError(
+                f"invalid metric name {name!r}: letters, digits and _ . / - or space, "
+                "at most 255 characters",
+                metric=name,
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+            raise ValidationError(
+                f"metric {name!r} must be a number, not {type(value).__name__}", metric=name
+            )
+        number = float(value)
+        if not np.isfinite(number):
+            raise ValidationError(f"metric {name!r} is {number}; version metrics must be finite")
+        values[name] = number
+    return values
+
+
+def add_metrics(
+    session: Session,
+    version_id: int,
+    values: Mapping[str, float],
+    *,
+    dataset: str | None = None,
+    step: int | None = None,
+) -> None:
+    """Attach checked ``values`` to version ``version_id`` in the caller's transaction."""
+    for metric, value in values.items():
+        session.add(
+            VersionMetricRow(
+                version_id=version_id, name=metric, value=value, dataset=dataset, step=step
+            )
+        )
+
+
+def log_metrics(
+    context: RegistryContext,
+    ref: VersionLike,
+    version: str | None,
+    metrics: Mapping[str, float],
+    *,
+    dataset: str | None,
+    step: int | None,
+) -> ModelVersion:
+    """Attach ``metrics`` to a version and record them (``version.metrics``)."""
+    values = check_metrics(metrics)
+    found = find_version(context, ref, version)
+
+    def work(session: Session) -> None:
+        add_metrics(session, found.id, values, dataset=dataset, step=step)
+        context.models.record(
+            session,
+            found.model_id,
+            "version.metrics",
+            after={"version": found.version, "metrics": values, "dataset": dataset},
+        )
+
+    context.catalog.write(work)
+    return load_version(context, found.id)
