@@ -54,7 +54,7 @@ from weightbase.versioning.semver import (
     BumpPart,
     canonical_version,
     latest_version,
-    parse_version,
+    version_columns,
     version_key,
 )
 
@@ -336,16 +336,9 @@ class DatasetRegistry:
         ids = {int(n.id) for n in nodes if n.kind == _NODE and n.id.isdigit()}
         if not ids:
             return {}
-        query = (
-            select(DatasetVersionRow.id, DatasetRow.name, DatasetVersionRow.version)
-            .join(DatasetRow, DatasetRow.id == DatasetVersionRow.dataset_id)
-            .where(DatasetVersionRow.id.in_(ids))
-        )
         with self._catalog.session() as session:
-            return {
-                Node(_NODE, str(row_id)): f"{dataset}@{number}"
-                for row_id, dataset, number in session.execute(query)
-            }
+            names = self._named.version_names(session, DatasetVersionRow, ids)
+        return {Node(_NODE, str(row_id)): name for row_id, name in names.items()}
 
     def tag(self, ref: DatasetVersionLike, *tags: str) -> None:
         """Tag a dataset version."""
@@ -407,15 +400,9 @@ class DatasetRegistry:
         description: str | None,
         actor: str,
     ) -> DatasetVersionRow:
-
-        parsed = parse_version(number)
         row = DatasetVersionRow(
             dataset_id=dataset.id,
-            version=number,
-            major=parsed.major,
-            minor=parsed.minor,
-            patch=parsed.patch,
-            prerelease=parsed.prerelease or None,
+            **version_columns(number),
             snapshot_id=snapshot.id,
             content_digest=digest,
             kind=content.kind.value,

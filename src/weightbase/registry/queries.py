@@ -182,16 +182,9 @@ def describe(context: RegistryContext, nodes: Iterable[Node]) -> dict[Node, str]
     ids = {int(n.id) for n in nodes if n.kind == VERSION_NODE and n.id.isdigit()}
     if not ids:
         return {}
-    query = (
-        select(ModelVersionRow.id, ModelRow.name, ModelVersionRow.version)
-        .join(ModelRow, ModelRow.id == ModelVersionRow.model_id)
-        .where(ModelVersionRow.id.in_(ids))
-    )
     with context.catalog.session() as session:
-        return {
-            version_node(row_id): f"{model}@{number}"
-            for row_id, model, number in session.execute(query)
-        }
+        names = context.models.version_names(session, ModelVersionRow, ids)
+    return {version_node(row_id): name for row_id, name in names.items()}
 
 
 def _is_version(text: str) -> bool:

@@ -21,7 +21,7 @@ from weightbase.catalog.schema import (
     utcnow,
 )
 from weightbase.registry.records import Model, ModelVersion
-from weightbase.versioning.semver import latest_version, parse_version
+from weightbase.versioning.semver import latest_version, version_columns
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -51,15 +51,10 @@ def insert_version(
     actor: str,
 ) -> ModelVersionRow:
     """Add version ``number`` of ``model`` with what the push found, its attention layers too."""
-    parsed = parse_version(number)
     arch = analysis.architecture
     row = ModelVersionRow(
         model_id=model.id,
-        version=number,
-        major=parsed.major,
-        minor=parsed.minor,
-        patch=parsed.patch,
-        prerelease=parsed.prerelease or None,
+        **version_columns(number),
         snapshot_id=snapshot.id,
         content_digest=digest,
         framework=analysis.framework,

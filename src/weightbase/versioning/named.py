@@ -7,7 +7,7 @@ entity's kind, ``entity_id`` its row id), so its history is one indexed query.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import select
@@ -67,6 +67,18 @@ class NamedEntities(Generic[RowT]):
                 payload={self.kind: name, "id": row.id},
             )
         return row
+
+    def version_names(
+        self, session: Session, version_row: Any, ids: Iterable[int]
+    ) -> dict[int, str]:
+        """``name@version`` of each version row id among ``ids`` (of ``version_row``'s table)."""
+        owner = getattr(version_row, f"{self.kind}_id")
+        query = (
+            select(version_row.id, self.row.name, version_row.version)
+            .join(self.row, self.row.id == owner)
+            .where(version_row.id.in_(list(ids)))
+        )
+        return {row_id: f"{name}@{number}" for row_id, name, number in session.execute(query)}
 
     def record(
         self,

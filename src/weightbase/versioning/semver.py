@@ -22,6 +22,7 @@ __all__ = [
     "next_version",
     "parse_version",
     "sort_versions",
+    "version_columns",
     "version_key",
 ]
 
@@ -49,6 +50,18 @@ def parse_version(text: str) -> semver.Version:
             "(optionally with a leading 'v', a '-prerelease' and a '+build')",
             version=text,
         ) from None
+
+
+def version_columns(number: str) -> dict[str, str | int | None]:
+    """The catalog columns of a version number: the text and its parsed parts for ordering."""
+    parsed = parse_version(number)
+    return {
+        "version": number,
+        "major": parsed.major,
+        "minor": parsed.minor,
+        "patch": parsed.patch,
+        "prerelease": parsed.prerelease or None,
+    }
 
 
 def canonical_version(text: str) -> str:
