@@ -25,9 +25,6 @@ SIZE_EXEMPT = ("catalog/migrations/",)
 BASICS = frozenset({"config", "errors", "names"})
 INTERFACES = frozenset({"cli", "api", "ui", "workspace", "__init__", "__main__"})
 
-# Known debts, being paid off now; each mark fails (strict) once its module is fixed.
-OVERSIZE_BEING_SPLIT = frozenset({"registry/service.py"})
-
 _MODULE_NAME = re.compile(r"weightbase(\.\w+)+")
 
 
@@ -152,11 +149,6 @@ def _sized_modules() -> list[Any]:
         pytest.param(
             path,
             id=_relative(path),
-            marks=pytest.mark.xfail(
-                strict=True, reason=f"{_relative(path)} is being split; drop it from the list"
-            )
-            if _relative(path) in OVERSIZE_BEING_SPLIT
-            else (),
         )
         for path in _modules().values()
         if not _relative(path).startswith(SIZE_EXEMPT)
