@@ -264,9 +264,8 @@ def _noise(y: FloatArray) -> float:
     A smooth trend has near-zero second differences, so what spread they have
     is noise: for white noise of deviation sigma they have deviation sigma·√6.
     The median absolute deviation keeps a few steep points from counting.
+    Callers pass at least ``MIN_POINTS`` points.
     """
-    if y.shape[0] < 3:
-        return 0.0
     second = np.diff(y, n=2)
     spread = float(np.median(np.abs(second - np.median(second))))
     return 1.4826 * spread / math.sqrt(6.0)
