@@ -6,7 +6,7 @@ import re
 
 from weightbase.errors import ValidationError
 
-__all__ = ["check_entity_name", "check_tag", "split_ref"]
+__all__ = ["check_entity_name", "check_tag", "split_ref", "split_version"]
 
 _ENTITY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 
@@ -41,3 +41,13 @@ def split_ref(text: str) -> tuple[str, str | None]:
     if not ref:
         raise ValidationError(f"{text!r}: nothing after '@' (expected a version or alias)")
     return name, ref
+
+
+def split_version(ref: str, version: str | None) -> tuple[str, str | None]:
+    """The name and version of ``"name@ref"``, or of a name and a ``version`` given apart."""
+    name, part = split_ref(ref)
+    if version is None:
+        return name, part
+    if part is not None:
+        raise ValidationError(f"{ref!r} already names a version; pass one or the other")
+    return name, version

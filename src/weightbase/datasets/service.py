@@ -40,7 +40,7 @@ from weightbase.datasets.splits import Preprocessing, Splits, SplitSpec, split
 from weightbase.datasets.stats import DatasetStatistics, compute_statistics
 from weightbase.errors import Conflict, NotFound, ValidationError
 from weightbase.lineage import Node
-from weightbase.names import check_entity_name, check_tag, split_ref
+from weightbase.names import check_entity_name, check_tag, split_version
 from weightbase.versioning.named import NamedEntities
 from weightbase.versioning.pages import Page
 from weightbase.versioning.publish import (
@@ -243,12 +243,7 @@ class DatasetRegistry:
         after: str | None = None,
     ) -> Page[Dataset]:
         """Live datasets by name, filtered by a name substring, kind, format or version tag."""
-        if not 1 <= limit <= 1000:
-            raise ValidationError(f"limit must be between 1 and 1000, not {limit}")
-        query = select(DatasetRow).where(DatasetRow.deleted_at.is_(None))
-        if name:
-            pattern = name.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
-            query = query.where(DatasetRow.name.ilike(f"%{pattern}%", escape="\\"))
+        query = self._named.matching(name, limit=limit)
         if kind is not None:
             query = query.where(DatasetRow.kind == DatasetKind(kind).value)
         if format is not None:
@@ -260,24 +255,14 @@ class DatasetRegistry:
                 .where(TagRow.entity_kind == _NODE, TagRow.tag == tag)
             )
             query = query.where(DatasetRow.id.in_(tagged))
-        if after is not None:
-            query = query.where(DatasetRow.name > after)
-        query = query.order_by(DatasetRow.name).limit(limit + 1)
         with self._catalog.session() as session:
-            rows = list(session.scalars(query))
-            found = to_datasets(session, rows[:limit])
-        more = len(rows) > limit
-        return Page(tuple(found), found[-1].name if more and found else None)
+            return self._named.page(session, query, limit=limit, after=after, records=to_datasets)
 
     def version(self, ref: DatasetVersionLike, version: str | None = None) -> DatasetVersion:
         """``version("digits@1.0.0")``, ``version("digits", "latest")``, or a record again."""
         if isinstance(ref, DatasetVersion):
             return self._by_id(ref.id)
-        name, part = split_ref(ref)
-        if version is not None:
-            if part is not None:
-                raise ValidationError(f"{ref!r} already names a version; pass one or the other")
-            part = version
+        name, part = split_version(ref, version)
         with self._catalog.session() as session:
             dataset = self._named.require(session, name)
             return to_version(session, dataset, self._resolve(session, dataset, part))

@@ -15,7 +15,7 @@ from sqlalchemy import and_, exists, select
 from weightbase.catalog.schema import AliasRow, ModelRow, ModelVersionRow, TagRow
 from weightbase.errors import NotFound, ValidationError
 from weightbase.lineage import Node
-from weightbase.names import split_ref
+from weightbase.names import split_version
 from weightbase.registry.analysis import ModelAnalysis, analyse
 from weightbase.registry.context import VERSION_NODE, version_node
 from weightbase.registry.records import Model, ModelVersion, Page
@@ -86,11 +86,7 @@ def find_version(
     """The version ``ref`` names (``"bert@1.0.0"``, a record), or ``version`` of model ``ref``."""
     if isinstance(ref, ModelVersion):
         return load_version(context, ref.id)
-    name, part = split_ref(ref)
-    if version is not None:
-        if part is not None:
-            raise ValidationError(f"{ref!r} already names a version; pass one or the other")
-        part = version
+    name, part = split_version(ref, version)
     with context.catalog.session() as session:
         model = context.models.require(session, name)
         row = resolve(session, model, part)
@@ -129,12 +125,7 @@ def list_models(
     after: str | None,
 ) -> Page[Model]:
     """A page of live models, by name, filtered by every condition given."""
-    if not 1 <= limit <= 1000:
-        raise ValidationError(f"limit must be between 1 and 1000, not {limit}")
-    query = select(ModelRow).where(ModelRow.deleted_at.is_(None))
-    if name:
-        pattern = "%" + name.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
-        query = query.where(ModelRow.name.ilike(pattern + "%", escape="\\"))
+    query = context.models.matching(name, limit=limit)
     if tag is not None:
         tagged = select(TagRow.entity_id).where(TagRow.entity_kind == "model", TagRow.tag == tag)
         query = query.where(ModelRow.id.in_(tagged))
@@ -149,14 +140,8 @@ def list_models(
             ModelVersionRow.model_type == architecture, ModelVersionRow.deleted_at.is_(None)
         )
         query = query.where(ModelRow.id.in_(typed))
-    if after is not None:
-        query = query.where(ModelRow.name > after)
-    query = query.order_by(ModelRow.name).limit(limit + 1)
     with context.catalog.session() as session:
-        rows = list(session.scalars(query))
-        more = len(rows) > limit
-        models = to_models(session, rows[:limit])
-    return Page(tuple(models), models[-1].name if more and models else None)
+        return context.models.page(session, query, limit=limit, after=after, records=to_models)
 
 
 def analysis(context: RegistryContext, found: ModelVersion) -> ModelAnalysis:

@@ -7,15 +7,16 @@ entity's kind, ``entity_id`` its row id), so its history is one indexed query.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from weightbase.catalog.rows import insert_or_ignore
 from weightbase.catalog.schema import DatasetRow, ModelRow, utcnow
-from weightbase.errors import NotFound
+from weightbase.errors import NotFound, ValidationError
 from weightbase.names import check_entity_name
+from weightbase.versioning.pages import Page
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 __all__ = ["NamedEntities"]
 
 RowT = TypeVar("RowT", ModelRow, DatasetRow)
+T = TypeVar("T")
+
+#: The longest page a listing returns.
+MAX_PAGE = 1000
 
 
 class NamedEntities(Generic[RowT]):
@@ -67,6 +72,33 @@ class NamedEntities(Generic[RowT]):
                 payload={self.kind: name, "id": row.id},
             )
         return row
+
+    def matching(self, name: str | None, *, limit: int) -> Select[RowT]:
+        """Live rows whose name contains ``name`` (any case), for :meth:`page`; checks ``limit``."""
+        if isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
+            raise ValidationError(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
+        query = select(self.row).where(self.row.deleted_at.is_(None))
+        if name:
+            pattern = name.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+            query = query.where(self.row.name.ilike(f"%{pattern}%", escape="\\"))
+        return query
+
+    def page(
+        self,
+        session: Session,
+        query: Select[RowT],
+        *,
+        limit: int,
+        after: str | None,
+        records: Callable[[Session, list[RowT]], list[T]],
+    ) -> Page[T]:
+        """One page of ``query``'s rows by name, after the name ``after``, as ``records``."""
+        if after is not None:
+            query = query.where(self.row.name > after)
+        rows = list(session.scalars(query.order_by(self.row.name).limit(limit + 1)))
+        found = records(session, rows[:limit])
+        more = len(rows) > limit
+        return Page(tuple(found), rows[limit - 1].name if more else None)
 
     def version_names(
         self, session: Session, version_row: Any, ids: Iterable[int]
