@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import typer
+from tests.tiny_models import tiny_bert_config
 
 from weightbase.cli import ExitCode, app
 
@@ -33,13 +34,7 @@ QUERY = "encoder.layer.1.attention.self.query.weight"
 
 def _save_bert(folder: Path, *, nudge: float = 0.0) -> Path:
     torch.manual_seed(0)
-    config = transformers.BertConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        vocab_size=100,
-    )
+    config = tiny_bert_config()
     model = transformers.BertModel(config)
     if nudge:
         with torch.no_grad():

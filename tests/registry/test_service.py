@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from sqlalchemy import func, select
+from tests.tiny_models import tiny_bert_config
 
 from weightbase.catalog.schema import ModelRow, ModelVersionLayerRow, ModelVersionRow
 from weightbase.errors import Conflict, NotFound, ValidationError
@@ -29,13 +30,7 @@ def _tiny_bert(seed: int = 0) -> Any:
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(seed)
-    config = transformers.BertConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        vocab_size=100,
-    )
+    config = tiny_bert_config()
     return transformers.BertModel(config)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from tests.tiny_models import tiny_bert_config
 
 from weightbase.errors import MalformedFileError, UnsafeFormatError, ValidationError
 from weightbase.tensors import TensorStore, export_path, import_path
@@ -58,13 +59,7 @@ def _bits(tensor: torch.Tensor) -> bytes:
 def _tiny_bert(folder: Path) -> Any:
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
-    config = transformers.BertConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=37,
-        vocab_size=99,
-    )
+    config = tiny_bert_config(num_attention_heads=2, intermediate_size=37, vocab_size=99)
     model = transformers.BertModel(config)
     model.save_pretrained(folder, max_shard_size="20KB")
     (folder / "vocab.txt").write_text(

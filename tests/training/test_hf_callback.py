@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.tiny_models import tiny_bert_config
 
 from weightbase.datasets import from_numpy
 from weightbase.errors import ValidationError
@@ -55,14 +56,7 @@ def _data(seed: int, samples: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _trainer(tmp_path: Path, callbacks: list[Any], **arguments: Any) -> Any:
     torch.manual_seed(0)
-    config = transformers.BertConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        vocab_size=100,
-        num_labels=2,
-    )
+    config = tiny_bert_config(num_labels=2)
     model = transformers.BertForSequenceClassification(config)
     args = transformers.TrainingArguments(
         output_dir=str(tmp_path / "hf-output"),
