@@ -36,6 +36,13 @@ TABLES = {
     "run_artifacts",
     "datasets",
     "dataset_versions",
+    "users",
+    "api_tokens",
+    "model_governance",
+    "approval_requests",
+    "approval_decisions",
+    "compliance_reports",
+    "scan_results",
 }
 
 

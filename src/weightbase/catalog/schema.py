@@ -1,44 +1,63 @@
 """The catalog's tables, as SQLAlchemy 2 declarative classes.
 
 Rows only: the rules about what may be written live in the domain modules
-(``registry``, ``lineage``, ``governance``) that own these tables. Every change
-to this file needs a migration in ``migrations/versions`` (a test compares the
-two).
+(``registry``, ``lineage``, ``governance``) that own these tables. The base and
+column types are in ``base``; users, tokens and governance records in
+``governance_tables``, re-exported here, so this module names every table.
+Every change to these needs a migration in ``migrations/versions`` (a test
+compares the two).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, ClassVar
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
-    DateTime,
     Double,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     false,
-    text,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
+
+from weightbase.catalog.base import LIVE, Base, BigId, UTCDateTime, utcnow
+from weightbase.catalog.governance_tables import (
+    APPROVAL_DECISIONS,
+    APPROVAL_STATUSES,
+    RISK_LEVELS,
+    ROLES,
+    ApiTokenRow,
+    ApprovalDecisionRow,
+    ApprovalRequestRow,
+    ComplianceReportRow,
+    ModelGovernanceRow,
+    ScanResultRow,
+    UserRow,
+)
 
 __all__ = [
+    "APPROVAL_DECISIONS",
+    "APPROVAL_STATUSES",
+    "RISK_LEVELS",
+    "ROLES",
     "RUN_STATUSES",
     "STAGES",
     "AliasRow",
+    "ApiTokenRow",
+    "ApprovalDecisionRow",
+    "ApprovalRequestRow",
     "AuditLogRow",
     "Base",
+    "ComplianceReportRow",
     "DatasetRow",
     "DatasetVersionRow",
     "EventRow",
@@ -46,6 +65,7 @@ __all__ = [
     "LineageEdgeRow",
     "MetricBlockRow",
     "MetricKeyRow",
+    "ModelGovernanceRow",
     "ModelRow",
     "ModelVersionLayerRow",
     "ModelVersionRow",
@@ -53,8 +73,10 @@ __all__ = [
     "RunMetricRow",
     "RunParamRow",
     "RunRow",
+    "ScanResultRow",
     "TagRow",
     "UTCDateTime",
+    "UserRow",
     "VersionColumns",
     "VersionMetricRow",
     "utcnow",
@@ -62,65 +84,6 @@ __all__ = [
 
 #: The lifecycle stages a model version can be in, in order.
 STAGES = ("development", "staging", "production", "deprecated", "archived")
-
-# Explicit, dialect-independent constraint names, so a migration written on
-# SQLite names things exactly as PostgreSQL does (and Alembic can drop them).
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-# 64-bit ids where a table can outgrow 2**31 rows; SQLite only makes an
-# INTEGER PRIMARY KEY an auto-incrementing rowid, so it keeps INTEGER there.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-
-
-def utcnow() -> datetime:
-    """Now, as an aware UTC datetime (what every timestamp column stores)."""
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp that goes in and comes out as an aware UTC ``datetime``.
-
-    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so the value is
-    stored as UTC wall time and marked UTC again when read.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: catalog timestamps must be timezone-aware")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    """Declarative base of every catalog table."""
-
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {
-        datetime: UTCDateTime(),
-        dict[str, Any]: JSON(none_as_null=True),
-        list[Any]: JSON(none_as_null=True),
-    }
-
-
-_LIVE = text("deleted_at IS NULL")
 
 
 class VersionColumns:
@@ -165,8 +128,8 @@ class ModelRow(Base):
             "uq_models_name_live",
             "name",
             unique=True,
-            sqlite_where=_LIVE,
-            postgresql_where=_LIVE,
+            sqlite_where=LIVE,
+            postgresql_where=LIVE,
         ),
         Index("ix_models_framework", "framework"),
         Index("ix_models_owner", "owner"),
@@ -217,8 +180,8 @@ class ModelVersionRow(VersionColumns, Base):
             "ix_model_versions_live_type",
             "model_type",
             "model_id",
-            sqlite_where=_LIVE,
-            postgresql_where=_LIVE,
+            sqlite_where=LIVE,
+            postgresql_where=LIVE,
         ),
     )
 
@@ -548,8 +511,8 @@ class DatasetRow(Base):
             "uq_datasets_name_live",
             "name",
             unique=True,
-            sqlite_where=_LIVE,
-            postgresql_where=_LIVE,
+            sqlite_where=LIVE,
+            postgresql_where=LIVE,
         ),
         Index("ix_datasets_kind_format", "kind", "format"),
     )
