@@ -12,6 +12,7 @@ import weightbase.errors
 import weightbase.tensors
 
 WEIGHTBASE_NAMES = [
+    "AuthenticationError",
     "Conflict",
     "DeviceError",
     "IntegrityError",

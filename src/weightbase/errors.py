@@ -11,6 +11,7 @@ errors (OS, botocore, SQL drivers) are translated where they leave a backend.
     ├── Conflict                            a write that collides with existing state
     ├── IntegrityError                      stored bytes that do not match their digest
     ├── PermissionDenied (PermissionError)  the caller may not do this
+    │   └── AuthenticationError             no credentials, or unknown, revoked or expired ones
     ├── StorageError (OSError)              the object store failed to read or write
     ├── MissingExtraError (ImportError)     an optional dependency is not installed
     └── DeviceError (RuntimeError)          the requested device is not available
@@ -19,6 +20,7 @@ errors (OS, botocore, SQL drivers) are translated where they leave a backend.
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "Conflict",
     "DeviceError",
     "IntegrityError",
@@ -76,6 +78,10 @@ class IntegrityError(WeightbaseError):
 
 class PermissionDenied(WeightbaseError, PermissionError):
     """The caller may not do this."""
+
+
+class AuthenticationError(PermissionDenied):
+    """No credentials, or an unknown, revoked or expired token, or one of a disabled user."""
 
 
 class StorageError(WeightbaseError, OSError):
