@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from weightbase.tensors.maintenance import GcReport
     from weightbase.tracking.service import RunTracker
     from weightbase.versioning.publish import RecoveryReport
+    from weightbase.webhooks import Webhooks
 
 __all__ = ["Collected", "Workspace", "open"]
 
@@ -94,6 +95,13 @@ class Workspace:
         from weightbase.tracking.service import RunTracker
 
         return RunTracker(self.catalog, self.store, recorder=self.recorder, lineage=self.lineage)
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        """Webhooks: event types POSTed to other systems, signed, retried and logged."""
+        from weightbase.webhooks import Webhooks
+
+        return Webhooks(self.catalog, recorder=self.recorder)
 
     # -- across domains --------------------------------------------------------------
 

@@ -43,6 +43,8 @@ TABLES = {
     "approval_decisions",
     "compliance_reports",
     "scan_results",
+    "webhooks",
+    "webhook_deliveries",
 }
 
 

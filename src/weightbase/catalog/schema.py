@@ -3,7 +3,8 @@
 Rows only: the rules about what may be written live in the domain modules
 (``registry``, ``lineage``, ``governance``) that own these tables. The base and
 column types are in ``base``; users, tokens and governance records in
-``governance_tables``, re-exported here, so this module names every table.
+``governance_tables``, webhooks in ``webhook_tables``, re-exported here, so this
+module names every table.
 Every change to these needs a migration in ``migrations/versions`` (a test
 compares the two).
 """
@@ -43,9 +44,15 @@ from weightbase.catalog.governance_tables import (
     ScanResultRow,
     UserRow,
 )
+from weightbase.catalog.webhook_tables import (
+    DELIVERY_STATUSES,
+    WebhookDeliveryRow,
+    WebhookRow,
+)
 
 __all__ = [
     "APPROVAL_DECISIONS",
+    "DELIVERY_STATUSES",
     "APPROVAL_STATUSES",
     "RISK_LEVELS",
     "ROLES",
@@ -79,6 +86,8 @@ __all__ = [
     "UserRow",
     "VersionColumns",
     "VersionMetricRow",
+    "WebhookDeliveryRow",
+    "WebhookRow",
     "utcnow",
 ]
 

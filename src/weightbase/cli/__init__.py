@@ -10,6 +10,7 @@ from weightbase.cli.exit_codes import ExitCode, ExitCodeGroup
 from weightbase.cli.models import models_app
 from weightbase.cli.runs import runs_app
 from weightbase.cli.store import store_app
+from weightbase.cli.webhooks import webhooks_app
 
 __all__ = ["ExitCode", "app", "main"]
 
@@ -25,6 +26,7 @@ app.add_typer(store_app, name="store")
 app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(webhooks_app, name="webhooks")
 app.command(name="demo")(demo)
 
 
