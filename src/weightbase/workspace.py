@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from weightbase.changes import ChangeRecorder
     from weightbase.datasets.service import DatasetRegistry
     from weightbase.events import EventBus
+    from weightbase.governance.access import Access
     from weightbase.governance.audit import AuditLog
     from weightbase.lineage import LineageService, Node
     from weightbase.registry.service import ModelRegistry
@@ -102,6 +103,15 @@ class Workspace:
         from weightbase.webhooks import Webhooks
 
         return Webhooks(self.catalog, recorder=self.recorder)
+
+    @cached_property
+    def access(self) -> Access:
+        """Users, API tokens, model ownership, and who may do what."""
+        from weightbase.governance.access import Access
+
+        return Access(
+            self.catalog, recorder=self.recorder, model_id=lambda name: self.models.get(name).id
+        )
 
     # -- across domains --------------------------------------------------------------
 
