@@ -10,6 +10,7 @@ from weightbase.cli.exit_codes import ExitCode, ExitCodeGroup
 from weightbase.cli.models import models_app
 from weightbase.cli.runs import runs_app
 from weightbase.cli.store import store_app
+from weightbase.cli.users import tokens_app, users_app
 from weightbase.cli.webhooks import webhooks_app
 
 __all__ = ["ExitCode", "app", "main"]
@@ -26,6 +27,8 @@ app.add_typer(store_app, name="store")
 app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
 app.add_typer(webhooks_app, name="webhooks")
 app.command(name="demo")(demo)
 
