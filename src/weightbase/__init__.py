@@ -1,6 +1,7 @@
 """weightbase: the lifecycle platform for neural networks, on a content-addressed tensor store."""
 
 from weightbase.errors import (
+    ApprovalRequired,
     AuthenticationError,
     Conflict,
     DeviceError,
@@ -20,6 +21,7 @@ from weightbase.workspace import Workspace, open
 __version__ = "0.1.0"
 
 __all__ = [
+    "ApprovalRequired",
     "AuthenticationError",
     "Conflict",
     "DeviceError",

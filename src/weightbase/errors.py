@@ -11,7 +11,8 @@ errors (OS, botocore, SQL drivers) are translated where they leave a backend.
     ├── Conflict                            a write that collides with existing state
     ├── IntegrityError                      stored bytes that do not match their digest
     ├── PermissionDenied (PermissionError)  the caller may not do this
-    │   └── AuthenticationError             no credentials, or unknown, revoked or expired ones
+    │   ├── AuthenticationError             no credentials, or unknown, revoked or expired ones
+    │   └── ApprovalRequired                a governance policy needs approvals not yet given
     ├── StorageError (OSError)              the object store failed to read or write
     ├── MissingExtraError (ImportError)     an optional dependency is not installed
     └── DeviceError (RuntimeError)          the requested device is not available
@@ -20,6 +21,7 @@ errors (OS, botocore, SQL drivers) are translated where they leave a backend.
 from __future__ import annotations
 
 __all__ = [
+    "ApprovalRequired",
     "AuthenticationError",
     "Conflict",
     "DeviceError",
@@ -82,6 +84,10 @@ class PermissionDenied(WeightbaseError, PermissionError):
 
 class AuthenticationError(PermissionDenied):
     """No credentials, or an unknown, revoked or expired token, or one of a disabled user."""
+
+
+class ApprovalRequired(PermissionDenied):
+    """A governance policy requires approvals for this change that the version does not have."""
 
 
 class StorageError(WeightbaseError, OSError):

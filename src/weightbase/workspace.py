@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from weightbase.datasets.service import DatasetRegistry
     from weightbase.events import EventBus
     from weightbase.governance.access import Access
+    from weightbase.governance.approvals import Approvals
     from weightbase.governance.audit import AuditLog
     from weightbase.lineage import LineageService, Node
     from weightbase.registry.service import ModelRegistry
@@ -77,9 +78,16 @@ class Workspace:
     @cached_property
     def models(self) -> ModelRegistry:
         """The model registry: versions, aliases, stages, diffs, rollback, lineage."""
+        from weightbase.governance.approvals import production_guard
         from weightbase.registry.service import ModelRegistry
 
-        return ModelRegistry(self.catalog, self.store, recorder=self.recorder, lineage=self.lineage)
+        return ModelRegistry(
+            self.catalog,
+            self.store,
+            recorder=self.recorder,
+            lineage=self.lineage,
+            guard=production_guard,
+        )
 
     @cached_property
     def datasets(self) -> DatasetRegistry:
@@ -96,6 +104,13 @@ class Workspace:
         from weightbase.tracking.service import RunTracker
 
         return RunTracker(self.catalog, self.store, recorder=self.recorder, lineage=self.lineage)
+
+    @cached_property
+    def approvals(self) -> Approvals:
+        """Approval policies per model, approval requests and decisions per version."""
+        from weightbase.governance.approvals import Approvals
+
+        return Approvals(self.catalog, recorder=self.recorder, models=self.models)
 
     @cached_property
     def webhooks(self) -> Webhooks:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from weightbase.catalog.schema import STAGES, AliasRow, ModelRow, ModelVersionRow, utcnow
 from weightbase.errors import NotFound, ValidationError
+from weightbase.registry.context import PRODUCTION
 from weightbase.registry.queries import LATEST, VersionLike, find_version, resolve
 from weightbase.registry.rows import load_version
 
@@ -182,6 +183,8 @@ def set_alias_row(
 ) -> None:
     """Point ``alias`` at ``row`` and record it as ``action``; where it already points, nothing."""
     existing = _alias_row(session, model_id, alias)
+    if alias == PRODUCTION and (existing is None or existing.version_id != row.id):
+        context.check_production(session, model_id, row)
     before = None
     if existing is None:
         session.add(
@@ -227,6 +230,8 @@ def set_stage(
     announce: bool = False,
 ) -> None:
     """Move ``row`` to ``stage`` and record it; ``announce`` also emits ``model_stage_changed``."""
+    if stage == PRODUCTION and row.stage != PRODUCTION:
+        context.check_production(session, model.id, row)
     before = {"version": row.version, "stage": row.stage}
     row.stage = stage
     context.models.record(

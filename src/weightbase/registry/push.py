@@ -25,7 +25,7 @@ from weightbase.errors import Conflict, ValidationError
 from weightbase.names import check_tag
 from weightbase.registry.aliases import check_alias, check_stage, set_alias_row, set_stage
 from weightbase.registry.analysis import analyse, trainable_parameter_names
-from weightbase.registry.context import version_node, version_ref
+from weightbase.registry.context import PRODUCTION, version_node, version_ref
 from weightbase.registry.metrics import add_metrics, check_metrics
 from weightbase.registry.models import check_model_name
 from weightbase.registry.queries import VersionLike, find_version
@@ -127,6 +127,8 @@ def push(context: RegistryContext, name: str, source: Any, options: PushOptions)
                 )
                 row = insert_version(session, model, number, snapshot, digest, analysis, actor)
                 row.stage = stage or "development"
+                if row.stage == PRODUCTION:
+                    context.check_production(session, model.id, row)
                 row.description = options.description
                 if model.framework is None:
                     model.framework = analysis.framework

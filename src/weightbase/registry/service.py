@@ -38,7 +38,12 @@ from weightbase.registry import models as _models
 from weightbase.registry import push as _push
 from weightbase.registry import queries as _queries
 from weightbase.registry import tags as _tags
-from weightbase.registry.context import RegistryContext, version_node, version_ref
+from weightbase.registry.context import (
+    ProductionGuard,
+    RegistryContext,
+    version_node,
+    version_ref,
+)
 from weightbase.registry.diff import SnapshotDiff, diff_snapshots
 from weightbase.registry.push import PINS
 from weightbase.registry.queries import VersionLike
@@ -58,7 +63,12 @@ __all__ = ["PINS", "ModelRegistry", "VersionLike", "version_ref"]
 
 
 class ModelRegistry:
-    """Models and their versions, aliases, stages, tags, metrics, diffs and lineage."""
+    """Models and their versions, aliases, stages, tags, metrics, diffs and lineage.
+
+    ``guard``, when given, is asked before any version enters the ``production``
+    stage or alias, in that change's transaction, and may refuse it (the
+    workspace passes the governance approval check).
+    """
 
     def __init__(
         self,
@@ -67,9 +77,10 @@ class ModelRegistry:
         *,
         recorder: ChangeRecorder,
         lineage: LineageService,
+        guard: ProductionGuard | None = None,
     ) -> None:
         named = NamedEntities(ModelRow, "model", recorder=recorder)
-        self._context = RegistryContext(catalog, store, recorder, lineage, named)
+        self._context = RegistryContext(catalog, store, recorder, lineage, named, guard)
 
     # -- models --------------------------------------------------------------------------
 
