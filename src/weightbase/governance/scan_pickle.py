@@ -204,16 +204,19 @@ def _joblib_layout(state: object) -> tuple[tuple[int, ...] | None, int, bool, bo
     fields = dtype_state[3] if len(dtype_state) > 3 else None
     if fields is not None:  # a structured dtype: the scanner does not take those apart
         return unknown
+    aligned = state.get("numpy_array_alignment_bytes") is not None
+    kind = code.lstrip("<>|=")
+    if kind.startswith("O"):  # Python objects: a nested pickle follows, not raw bytes
+        return tuple(shape), 0, True, aligned
     elsize = dtype_state[5] if len(dtype_state) > 5 else -1
-    digits = code.lstrip("<>|=")[1:]
+    digits = kind[1:]
     if _is_count(elsize) and elsize > 0:
         itemsize = elsize
     elif digits.isdigit():
         itemsize = int(digits)
     else:
         return unknown
-    aligned = state.get("numpy_array_alignment_bytes") is not None
-    return tuple(shape), itemsize, code.lstrip("<>|=").startswith("O"), aligned
+    return tuple(shape), itemsize, False, aligned
 
 
 def _is_count(value: object) -> bool:
