@@ -238,16 +238,24 @@ def _joblib_wrapper(state: bytes, after: bytes) -> bytes:
     return p.bytes()[:-1] + after + pickle.STOP
 
 
-def _wrapper_state(code: str, shape: tuple[int, ...], *, aligned: bool) -> bytes:
+def _wrapper_state(
+    code: str, shape: tuple[int, ...], *, aligned: bool, fields: bool = False, call: bool = True
+) -> bytes:
     p = Pickle(4)
     p.raw(pickle.EMPTY_DICT + pickle.MARK)
     p.text("shape")
     p.raw(pickle.MARK + b"".join(pickle.BININT1 + bytes([n]) for n in shape) + pickle.TUPLE)
     p.text("dtype")
-    p.stack_global("numpy", "dtype")
-    p.raw(pickle.MARK)
-    p.text(code)
-    p.raw(pickle.NEWFALSE + pickle.NEWTRUE + pickle.TUPLE + pickle.REDUCE)
+    if not call:
+        p.text(code)
+    else:
+        p.stack_global("numpy", "dtype")
+        p.raw(pickle.MARK)
+        p.text(code)
+        p.raw(pickle.NEWFALSE + pickle.NEWTRUE + pickle.TUPLE + pickle.REDUCE)
+    if fields:  # a structured dtype: its fields come in BUILD's state
+        p.raw(pickle.MARK + pickle.BININT1 + b"\x03" + pickle.NONE * 2 + pickle.EMPTY_DICT)
+        p.raw(pickle.TUPLE + pickle.BUILD)
     if aligned:
         p.text("numpy_array_alignment_bytes")
         p.raw(pickle.BININT1 + b"\x10")
@@ -273,6 +281,8 @@ def test_joblib_arrays_are_skipped_as_joblib_reads_them() -> None:
         (_wrapper_state("<U", (1,), aligned=False), b"", "cannot be worked out"),
         (_wrapper_state("", (1,), aligned=False), b"", "cannot be worked out"),
         (_wrapper_state("|O", (1,), aligned=False), b"\x80\x04K", "does not end"),
+        (_wrapper_state("<f8", (1,), aligned=False, call=False), b"", "cannot be worked out"),
+        (_wrapper_state("V16", (1,), aligned=False, fields=True), b"", "cannot be worked out"),
         (pickle.NONE, b"", "cannot be worked out"),
         (pickle.EMPTY_DICT, b"", "cannot be worked out"),
     ],

@@ -16,18 +16,13 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from weightbase.governance.scan_allowlist import is_allowed, resolve_global
+from weightbase.governance.scan_joblib import JOBLIB_WRAPPERS, joblib_layout
 from weightbase.governance.scan_records import FindingKind
 
 __all__ = ["CallResult", "GlobalRef", "PickleWalk", "walk_pickle"]
 
 # Bytes that start no opcode: an unpickler stops at one without doing anything.
 _OPCODE_BYTES = frozenset(op.code.encode("latin-1")[0] for op in pickletools.opcodes)
-_JOBLIB_WRAPPERS = frozenset(
-    {
-        ("joblib.numpy_pickle", "NumpyArrayWrapper"),
-        ("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper"),
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,13 +140,13 @@ class _Machine:
         elif isinstance(target, CallResult):
             target.state = state
             callee = target.callee
-            if isinstance(callee, GlobalRef) and (callee.module, callee.name) in _JOBLIB_WRAPPERS:
+            if isinstance(callee, GlobalRef) and (callee.module, callee.name) in JOBLIB_WRAPPERS:
                 self.skip_joblib_array(target, offset)
 
     # -- joblib's arrays, written raw after their wrapper --------------------------------------
 
     def skip_joblib_array(self, wrapper: CallResult, offset: int) -> None:
-        shape, itemsize, has_objects, aligned = _joblib_layout(wrapper.state)
+        shape, itemsize, has_objects, aligned = joblib_layout(wrapper.state)
         if shape is None:
             raise _Malformed(f"holds a joblib array at {offset} whose size cannot be worked out")
         self.joblib_arrays += 1
@@ -185,42 +180,6 @@ class _Machine:
         if start + length > end:
             raise _Malformed("ends inside a joblib array")
         self.stream.seek(start + length)
-
-
-def _joblib_layout(state: object) -> tuple[tuple[int, ...] | None, int, bool, bool]:
-    """``(shape, itemsize, holds objects, aligned)`` of a joblib wrapper's state."""
-    unknown: tuple[None, int, bool, bool] = (None, 0, False, False)
-    if not isinstance(state, dict):
-        return unknown
-    shape, dtype = state.get("shape"), state.get("dtype")
-    if not isinstance(shape, tuple) or not all(_is_count(extent) for extent in shape):
-        return unknown
-    if not isinstance(dtype, CallResult) or not isinstance(dtype.args, tuple) or not dtype.args:
-        return unknown
-    code = dtype.args[0]
-    if not isinstance(code, str) or not code:
-        return unknown
-    dtype_state = dtype.state if isinstance(dtype.state, tuple) else ()
-    fields = dtype_state[3] if len(dtype_state) > 3 else None
-    if fields is not None:  # a structured dtype: the scanner does not take those apart
-        return unknown
-    aligned = state.get("numpy_array_alignment_bytes") is not None
-    kind = code.lstrip("<>|=")
-    if kind.startswith("O"):  # Python objects: a nested pickle follows, not raw bytes
-        return tuple(shape), 0, True, aligned
-    elsize = dtype_state[5] if len(dtype_state) > 5 else -1
-    digits = kind[1:]
-    if _is_count(elsize) and elsize > 0:
-        itemsize = elsize
-    elif digits.isdigit():
-        itemsize = int(digits)
-    else:
-        return unknown
-    return tuple(shape), itemsize, False, aligned
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _memo_key(arg: object) -> int:
