@@ -10,6 +10,7 @@ from weightbase.cli.exit_codes import ExitCode, ExitCodeGroup
 from weightbase.cli.models import models_app
 from weightbase.cli.runs import runs_app
 from weightbase.cli.scan import scan
+from weightbase.cli.server import server
 from weightbase.cli.store import store_app
 from weightbase.cli.users import tokens_app, users_app
 from weightbase.cli.webhooks import webhooks_app
@@ -33,6 +34,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(webhooks_app, name="webhooks")
 app.command(name="demo")(demo)
 app.command(name="scan")(scan)
+app.command(name="server")(server)
 
 
 def main() -> None:

@@ -1,0 +1,228 @@
+"""``/api/v1/models``: the model registry: versions, aliases, stages, tags, metrics, diffs.
+
+A model's own resources follow its name after ``/-/`` (see :mod:`weightbase.api.common`):
+``GET /models/org/bert/-/versions/1.0.0``. A version is a semantic version,
+an alias (``production``) or ``latest``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from weightbase.api.auth import access
+from weightbase.api.common import (
+    API_PREFIX,
+    MAX_LIMIT,
+    Page,
+    etag_of,
+    not_modified,
+    page,
+    workspace,
+)
+from weightbase.api.errors import JSONBody
+from weightbase.cli.render import diff_to_dict
+from weightbase.workspace import Workspace
+
+__all__ = ["router"]
+
+router = APIRouter(prefix=f"{API_PREFIX}/models", tags=["models"], dependencies=[Depends(access())])
+
+Wb = Annotated[Workspace, Depends(workspace)]
+_MODEL = "/{model:entity_name}"
+
+
+class AliasBody(BaseModel):
+    """Point an alias at a version."""
+
+    version: str
+    reason: str | None = None
+
+
+class StageBody(BaseModel):
+    """Move a version to a stage (development, staging, production, deprecated, archived)."""
+
+    stage: str
+    reason: str | None = None
+
+
+class TagsBody(BaseModel):
+    """Tags to add, then tags to remove."""
+
+    add: list[str] = Field(default_factory=list)
+    remove: list[str] = Field(default_factory=list)
+
+
+class MetricsBody(BaseModel):
+    """Measured metrics of a version (``{"accuracy": 0.91}``), optionally on a dataset."""
+
+    metrics: dict[str, float]
+    dataset: str | None = None
+    step: int | None = None
+
+
+class RollbackBody(BaseModel):
+    """Move ``alias`` back to version ``to``."""
+
+    to: str
+    alias: str = "production"
+    reason: str | None = None
+
+
+class CompareBody(BaseModel):
+    """Two versions, ``name@ref`` each, of one model or of two."""
+
+    a: str
+    b: str
+    values: bool = True
+
+
+@router.get("", response_model=Page)
+def list_models(
+    wb: Wb,
+    name: Annotated[str | None, Query(description="a substring of the name")] = None,
+    tag: str | None = None,
+    alias: str | None = None,
+    framework: str | None = None,
+    architecture: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    after: Annotated[str | None, Query(description="the previous page's next")] = None,
+) -> Page:
+    """Live models by name, filtered by every condition given, a page at a time."""
+    found = wb.models.list(
+        name=name,
+        tag=tag,
+        alias=alias,
+        framework=framework,
+        architecture=architecture,
+        limit=limit,
+        after=after,
+    )
+    return page(found, found.next_after)
+
+
+@router.post("/compare")
+def compare_any(body: CompareBody, wb: Wb) -> dict[str, Any]:
+    """What changed from version ``a`` to ``b`` (``name@ref`` each), tensor by tensor."""
+    return _diff(wb, body.a, body.b, model=None, values=body.values)
+
+
+@router.get(_MODEL + "/-/versions", response_model=Page)
+def list_versions(model: str, wb: Wb) -> Page:
+    """Every live version of a model, oldest first by SemVer precedence (one page)."""
+    return page(wb.models.versions(model), None)
+
+
+@router.get(_MODEL + "/-/versions/{version}", responses={304: {"description": "not modified"}})
+def get_version(model: str, version: str, request: Request, wb: Wb) -> Response:
+    """One version; its ETag changes whenever any of its fields does (``If-None-Match``)."""
+    data = wb.models.version(model, version).to_dict()
+    data.pop("created", None)
+    etag = etag_of(data)
+    return not_modified(request, etag) or JSONBody(data, headers={"ETag": etag})
+
+
+@router.put(_MODEL + "/-/aliases/{alias}")
+def set_alias(model: str, alias: str, body: AliasBody, wb: Wb) -> dict[str, Any]:
+    """Point ``alias`` at a version (moving it if it is set); the version it now names."""
+    return wb.models.set_alias(model, alias, body.version, reason=body.reason).to_dict()
+
+
+@router.delete(_MODEL + "/-/aliases/{alias}", status_code=204)
+def remove_alias(model: str, alias: str, wb: Wb, reason: str | None = None) -> Response:
+    """Remove an alias; 404 if it is not set."""
+    wb.models.remove_alias(model, alias, reason=reason)
+    return Response(status_code=204)
+
+
+@router.post(_MODEL + "/-/versions/{version}/stage")
+def promote(model: str, version: str, body: StageBody, wb: Wb) -> dict[str, Any]:
+    """Move a version to a stage."""
+    return wb.models.promote(model, body.stage, version=version, reason=body.reason).to_dict()
+
+
+@router.post(_MODEL + "/-/tags")
+def tag_model(model: str, body: TagsBody, wb: Wb) -> dict[str, Any]:
+    """Add and remove tags of a model."""
+    _change_tags(wb, model, body)
+    return wb.models.get(model).to_dict()
+
+
+@router.post(_MODEL + "/-/versions/{version}/tags")
+def tag_version(model: str, version: str, body: TagsBody, wb: Wb) -> dict[str, Any]:
+    """Add and remove tags of a version."""
+    found = wb.models.version(model, version)
+    _change_tags(wb, found.ref, body)
+    return wb.models.version(found.ref).to_dict()
+
+
+@router.post(_MODEL + "/-/versions/{version}/metrics")
+def log_metrics(model: str, version: str, body: MetricsBody, wb: Wb) -> dict[str, Any]:
+    """Attach measured metrics to a version."""
+    found = wb.models.log_metrics(
+        model, body.metrics, version=version, dataset=body.dataset, step=body.step
+    )
+    return found.to_dict()
+
+
+@router.get(_MODEL + "/-/compare")
+@router.get(_MODEL + "/-/diff")
+def compare(
+    model: str,
+    wb: Wb,
+    a: Annotated[str, Query(description="a version or alias of the model")],
+    b: Annotated[str, Query(description="another version or alias")],
+    values: bool = True,
+) -> dict[str, Any]:
+    """What changed from version ``a`` to ``b`` of one model, tensor by tensor, and metrics."""
+    return _diff(wb, a, b, model=model, values=values)
+
+
+@router.get(_MODEL + "/-/history", response_model=Page)
+def history(model: str, wb: Wb, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> Page:
+    """Every change to a model, oldest first (one page of at most ``limit``)."""
+    return page(wb.models.history(model, limit=limit), None)
+
+
+@router.get(_MODEL + "/-/versions/{version}/lineage", response_model=Page)
+def lineage(
+    model: str,
+    version: str,
+    wb: Wb,
+    direction: Literal["ancestors", "descendants"] = "ancestors",
+    depth: Annotated[int | None, Query(ge=1)] = None,
+) -> Page:
+    """Where a version came from (or what came from it), nearest first, each node named."""
+    found = wb.models.version(model, version)
+    reached = wb.models.lineage(found, direction=direction, depth=depth)
+    names = wb.describe([item.node for item in reached])
+    items = [{**item.to_dict(), "name": names.get(item.node)} for item in reached]
+    return Page(items=items, next=None)
+
+
+@router.post(_MODEL + "/-/rollback")
+def rollback(model: str, body: RollbackBody, wb: Wb) -> dict[str, Any]:
+    """Move an alias back to an earlier version, recording why."""
+    return wb.models.rollback(model, to=body.to, alias=body.alias, reason=body.reason).to_dict()
+
+
+@router.get(_MODEL)
+def get_model(model: str, wb: Wb) -> dict[str, Any]:
+    """A live model: its description, tags, aliases and latest version."""
+    return wb.models.get(model).to_dict()
+
+
+def _change_tags(wb: Workspace, ref: str, body: TagsBody) -> None:
+    if body.add:
+        wb.models.tag(ref, *body.add)
+    if body.remove:
+        wb.models.untag(ref, *body.remove)
+
+
+def _diff(wb: Workspace, a: str, b: str, *, model: str | None, values: bool) -> dict[str, Any]:
+    first = wb.models.version(model, a) if model else wb.models.version(a)
+    second = wb.models.version(model, b) if model else wb.models.version(b)
+    found = wb.models.diff(first, second, values=values)
+    return diff_to_dict(found, first, second)
