@@ -1,6 +1,8 @@
-"""One real uvicorn server for the API tests, on a free loopback port, on a fresh workspace.
+"""Real uvicorn servers for the API tests, on free loopback ports, on fresh workspaces.
 
-The server runs in a thread of the test process (so coverage sees it) and is
+One server per catalog backend (SQLite, then PostgreSQL on 127.0.0.1:5432 in a
+schema of its own), so every API test runs on both. The server runs in a thread
+of the test process (so coverage sees it) and is
 driven over HTTP with httpx. Tokens are the workspace's own (``wb.access``):
 a user per role, each with a token.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -52,13 +55,38 @@ def _users(wb: Workspace) -> dict[str, str]:
     return secrets
 
 
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def server_catalog_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The catalog the server runs on, for the session: a SQLite file or a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('api-sqlite') / 'catalog.db'}"
+        return
+    from sqlalchemy.engine import make_url
+
+    server_url, admin = request.getfixturevalue("postgres_admin")
+    schema = f"wbapi_{uuid.uuid4().hex[:16]}"
+    admin.execute(f'CREATE SCHEMA "{schema}"')
+    url = make_url(server_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        admin.execute("SET lock_timeout = '10s'")
+        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(server_catalog_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The server on a fresh workspace, once per catalog backend."""
     home = tmp_path_factory.mktemp("api") / "home"
-    wb = weightbase.open(home)
+    wb = weightbase.open(home, catalog_url=server_catalog_url)
     _seed(wb)
     tokens = _users(wb)
-    app = create_app(lambda: weightbase.open(home), ServerOptions(max_body_bytes=1024 * 1024))
+    app = create_app(
+        lambda: weightbase.open(home, catalog_url=server_catalog_url),
+        ServerOptions(max_body_bytes=1024 * 1024),
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
