@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import numpy as np
 from tests.api.support import MODEL, OWNED, Server, assert_error
 
 BASE = f"/models/{MODEL}"
@@ -179,3 +180,20 @@ def test_rollback_moves_the_alias_back(editor: httpx.Client, server: Server) -> 
     assert rolled.json()["version"] == "0.1.0"
     assert server.wb.models.version(MODEL, "champion").version == "0.1.0"
     assert_error(editor.post(f"{BASE}/-/rollback", json={"to": "0.0.9"}), 404, "not_found")
+
+
+def test_production_needs_the_approvals_the_policy_asks_for(
+    editor: httpx.Client, server: Server
+) -> None:
+    gated = "org/gated"
+    server.wb.models.push(gated, {"w": np.ones(4, dtype=np.float32)})
+    server.wb.approvals.set_policy(
+        gated, approvers=["approver-user"], require_approval_for_production=True
+    )
+    refused = editor.post(f"/models/{gated}/-/versions/0.1.0/stage", json={"stage": "production"})
+    error = assert_error(refused, 403, "approval_required")
+    assert error["context"] == {"model": gated, "version": "0.1.0"}
+    alias = editor.put(f"/models/{gated}/-/aliases/production", json={"version": "0.1.0"})
+    assert_error(alias, 403, "approval_required")
+    staged = editor.post(f"/models/{gated}/-/versions/0.1.0/stage", json={"stage": "staging"})
+    assert staged.status_code == 200

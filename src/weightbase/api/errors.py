@@ -24,6 +24,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 
 from weightbase.errors import (
+    ApprovalRequired,
     AuthenticationError,
     Conflict,
     IntegrityError,
@@ -51,6 +52,7 @@ logger = logging.getLogger("weightbase.api")
 #: Status and error type per class of the error tree; the first class that matches wins.
 STATUSES: tuple[tuple[type[WeightbaseError], int, str], ...] = (
     (AuthenticationError, 401, "not_authenticated"),
+    (ApprovalRequired, 403, "approval_required"),
     (PermissionDenied, 403, "permission_denied"),
     (NotFound, 404, "not_found"),
     (Conflict, 409, "conflict"),
