@@ -75,7 +75,9 @@ def test_every_public_class_says_where_it_lives() -> None:
 def test_errors_have_one_root_and_the_builtin_bases() -> None:
     errors = weightbase.errors
     assert sorted(errors.__all__) == sorted(
-        n for n in WEIGHTBASE_NAMES if n.endswith(("Error", "Found", "Conflict", "Denied", "Required"))
+        n
+        for n in WEIGHTBASE_NAMES
+        if n.endswith(("Error", "Found", "Conflict", "Denied", "Required"))
     )
     for name in errors.__all__:
         assert issubclass(getattr(errors, name), errors.WeightbaseError)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from weightbase.governance.access import Access
     from weightbase.governance.approvals import Approvals
     from weightbase.governance.audit import AuditLog
+    from weightbase.governance.compliance import Compliance
     from weightbase.lineage import LineageService, Node
     from weightbase.registry.service import ModelRegistry
     from weightbase.tensors import TensorStore
@@ -111,6 +112,13 @@ class Workspace:
         from weightbase.governance.approvals import Approvals
 
         return Approvals(self.catalog, recorder=self.recorder, models=self.models)
+
+    @cached_property
+    def compliance(self) -> Compliance:
+        """Policies evaluated per model version into stored compliance reports."""
+        from weightbase.governance.compliance import Compliance
+
+        return Compliance(self.catalog, recorder=self.recorder, models=self.models)
 
     @cached_property
     def webhooks(self) -> Webhooks:

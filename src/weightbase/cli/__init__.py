@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from weightbase.cli.approvals import approvals_app
+from weightbase.cli.compliance import compliance_app
 from weightbase.cli.datasets import datasets_app
 from weightbase.cli.demo import demo
 from weightbase.cli.exit_codes import ExitCode, ExitCodeGroup
@@ -32,6 +34,8 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(approvals_app, name="approvals")
+app.add_typer(compliance_app, name="compliance")
 app.command(name="demo")(demo)
 app.command(name="scan")(scan)
 app.command(name="server")(server)
