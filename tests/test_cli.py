@@ -310,8 +310,17 @@ def test_demo_runs_end_to_end(cli: Any, tmp_path: Path) -> None:
         "version.create",
         "model.update",
         "version.create",
+        "policy.update",
+        "approval.request",
+        "approval.decide",
         "alias.set",
+        "version.stage",
     ]
+    # governance: production was refused until the fine-tune's request was approved
+    governance = report["governance"]
+    assert "needs an approved request for production" in governance["refused_before_approval"]
+    assert (governance["status"], governance["stage"]) == ("approved", "production")
+    assert [d["approver"] for d in governance["decisions"]] == governance["approvers"]
 
     # a rerun finds both versions already there, and says so
     again = cli("demo", "--home", str(tmp_path / "demo")).stdout
@@ -323,6 +332,8 @@ def test_demo_runs_end_to_end(cli: Any, tmp_path: Path) -> None:
     rerun = json.loads(cli("demo", "--home", str(tmp_path / "demo"), "--json").stdout)
     assert (rerun["base"]["created"], rerun["tuned"]["created"]) == (False, False)
     assert len(rerun["registry"]["history"]) == len(registry["history"])
+    assert rerun["governance"]["refused_before_approval"] is None  # approved already
+    assert rerun["governance"]["request"] == governance["request"]
     # the training part, reran: seeded, so the same data and weights, in a new run
     training, again_trained = report["training"], rerun["training"]
     assert training["dataset"]["samples"] == 1797

@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from weightbase.cli._common import byte_progress, console, emit_json, human_bytes, path_size
+from weightbase.cli.demo_governance import govern, render_governance
 from weightbase.cli.demo_training import render_training, train_digits
 from weightbase.cli.models import diff_renderables, diff_to_dict, history_table, version_line
 from weightbase.samples import minilm_folder
@@ -149,7 +150,8 @@ def _tour(wb: Workspace, folder: Path, root: Path, *, json: bool) -> None:
         derived_from=first,
         description="encoder layers 4 and 5 fine-tuned (demo)",
     )
-    production = wb.models.set_alias(MODEL_NAME, "production", second.version)
+    # governance: production needs an approved request, which is asked for and given
+    production, results["governance"] = govern(wb, second)
     sharing = store.sharing(base, child)
     results["tuned"] = {
         "version": second.version,
@@ -212,6 +214,7 @@ def _tour(wb: Workspace, folder: Path, root: Path, *, json: bool) -> None:
     console.print("  " + version_line(first))
     console.print(_pushed(second) + f", derived from {first.ref}")
     console.print("  " + version_line(second, new_bytes=stats.new_bytes))
+    render_governance(results["governance"], second.ref)
     console.print(f"{MODEL_NAME}@production → [bold]{production.version}[/]\n")
 
     table = Table(title="what was stored", show_header=True)

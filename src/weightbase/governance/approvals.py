@@ -194,6 +194,8 @@ class Approvals:
                     model=model,
                 )
             session.flush()
+            if after.to_dict() == before:
+                return after  # nothing changed: nothing to record
             self._recorder.record(
                 session,
                 "policy.update",
