@@ -50,6 +50,13 @@ def test_experiments_create_get_and_page(editor: httpx.Client) -> None:
 def test_run_create_get_status_params_tags(editor: httpx.Client, run: dict[str, Any]) -> None:
     assert run["status"] == "running"
     assert run["params"] == {"lr": 0.1}
+    # the server holds no handle: none of its own CPU or memory is counted to the run
+    assert run["resources"] == {
+        "cpu_hours": 0.0,
+        "gpu_hours": 0.0,
+        "peak_memory_bytes": None,
+        "storage_bytes": 0,
+    }
     assert editor.get(f"/runs/{run['id']}").json()["name"] == "r1"
     params = editor.post(f"/runs/{run['id']}/params", json={"params": {"layers": 2}}).json()
     assert params["params"] == {"lr": 0.1, "layers": 2}

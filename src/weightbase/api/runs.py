@@ -124,10 +124,12 @@ def get_experiment(experiment: str, wb: Wb) -> dict[str, Any]:
 
 @router.post("/runs", status_code=201)
 def create_run(body: RunBody, wb: Wb) -> dict[str, Any]:
-    """Start a run; it stays running until its status is set."""
-    handle = wb.runs.start(body.experiment, name=body.name, params=body.params, tags=body.tags)
-    handle.close()
-    return wb.runs.get(handle.id).to_dict()
+    """Start a run; it stays running until its status is set.
+
+    The server holds no handle on it: the run's usage is what its own processes add.
+    """
+    run = wb.runs.create(body.experiment, name=body.name, params=body.params, tags=body.tags)
+    return run.to_dict()
 
 
 @router.get("/runs", response_model=Page)

@@ -1,7 +1,8 @@
 """The life of a run: starting, joining and resuming one, moving its status, adding up its usage.
 
 A run is inserted running (:func:`insert_run`) and handed to the process as an
-:class:`~weightbase.tracking.run.ActiveRun`; every status move afterwards is
+:class:`~weightbase.tracking.run.ActiveRun` (or, made for another process, as a
+plain :class:`~weightbase.tracking.records.Run`); every status move afterwards is
 checked against :data:`~weightbase.tracking.records.TRANSITIONS`, audited and
 emitted (``run_status_changed``).
 """
@@ -44,7 +45,7 @@ DEFAULT_EXPERIMENT = "default"
 
 
 class Lifecycle:
-    """Starting, attaching to and resuming runs; their status and resource use.
+    """Creating, starting, attaching to and resuming runs; their status and resource use.
 
     ``host`` is what the handles it returns log params, tags and artifacts
     through, and end their run through (the tracker that holds this part).
@@ -53,6 +54,22 @@ class Lifecycle:
     def __init__(self, context: TrackingContext, host: RunHost) -> None:
         self._context = context
         self._host = host
+
+    def create(
+        self,
+        experiment: str,
+        *,
+        name: str | None,
+        params: Mapping[str, Any] | None,
+        tags: Iterable[str],
+    ) -> Run:
+        """A new running run in ``experiment`` (created if new), with no handle on it.
+
+        Nothing of this process is added to its usage: whoever logs into it
+        later (``attach``, ``resume``, points sent from elsewhere) counts.
+        """
+        run_id = self._insert(experiment, name=name, params=params, tags=tags)
+        return get_run(self._context, run_id)
 
     def start(
         self,
@@ -64,12 +81,30 @@ class Lifecycle:
         system_metrics: bool | float,
     ) -> ActiveRun:
         """A new running run in ``experiment`` (created if new), and its owning handle."""
+        if system_metrics:
+            require_psutil()  # refuse before the run exists
+        run_id = self._insert(experiment, name=name, params=params, tags=tags)
+        try:
+            return self._handle(
+                run_id, experiment, owner=True, next_step=0, system_metrics=system_metrics
+            )
+        except BaseException as exc:
+            self.set_status(run_id, RunStatus.FAILED, reason=f"could not start: {exc}", usage=None)
+            raise
+
+    def _insert(
+        self,
+        experiment: str,
+        *,
+        name: str | None,
+        params: Mapping[str, Any] | None,
+        tags: Iterable[str],
+    ) -> int:
+        """Check the arguments and insert the run, audited and emitted; its id."""
         check_name(experiment, what="experiment")
         check_run_name(name)
         canonical = canonical_params(params or {})
         tag_values = check_tags(tags)
-        if system_metrics:
-            require_psutil()  # refuse before the run exists
 
         def work(session: Session) -> int:
             run_id = insert_run(self._context, session, experiment, name, utcnow(), canonical)
@@ -89,14 +124,7 @@ class Lifecycle:
             )
             return run_id
 
-        run_id = self._context.catalog.write(work)
-        try:
-            return self._handle(
-                run_id, experiment, owner=True, next_step=0, system_metrics=system_metrics
-            )
-        except BaseException as exc:
-            self.set_status(run_id, RunStatus.FAILED, reason=f"could not start: {exc}", usage=None)
-            raise
+        return self._context.catalog.write(work)
 
     def attach(self, run_id: int, *, system_metrics: bool | float) -> ActiveRun:
         """A handle that logs into a running run alongside others, and owns nothing."""

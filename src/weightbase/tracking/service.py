@@ -145,6 +145,22 @@ class RunTracker:
             experiment, name=name, params=params, tags=tags, system_metrics=system_metrics
         )
 
+    def create(
+        self,
+        experiment: str = DEFAULT_EXPERIMENT,
+        *,
+        name: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Iterable[str] = (),
+    ) -> Run:
+        """Make a running run in ``experiment`` (created if new) without a handle on it.
+
+        For a run that another process logs into (``attach`` or ``resume``, or
+        points sent over the API): nothing of this process is added to its usage,
+        and it stays running until its status is set.
+        """
+        return self._lifecycle.create(experiment, name=name, params=params, tags=tags)
+
     def attach(self, run_id: int, *, system_metrics: bool | float = False) -> ActiveRun:
         """Join a running run, from this or another process, to log into it alongside others.
 
