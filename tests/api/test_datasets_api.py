@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from tests.api.support import DATASET, assert_error
 
 BASE = f"/datasets/{DATASET}"
@@ -45,3 +46,12 @@ def test_history(editor: httpx.Client) -> None:
     history = editor.get(f"{BASE}/-/history").json()["items"]
     assert history[0]["entity_kind"] == "dataset"
     assert_error(editor.get(f"{BASE}/-/history", params={"limit": 0}), 422, "validation_error")
+
+
+@pytest.mark.parametrize(("what", "allowed"), [("kind", "supervised"), ("format", "tensor")])
+def test_an_unknown_kind_or_format_is_422_naming_the_allowed_values(
+    editor: httpx.Client, what: str, allowed: str
+) -> None:
+    error = assert_error(editor.get("/datasets", params={what: "bad"}), 422, "validation_error")
+    assert what in error["message"]
+    assert allowed in error["message"]

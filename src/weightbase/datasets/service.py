@@ -20,6 +20,7 @@ import builtins
 import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -245,9 +246,9 @@ class DatasetRegistry:
         """Live datasets by name, filtered by a name substring, kind, format or version tag."""
         query = self._named.matching(name, limit=limit)
         if kind is not None:
-            query = query.where(DatasetRow.kind == DatasetKind(kind).value)
+            query = query.where(DatasetRow.kind == _member(DatasetKind, kind, "kind"))
         if format is not None:
-            query = query.where(DatasetRow.format == DatasetFormat(format).value)
+            query = query.where(DatasetRow.format == _member(DatasetFormat, format, "format"))
         if tag is not None:
             tagged = (
                 select(DatasetVersionRow.dataset_id)
@@ -461,3 +462,15 @@ def _draw(count: int, spec: SplitSpec, labels: np.ndarray[Any, Any] | None) -> S
     if spec.stratify and labels is None:
         raise ValidationError("a stratified split needs class labels; this dataset has none")
     return split(count, spec, labels=labels if spec.stratify else None)
+
+
+def _member(choices: type[StrEnum], value: str, what: str) -> str:
+    """``value`` if it names one of ``choices``; ``ValidationError`` naming them otherwise."""
+    try:
+        return choices(value).value
+    except ValueError:
+        allowed = [choice.value for choice in choices]
+        raise ValidationError(
+            f"unknown dataset {what} {value!r}; one of {', '.join(allowed)}",
+            **{what: value, "allowed": allowed},
+        ) from None
