@@ -23,7 +23,7 @@ from weightbase.api.common import (
     workspace,
 )
 from weightbase.api.errors import JSONBody
-from weightbase.cli.render import diff_to_dict
+from weightbase.registry.diff import diff_to_dict
 from weightbase.workspace import Workspace
 
 __all__ = ["router"]

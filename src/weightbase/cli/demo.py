@@ -18,7 +18,8 @@ from rich.table import Table
 from weightbase.cli._common import byte_progress, console, emit_json, human_bytes, path_size
 from weightbase.cli.demo_governance import govern, render_governance
 from weightbase.cli.demo_training import render_training, train_digits
-from weightbase.cli.models import diff_renderables, diff_to_dict, history_table, version_line
+from weightbase.cli.models import diff_renderables, history_table, version_line
+from weightbase.registry.diff import diff_to_dict
 from weightbase.samples import minilm_folder
 from weightbase.tensors import export_path
 from weightbase.tensors.write import FileSource, WriteStats

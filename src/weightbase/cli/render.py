@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 __all__ = [
     "change_text",
     "diff_renderables",
-    "diff_to_dict",
     "history_table",
     "lineage_tree",
     "sizes_text",
@@ -227,56 +226,3 @@ def diff_renderables(
         )
     )
     return parts
-
-
-def diff_to_dict(diff: SnapshotDiff, a: ModelVersion, b: ModelVersion) -> dict[str, Any]:
-    """The diff as JSON-ready data, with the versions it compares."""
-    return {
-        "a": a.ref,
-        "b": b.ref,
-        "snapshot_a": diff.a,
-        "snapshot_b": diff.b,
-        "identical": diff.identical,
-        "changed": [
-            {
-                "name": change.name,
-                "dtype_before": change.dtype_before,
-                "dtype_after": change.dtype_after,
-                "shape_before": list(change.shape_before),
-                "shape_after": list(change.shape_after),
-                "nbytes_before": change.nbytes_before,
-                "nbytes_after": change.nbytes_after,
-                "values": None
-                if change.values is None
-                else {
-                    "max_abs_diff": change.values.max_abs_diff,
-                    "relative_l2": change.values.relative_l2,
-                    "cosine": change.values.cosine,
-                    "changed_elements": change.values.changed_elements,
-                },
-            }
-            for change in diff.changed
-        ],
-        "added": [_summary_dict(s) for s in diff.added],
-        "removed": [_summary_dict(s) for s in diff.removed],
-        "unchanged": list(diff.unchanged),
-        "unchanged_bytes": diff.unchanged_bytes,
-        "sharing": {
-            "shared_bytes": diff.sharing.shared_bytes,
-            "only_a_bytes": diff.sharing.only_first_bytes,
-            "only_b_bytes": diff.sharing.only_second_bytes,
-        },
-        "metrics": [
-            {"name": m.name, "before": m.before, "after": m.after, "delta": m.delta}
-            for m in diff.metrics
-        ],
-    }
-
-
-def _summary_dict(summary: Any) -> dict[str, Any]:
-    return {
-        "name": summary.name,
-        "dtype": summary.dtype,
-        "shape": list(summary.shape),
-        "nbytes": summary.nbytes,
-    }

@@ -19,6 +19,7 @@ from weightbase.tensors.dtypes import get_dtype
 from weightbase.tensors.store import Sharing
 
 if TYPE_CHECKING:
+    from weightbase.registry.records import ModelVersion
     from weightbase.tensors.manifest import Snapshot, TensorEntry
     from weightbase.tensors.store import TensorStore
 
@@ -29,6 +30,7 @@ __all__ = [
     "TensorSummary",
     "ValueDiff",
     "diff_snapshots",
+    "diff_to_dict",
 ]
 
 # Elements compared per block: two float64 copies of 1 Mi elements are 16 MiB.
@@ -50,6 +52,14 @@ class TensorSummary:
     shape: tuple[int, ...]
     nbytes: int
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "shape": list(self.shape),
+            "nbytes": self.nbytes,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class ValueDiff:
@@ -65,6 +75,14 @@ class ValueDiff:
     relative_l2: float
     cosine: float
     changed_elements: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max_abs_diff": self.max_abs_diff,
+            "relative_l2": self.relative_l2,
+            "cosine": self.cosine,
+            "changed_elements": self.changed_elements,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +110,18 @@ class TensorChange:
     def shape_changed(self) -> bool:
         return self.shape_before != self.shape_after
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dtype_before": self.dtype_before,
+            "dtype_after": self.dtype_after,
+            "shape_before": list(self.shape_before),
+            "shape_after": list(self.shape_after),
+            "nbytes_before": self.nbytes_before,
+            "nbytes_after": self.nbytes_after,
+            "values": None if self.values is None else self.values.to_dict(),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class MetricChange:
@@ -106,6 +136,9 @@ class MetricChange:
         if self.before is None or self.after is None:
             return None
         return self.after - self.before
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "before": self.before, "after": self.after, "delta": self.delta}
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +163,30 @@ class SnapshotDiff:
     def identical(self) -> bool:
         """The same tensors with the same contents (files and metadata aside)."""
         return not (self.added or self.removed or self.changed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data: the two snapshot ids, ``identical``, then every list and total."""
+        return {
+            "snapshot_a": self.a,
+            "snapshot_b": self.b,
+            "identical": self.identical,
+            "changed": [change.to_dict() for change in self.changed],
+            "added": [summary.to_dict() for summary in self.added],
+            "removed": [summary.to_dict() for summary in self.removed],
+            "unchanged": list(self.unchanged),
+            "unchanged_bytes": self.unchanged_bytes,
+            "sharing": {
+                "shared_bytes": self.sharing.shared_bytes,
+                "only_a_bytes": self.sharing.only_first_bytes,
+                "only_b_bytes": self.sharing.only_second_bytes,
+            },
+            "metrics": [metric.to_dict() for metric in self.metrics],
+        }
+
+
+def diff_to_dict(diff: SnapshotDiff, a: ModelVersion, b: ModelVersion) -> dict[str, Any]:
+    """A diff of two model versions as JSON-ready data, led by the versions it compares."""
+    return {"a": a.ref, "b": b.ref, **diff.to_dict()}
 
 
 def diff_snapshots(

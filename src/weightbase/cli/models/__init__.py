@@ -12,9 +12,9 @@ import typer
 from weightbase.cli.models import browse, change, transfer
 
 # The renderers the demo prints with too; they live in weightbase.cli.render.
-from weightbase.cli.render import diff_renderables, diff_to_dict, history_table, version_line
+from weightbase.cli.render import diff_renderables, history_table, version_line
 
-__all__ = ["diff_renderables", "diff_to_dict", "history_table", "models_app", "version_line"]
+__all__ = ["diff_renderables", "history_table", "models_app", "version_line"]
 
 models_app = typer.Typer(
     help="The model registry: push and pull versions, compare them, move aliases and stages.",

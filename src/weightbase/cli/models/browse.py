@@ -27,11 +27,11 @@ from weightbase.cli.options import (
 )
 from weightbase.cli.render import (
     diff_renderables,
-    diff_to_dict,
     history_table,
     lineage_tree,
     table,
 )
+from weightbase.registry.diff import diff_to_dict
 
 if TYPE_CHECKING:
     from weightbase.registry import ModelAnalysis, ModelVersion
