@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from weightbase.governance.approvals import Approvals
     from weightbase.governance.audit import AuditLog
     from weightbase.governance.compliance import Compliance
+    from weightbase.governance.scan_results import Scans
     from weightbase.lineage import LineageService, Node
     from weightbase.registry.service import ModelRegistry
     from weightbase.tensors import TensorStore
@@ -119,6 +120,13 @@ class Workspace:
         from weightbase.governance.compliance import Compliance
 
         return Compliance(self.catalog, recorder=self.recorder, models=self.models)
+
+    @cached_property
+    def scans(self) -> Scans:
+        """The scans of each version's pickled files, stored by the push that stored them."""
+        from weightbase.governance.scan_results import Scans
+
+        return Scans(self.catalog, version_id=lambda ref: self.models.version(ref).id)
 
     @cached_property
     def webhooks(self) -> Webhooks:

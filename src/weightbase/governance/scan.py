@@ -53,6 +53,7 @@ __all__ = [
     "ScannedFile",
     "scan_bytes",
     "scan_path",
+    "scan_pickled",
 ]
 
 MAX_DEPTH = 4
@@ -67,6 +68,8 @@ PICKLE_SUFFIXES = frozenset(
 )
 # Files no model loader executes: configs, vocabularies, model cards.
 TEXT_SUFFIXES = frozenset({".json", ".txt", ".md"})
+# NumPy files, which hold pickles when their arrays hold objects.
+_NUMPY_SUFFIXES = frozenset({".npy", ".npz"})
 
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _TORCH_LEGACY_PICKLES = 5  # magic, protocol, system info, the object, the storage keys
@@ -99,6 +102,46 @@ def scan_bytes(data: bytes, *, name: str = "<bytes>", max_depth: int = MAX_DEPTH
     scanner = _Scanner(max_depth)
     scanner.stream(io.BytesIO(data), name, None, depth=0)
     return scanner.report(name)
+
+
+def scan_pickled(path: str | os.PathLike[str], *, max_depth: int = MAX_DEPTH) -> ScanReport | None:
+    """Scan the files at ``path`` that a loader reads with pickle; None when there are none.
+
+    What a push checks before it stores anything: a torch, pickle, joblib or NumPy file, or
+    those of them in a folder (dot-folders too, since importing a folder reads them all).
+    Safetensors files, configs and other files are left out: nothing in them is unpickled.
+    """
+    target = Path(path)
+    if not target.exists():
+        raise NotFound(f"no file or folder at {target}", path=str(target))
+    files = [target]
+    if target.is_dir():
+        files = []
+        for folder, subfolders, names in os.walk(target):
+            subfolders.sort()
+            files.extend(Path(folder) / name for name in sorted(names))
+    pickled = [file for file in files if _is_pickled(file)]
+    if not pickled:
+        return None
+    scanner = _Scanner(max_depth)
+    for file in pickled:
+        scanner.file(file)
+    return scanner.report(str(target))
+
+
+def _is_pickled(file: Path) -> bool:
+    """By its suffix, or, for a file with none of the known ones, by a pickle's first bytes."""
+    suffix = file.suffix.lower()
+    if suffix in PICKLE_SUFFIXES or suffix in _NUMPY_SUFFIXES:
+        return True
+    if suffix == ".safetensors" or suffix in TEXT_SUFFIXES:
+        return False  # a safetensors header length can start with what looks like PROTO
+    try:
+        with open(file, "rb") as stream:
+            head = stream.read(2)
+    except OSError:
+        return False  # the import reports what it cannot read
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
 def _walk_folder(root: Path) -> Iterator[Path]:

@@ -71,6 +71,20 @@ class Finding:
             "detail": self.detail,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        """The finding ``to_dict`` wrote (its ``global`` is derived, so it is not read)."""
+        return cls(
+            FindingKind(data["kind"]),
+            data["path"],
+            data["detail"],
+            member=data.get("member"),
+            module=data.get("module"),
+            name=data.get("name"),
+            opcode=data.get("opcode"),
+            offset=data.get("offset"),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ScannedFile:
@@ -83,6 +97,11 @@ class ScannedFile:
     def to_dict(self) -> dict[str, Any]:
         """The file as plain JSON-ready data."""
         return {"path": self.path, "member": self.member, "format": self.format}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScannedFile:
+        """The file ``to_dict`` wrote."""
+        return cls(data["path"], data["format"], data.get("member"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,3 +125,12 @@ class ScanReport:
             "findings": [finding.to_dict() for finding in self.findings],
             "files_scanned": [scanned.to_dict() for scanned in self.files_scanned],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScanReport:
+        """The report ``to_dict`` wrote (``clean`` follows from its findings)."""
+        return cls(
+            data.get("target", ""),
+            tuple(Finding.from_dict(finding) for finding in data.get("findings", ())),
+            tuple(ScannedFile.from_dict(scanned) for scanned in data.get("files_scanned", ())),
+        )

@@ -6,6 +6,8 @@ that is smaller; then one catalog transaction finds a live version with the
 same content or inserts a new one, with its tags, metrics, aliases, lineage
 edges, history and events; last, a new version's snapshot is pinned by its own
 ref (:mod:`weightbase.versioning.publish`). A crash leaves no version or a whole one.
+Files a loader would unpickle are scanned before anything is written, and the clean
+scan is kept with the version (:mod:`weightbase.governance.scan_results`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy import select
 from weightbase.catalog.rows import add_tag
 from weightbase.catalog.schema import ModelRow, ModelVersionRow, utcnow
 from weightbase.errors import Conflict, ValidationError
+from weightbase.governance.scan_results import check_pickled, store_scan
 from weightbase.names import check_tag
 from weightbase.registry.aliases import check_alias, check_stage, set_alias_row, set_stage
 from weightbase.registry.analysis import analyse, trainable_parameter_names
@@ -100,6 +103,8 @@ def push(context: RegistryContext, name: str, source: Any, options: PushOptions)
         if ref is not None
     }
 
+    # Refused on findings before anything is stored; None when nothing there is pickled.
+    scan = check_pickled(source) if _is_existing_path(source) else None
     parent = _latest_snapshot(context, name)
     with publish_snapshot(context.store, "models") as publication:
         snapshot, push_config, trainable = _store_source(
@@ -170,6 +175,8 @@ def push(context: RegistryContext, name: str, source: Any, options: PushOptions)
                 context.recorder.link(session, node, version_node(other.id), relation)
             for alias in alias_list:
                 set_alias_row(context, session, model.id, alias, row, None)
+            if scan is not None:
+                store_scan(session, row.id, scan)
             return row.id, created
 
         version_id, created = context.catalog.write(work, attempts=8)
@@ -272,6 +279,10 @@ def _store_source(
         "a dict of NumPy arrays, a path to a .safetensors/torch file or model folder, "
         "or a Snapshot"
     )
+
+
+def _is_existing_path(source: Any) -> bool:
+    return isinstance(source, str | os.PathLike) and Path(source).exists()
 
 
 def _is_torch(value: object) -> bool:
