@@ -23,10 +23,11 @@ from weightbase.errors import MissingExtraError
 
 def test_server_passes_its_options_to_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEIGHTBASE_SERVER_ANONYMOUS_READ", "0")
+    monkeypatch.setenv("WEIGHTBASE_SERVER_WEBHOOKS", "1")
     calls: list[tuple[Any, dict[str, Any]]] = []
     monkeypatch.setattr(uvicorn, "run", lambda target, **options: calls.append((target, options)))
     result = CliRunner().invoke(
-        app, ["server", "--port", "9123", "--workers", "3", "--anonymous-read"]
+        app, ["server", "--port", "9123", "--workers", "3", "--anonymous-read", "--no-webhooks"]
     )
     assert result.exit_code == 0, result.output
     [(target, options)] = calls
@@ -39,6 +40,9 @@ def test_server_passes_its_options_to_uvicorn(monkeypatch: pytest.MonkeyPatch) -
         "log_level": "info",
     }
     assert os.environ["WEIGHTBASE_SERVER_ANONYMOUS_READ"] == "1"
+    assert os.environ["WEIGHTBASE_SERVER_WEBHOOKS"] == "0"
+    assert CliRunner().invoke(app, ["server"]).exit_code == 0
+    assert os.environ["WEIGHTBASE_SERVER_WEBHOOKS"] == "1"
 
 
 def test_server_refuses_bad_options() -> None:
@@ -53,6 +57,10 @@ def test_the_app_of_each_worker_reads_the_environment(
     assert create_app_from_env().state.options.anonymous_read is True
     monkeypatch.setenv("WEIGHTBASE_SERVER_ANONYMOUS_READ", "0")
     assert create_app_from_env().state.options.anonymous_read is False
+    monkeypatch.delenv("WEIGHTBASE_SERVER_WEBHOOKS", raising=False)
+    assert create_app_from_env().state.options.webhooks is True
+    monkeypatch.setenv("WEIGHTBASE_SERVER_WEBHOOKS", "0")
+    assert create_app_from_env().state.options.webhooks is False
 
 
 def test_a_missing_extra_names_weightbase_server() -> None:

@@ -4,7 +4,8 @@
 
 The workspace is opened when the app starts and closed when it stops, so each
 uvicorn worker process has its own (several can serve one PostgreSQL + S3
-workspace side by side).
+workspace side by side), with its own webhook dispatcher: deliveries are
+claimed in the catalog, so several dispatchers never send one twice.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from weightbase.api.errors import ErrorBody, JSONBody, error_response, install_e
 from weightbase.api.errors import request_id_of as _request_id
 from weightbase.api.middleware import HttpMetrics, RequestContext
 from weightbase.config import Settings
+from weightbase.webhooks import Dispatcher
 from weightbase.workspace import Workspace
 
 __all__ = ["API_PREFIX", "ServerOptions", "create_app", "create_app_from_env"]
@@ -59,7 +61,8 @@ class ServerOptions:
     token is and what they may do: by default its ``wb.access`` (users and
     tokens in the catalog); None serves anonymous reads only.
     ``anonymous_read`` lets requests without a token read; bodies over
-    ``max_body_bytes`` are refused with 413.
+    ``max_body_bytes`` are refused with 413. ``webhooks`` runs a webhook
+    :class:`~weightbase.webhooks.Dispatcher` while the app is up.
     """
 
     authenticator: Callable[[Workspace], Authenticator] | None = field(
@@ -67,6 +70,7 @@ class ServerOptions:
     )
     anonymous_read: bool = False
     max_body_bytes: int = 64 * 1024 * 1024
+    webhooks: bool = True
 
 
 def create_app(
@@ -85,9 +89,15 @@ def create_app(
         app.state.workspace = opened
         if options.authenticator is not None:
             app.state.authenticator = options.authenticator(opened)
+        dispatcher = Dispatcher(opened.catalog) if options.webhooks else None
+        if dispatcher is not None:
+            dispatcher.start()
+        app.state.dispatcher = dispatcher
         try:
             yield
         finally:
+            if dispatcher is not None:
+                await run_in_threadpool(dispatcher.stop)
             await run_in_threadpool(opened.close)
 
     app = FastAPI(
@@ -138,10 +148,21 @@ def create_app(
 def create_app_from_env() -> FastAPI:
     """The app ``weightbase server`` runs in each worker, configured by ``WEIGHTBASE_*``.
 
-    ``WEIGHTBASE_SERVER_ANONYMOUS_READ=1`` allows reads without a token.
+    ``WEIGHTBASE_SERVER_ANONYMOUS_READ=1`` allows reads without a token;
+    ``WEIGHTBASE_SERVER_WEBHOOKS=0`` leaves webhooks to another process.
     """
-    anonymous = os.environ.get("WEIGHTBASE_SERVER_ANONYMOUS_READ", "") in ("1", "true", "yes")
-    return create_app(Settings.from_env(), ServerOptions(anonymous_read=anonymous))
+    anonymous = _flag("WEIGHTBASE_SERVER_ANONYMOUS_READ", default=False)
+    webhooks = _flag("WEIGHTBASE_SERVER_WEBHOOKS", default=True)
+    return create_app(
+        Settings.from_env(), ServerOptions(anonymous_read=anonymous, webhooks=webhooks)
+    )
+
+
+def _flag(name: str, *, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    return value in ("1", "true", "yes")
 
 
 def _factory(workspace: WorkspaceFactory | Settings | None) -> WorkspaceFactory:

@@ -2,7 +2,8 @@
 
 The workspace is the one ``weightbase.open()`` opens (``WEIGHTBASE_HOME``, or
 ``WEIGHTBASE_CATALOG_URL`` and ``WEIGHTBASE_STORE_URL``); each worker process
-opens its own. Needs the ``[server]`` extra.
+opens its own, and runs a webhook dispatcher unless ``--no-webhooks``. Needs the
+``[server]`` extra.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ def server(
     anonymous_read: Annotated[
         bool, typer.Option("--anonymous-read", help="Let requests without a token read.")
     ] = False,
+    webhooks: Annotated[
+        bool,
+        typer.Option(
+            "--webhooks/--no-webhooks",
+            help="Deliver webhooks from each worker (off: another process delivers them).",
+        ),
+    ] = True,
     log_level: Annotated[
         str, typer.Option(help="uvicorn's log level: critical, error, warning, info, debug.")
     ] = "info",
@@ -36,6 +44,7 @@ def server(
 
     # Workers are separate processes that build the app from the environment.
     os.environ["WEIGHTBASE_SERVER_ANONYMOUS_READ"] = "1" if anonymous_read else "0"
+    os.environ["WEIGHTBASE_SERVER_WEBHOOKS"] = "1" if webhooks else "0"
     uvicorn.run(
         "weightbase.api.app:create_app_from_env",
         factory=True,
