@@ -121,6 +121,12 @@ def editor(server: Server) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
+def admin(server: Server) -> Iterator[httpx.Client]:
+    """A client with an admin's token, on ``/api/v1``."""
+    yield from _client(server, "admin")
+
+
+@pytest.fixture
 def viewer(server: Server) -> Iterator[httpx.Client]:
     yield from _client(server, "viewer")
 
