@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from weightbase.api import audit, datasets, models, runs, webhooks
+from weightbase.api import audit, datasets, governance, models, runs, webhooks
 from weightbase.api.actor import record_request_actors
 from weightbase.api.auth import Authenticator
 from weightbase.api.common import API_PREFIX
@@ -115,7 +115,14 @@ def create_app(
     app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(RequestContext, metrics=metrics, max_body_bytes=options.max_body_bytes)
-    for router in (models.router, datasets.router, runs.router, audit.router, webhooks.router):
+    for router in (
+        models.router,
+        datasets.router,
+        runs.router,
+        audit.router,
+        webhooks.router,
+        governance.router,
+    ):
         app.include_router(router, responses=_ERRORS)
 
     @app.get("/healthz", tags=["probes"])
