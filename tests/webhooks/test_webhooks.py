@@ -62,15 +62,11 @@ def dispatcher(workspace: Workspace) -> Iterator[Dispatcher]:
         yield made
 
 
-def _until_settled(dispatcher: Dispatcher, rounds: int = 200) -> None:
-    """Run rounds until no delivery is due or pending retries have waited out their backoff."""
+def _until_settled(workspace: Workspace, dispatcher: Dispatcher, rounds: int = 200) -> None:
+    """Run rounds until no delivery is pending (retries wait out their backoff between)."""
     for _ in range(rounds):
         dispatcher.run_once()
-        with dispatcher._catalog.session() as session:
-            from weightbase.catalog.webhook_tables import WebhookDeliveryRow
-
-            pending = session.query(WebhookDeliveryRow).filter_by(status="pending").count()
-        if not pending:
+        if not workspace.webhooks.deliveries(status="pending"):
             return
         time.sleep(0.02)
     raise AssertionError("deliveries still pending")
@@ -88,7 +84,7 @@ def test_a_subscription_gets_signed_events_of_its_types(
     version = workspace.models.push("bert", _weights())
     workspace.models.set_alias("bert", "production", version.version)  # another type
 
-    _until_settled(dispatcher)
+    _until_settled(workspace, dispatcher)
     assert len(receiver.received) == 1
     headers, body = receiver.received[0]
     assert headers["X-Weightbase-Event"] == "model_version_created"
@@ -123,7 +119,7 @@ def test_a_failing_receiver_is_retried_with_backoff_until_it_answers(
     dispatcher.run_once()  # the backoff has not run out: nothing is sent
     assert len(receiver.received) == 1
 
-    _until_settled(dispatcher)
+    _until_settled(workspace, dispatcher)
     (done,) = workspace.webhooks.deliveries(hook.id)
     assert (done.status, done.attempts, done.last_status_code) == ("delivered", 3, 200)
     assert done.last_error is None
@@ -139,7 +135,7 @@ def test_a_delivery_is_given_up_after_its_attempts(
     hook, _ = workspace.webhooks.subscribe("http://127.0.0.1:9/refused", ["model_created"])
     workspace.models.create("nobody-listens")
     dispatcher.max_attempts = 2
-    _until_settled(dispatcher)
+    _until_settled(workspace, dispatcher)
     (failed,) = workspace.webhooks.deliveries(hook.id, status="failed")
     assert failed.attempts == 2
     assert failed.last_status_code is None
@@ -159,7 +155,7 @@ def test_two_dispatchers_deliver_each_event_once(
             thread.start()
         for thread in threads:
             thread.join()
-        _until_settled(other)
+        _until_settled(workspace, other)
     names = sorted(json.loads(body)["event"]["payload"]["model"] for _, body in receiver.received)
     assert names == ["a", "b", "c"]
 
