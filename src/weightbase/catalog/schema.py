@@ -322,6 +322,9 @@ class AuditLogRow(Base):
     before: Mapped[dict[str, Any] | None]
     after: Mapped[dict[str, Any] | None]
     reason: Mapped[str | None] = mapped_column(Text)
+    # Where an API request made the change: its token's public id and client address.
+    token_id: Mapped[str | None] = mapped_column(String(64))
+    remote_address: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_audit_log_entity", "entity_kind", "entity_id", "id"),
