@@ -7,8 +7,8 @@ route's action: ``read`` for GET, ``write`` for mutations unless a route names
 ``approve`` or ``admin``; a mutation of a model is checked against that
 model's owner and team. No token is 401, unless the server allows anonymous
 reads and the action is ``read``; a token that may not do it is 403. The
-caller becomes the audit actor of what the request changes
-(:mod:`weightbase.api.actor`).
+caller becomes the audit actor of what the request changes, with its token's
+id and the client's address as the origin (:mod:`weightbase.api.actor`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from weightbase.api.actor import REQUEST_ACTOR
+from weightbase.api.actor import REQUEST_CALLER, RequestCaller
 from weightbase.errors import AuthenticationError, PermissionDenied
 
 __all__ = ["Action", "Authenticator", "Principal", "access"]
@@ -73,7 +73,14 @@ def access(action: Action | None = None) -> Callable[[Request], Awaitable[Princi
                     user=principal.user,
                 )
             # Set in the request's own task: the endpoint's worker thread inherits it.
-            REQUEST_ACTOR.set(principal.user)
+            client = request.client
+            REQUEST_CALLER.set(
+                RequestCaller(
+                    user=principal.user,
+                    token_id=principal.token_id,
+                    remote_address=None if client is None else client.host,
+                )
+            )
         request.state.principal = principal
         return principal
 

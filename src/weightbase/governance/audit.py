@@ -8,6 +8,10 @@ one that did:
         ...                                                   # the change
         audit.record(session, action="alias.set", entity_kind="model", entity_id=model_id,
                      before={"production": "1.0.0"}, after={"production": "1.1.0"})
+
+An entry names its actor; a change made through the API also names its
+origin, the token the request signed in with and the client's address
+(:class:`AuditOrigin`). In-process and CLI changes have neither.
 """
 
 from __future__ import annotations
@@ -30,9 +34,21 @@ if TYPE_CHECKING:
 
     from weightbase.catalog import Catalog
 
-__all__ = ["AuditEntry", "AuditLog"]
+__all__ = ["AuditEntry", "AuditLog", "AuditOrigin"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.:-]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditOrigin:
+    """Where a change came from: the API token's public id and the client's address."""
+
+    token_id: str | None = None
+    remote_address: str | None = None
+
+
+#: The origin of a change made in-process (the library, the CLI): no token, no address.
+NO_ORIGIN = AuditOrigin()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +64,8 @@ class AuditEntry:
     before: Mapping[str, JSONValue] | None
     after: Mapping[str, JSONValue] | None
     reason: str | None
+    token_id: str | None = None
+    remote_address: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The entry as plain JSON-ready data."""
@@ -61,6 +79,8 @@ class AuditEntry:
             "before": None if self.before is None else dict(self.before),
             "after": None if self.after is None else dict(self.after),
             "reason": self.reason,
+            "token_id": self.token_id,
+            "remote_address": self.remote_address,
         }
 
 
@@ -75,6 +95,11 @@ class AuditLog:
     def actor(self) -> str:
         """Who this log records as acting when a call names no one."""
         return self._actor or default_actor()
+
+    @property
+    def origin(self) -> AuditOrigin:
+        """Where the changes this log records come from (in-process: nowhere in particular)."""
+        return NO_ORIGIN
 
     def record(
         self,
@@ -103,6 +128,7 @@ class AuditLog:
             raise ValidationError(f"actor must be 1 to 255 characters, not {who!r}")
         if reason is not None and not isinstance(reason, str):
             raise ValidationError(f"reason must be text, not {type(reason).__name__}")
+        origin = self.origin
         values = {
             "at": utcnow(),
             "actor": who,
@@ -112,6 +138,8 @@ class AuditLog:
             "before": None if before is None else json_object(before, what="audit 'before'"),
             "after": None if after is None else json_object(after, what="audit 'after'"),
             "reason": reason,
+            "token_id": origin.token_id,
+            "remote_address": _clip(origin.remote_address, 64),
         }
         if session is None:
             with self._catalog.transaction() as own_session:
@@ -125,6 +153,7 @@ class AuditLog:
         *,
         action: str | None = None,
         actor: str | None = None,
+        token_id: str | None = None,
         since_id: int | None = None,
         limit: int = 100,
         newest_first: bool = False,
@@ -148,6 +177,8 @@ class AuditLog:
             query = query.where(AuditLogRow.action == action)
         if actor is not None:
             query = query.where(AuditLogRow.actor == actor)
+        if token_id is not None:
+            query = query.where(AuditLogRow.token_id == token_id)
         if since_id is not None:
             query = query.where(AuditLogRow.id > since_id)
         if session is not None:
@@ -164,6 +195,10 @@ def _check_name(field: str, value: str, max_length: int) -> None:
         )
 
 
+def _clip(value: str | None, max_length: int) -> str | None:
+    return None if value is None else value[:max_length]
+
+
 def _insert(session: Session, values: dict[str, Any]) -> AuditEntry:
     statement = insert(AuditLogRow).values(**values).returning(AuditLogRow.id)
     entry_id = session.execute(statement).scalar_one()
@@ -177,6 +212,8 @@ def _insert(session: Session, values: dict[str, Any]) -> AuditEntry:
         before=freeze_object(values["before"]),
         after=freeze_object(values["after"]),
         reason=values["reason"],
+        token_id=values["token_id"],
+        remote_address=values["remote_address"],
     )
 
 
@@ -191,4 +228,6 @@ def _to_entry(row: AuditLogRow) -> AuditEntry:
         before=freeze_object(None if row.before is None else dict(row.before)),
         after=freeze_object(None if row.after is None else dict(row.after)),
         reason=row.reason,
+        token_id=row.token_id,
+        remote_address=row.remote_address,
     )
