@@ -3,7 +3,7 @@
 basics (config, errors, names) → tensors → catalog → domain modules → interfaces.
 Every import counts: at module level, inside functions, under ``TYPE_CHECKING``, and
 lazy imports named by a string (``"weightbase.tensors.objects.s3"`` for
-``import_module``). Interfaces are cli, api, ui and the facade (``weightbase``,
+``import_module``). Interfaces are cli, api, ui, remote (the client of the server) and the facade (``weightbase``,
 ``weightbase.workspace``); everything not named here is a domain module."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ MAX_MODULE_LINES = 600
 SIZE_EXEMPT = ("catalog/migrations/",)
 
 BASICS = frozenset({"config", "errors", "names"})
-INTERFACES = frozenset({"cli", "api", "ui", "workspace", "__init__", "__main__"})
+INTERFACES = frozenset({"cli", "api", "ui", "remote", "workspace", "__init__", "__main__"})
 
 _MODULE_NAME = re.compile(r"weightbase(\.\w+)+")
 

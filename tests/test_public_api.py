@@ -20,6 +20,7 @@ WEIGHTBASE_NAMES = [
     "MalformedFileError",
     "MissingExtraError",
     "NotFound",
+    "NotSupported",
     "PermissionDenied",
     "Snapshot",
     "StorageError",
@@ -77,7 +78,7 @@ def test_errors_have_one_root_and_the_builtin_bases() -> None:
     assert sorted(errors.__all__) == sorted(
         n
         for n in WEIGHTBASE_NAMES
-        if n.endswith(("Error", "Found", "Conflict", "Denied", "Required"))
+        if n.endswith(("Error", "Found", "Conflict", "Denied", "Required", "Supported"))
     )
     for name in errors.__all__:
         assert issubclass(getattr(errors, name), errors.WeightbaseError)
@@ -89,6 +90,7 @@ def test_errors_have_one_root_and_the_builtin_bases() -> None:
     assert issubclass(errors.StorageError, OSError)
     assert issubclass(errors.MissingExtraError, ImportError)
     assert issubclass(errors.DeviceError, RuntimeError)
+    assert issubclass(errors.NotSupported, NotImplementedError)
     error = errors.IntegrityError("bad chunk", tensor="w", chunk="ab")
     assert (str(error), error.tensor, error.chunk) == ("bad chunk", "w", "ab")  # type: ignore[attr-defined]
     assert str(errors.NotFound("no ref 'x'")) == "no ref 'x'"  # not quoted, as KeyError would

@@ -15,6 +15,7 @@ errors (OS, botocore, SQL drivers) are translated where they leave a backend.
     │   └── ApprovalRequired                a governance policy needs approvals not yet given
     ├── StorageError (OSError)              the object store failed to read or write
     ├── MissingExtraError (ImportError)     an optional dependency is not installed
+    ├── NotSupported (NotImplementedError)  this kind of workspace cannot do that (remote)
     └── DeviceError (RuntimeError)          the requested device is not available
 """
 
@@ -29,6 +30,7 @@ __all__ = [
     "MalformedFileError",
     "MissingExtraError",
     "NotFound",
+    "NotSupported",
     "PermissionDenied",
     "StorageError",
     "UnsafeFormatError",
@@ -96,6 +98,11 @@ class StorageError(WeightbaseError, OSError):
 
 class MissingExtraError(WeightbaseError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
+
+
+class NotSupported(WeightbaseError, NotImplementedError):
+    """Something this kind of workspace cannot do, such as a remote workspace reaching the
+    server's catalog directly; the message says what to use instead."""
 
 
 class DeviceError(WeightbaseError, RuntimeError):

@@ -214,14 +214,23 @@ def open(
     *,
     catalog_url: str | None = None,
     store_url: str | None = None,
+    token: str | None = None,
 ) -> Workspace:
-    """Open (creating on first use) the workspace in ``home``.
+    """Open (creating on first use) the workspace in ``home``, or the server at a URL.
 
-    Each location comes from, in order: the argument, the environment
-    (``WEIGHTBASE_CATALOG_URL``, ``WEIGHTBASE_STORE_URL``), then ``home``
-    (``$WEIGHTBASE_HOME``, default ``~/.weightbase``): ``catalog.db`` and
-    ``store/`` inside it.
+    ``home`` given as ``http://host:port`` (or, with no arguments at all,
+    ``WEIGHTBASE_URL`` set) opens a remote workspace on that server, signed in
+    with ``token`` (default ``WEIGHTBASE_TOKEN``): the same services over HTTP
+    (:mod:`weightbase.remote`). Otherwise each location comes from, in order:
+    the argument, the environment (``WEIGHTBASE_CATALOG_URL``,
+    ``WEIGHTBASE_STORE_URL``), then ``home`` (``$WEIGHTBASE_HOME``, default
+    ``~/.weightbase``): ``catalog.db`` and ``store/`` inside it.
     """
+    url = _server_url(home, catalog_url, store_url)
+    if url is not None:
+        from weightbase.remote import connect
+
+        return connect(url, token=token or os.environ.get("WEIGHTBASE_TOKEN") or None)
     from weightbase.catalog import Catalog
     from weightbase.tensors import TensorStore
 
@@ -233,6 +242,20 @@ def open(
         catalog.close()
         raise
     return Workspace(config.home, catalog, store)
+
+
+def _server_url(
+    home: str | os.PathLike[str] | None, catalog_url: str | None, store_url: str | None
+) -> str | None:
+    if isinstance(home, str) and home.startswith(("http://", "https://")):
+        if catalog_url or store_url:
+            from weightbase.errors import ValidationError
+
+            raise ValidationError("a server URL takes no catalog_url or store_url")
+        return home
+    if home is None and catalog_url is None and store_url is None:
+        return os.environ.get("WEIGHTBASE_URL", "").strip() or None
+    return None
 
 
 if TYPE_CHECKING:

@@ -23,6 +23,7 @@ from weightbase.api.common import (
     workspace,
 )
 from weightbase.api.errors import JSONBody
+from weightbase.errors import ValidationError
 from weightbase.registry.diff import diff_to_dict
 from weightbase.workspace import Workspace
 
@@ -71,6 +72,52 @@ class RollbackBody(BaseModel):
     reason: str | None = None
 
 
+class CreateBody(BaseModel):
+    """A model to register with no versions yet."""
+
+    name: str
+    description: str | None = None
+    licence: str | None = None
+    model_card: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    exist_ok: bool = False
+
+
+class UpdateBody(BaseModel):
+    """Fields of a model to change; a null keeps a field as it is."""
+
+    description: str | None = None
+    licence: str | None = None
+    model_card: str | None = None
+    reason: str | None = None
+
+
+class PushBody(BaseModel):
+    """Publish a snapshot already uploaded (``/store``) as a version of the model."""
+
+    snapshot: str = Field(description="the id of a snapshot uploaded with POST /store/snapshots")
+    version: str | None = None
+    bump: Literal["major", "minor", "patch"] = "minor"
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    metrics: dict[str, float] | None = None
+    stage: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    config: dict[str, Any] | None = None
+    derived_from: str | None = Field(default=None, description="name@version")
+    fine_tuned_from: str | None = Field(default=None, description="name@version")
+    create: bool = True
+
+
+class LinkBody(BaseModel):
+    """Record ``<this version> relation <target>``: a version (name@version) or any node."""
+
+    relation: str
+    version: str | None = Field(default=None, description="name@version of the target")
+    kind: str | None = Field(default=None, description="the target node's kind, without version")
+    id: str | None = Field(default=None, description="the target node's id, with kind")
+
+
 class CompareBody(BaseModel):
     """Two versions, ``name@ref`` each, of one model or of two."""
 
@@ -109,10 +156,79 @@ def compare_any(body: CompareBody, wb: Wb) -> dict[str, Any]:
     return _diff(wb, body.a, body.b, model=None, values=body.values)
 
 
+@router.post("", status_code=201)
+def create_model(body: CreateBody, wb: Wb) -> dict[str, Any]:
+    """Register a model with no versions yet (409 if it exists, unless ``exist_ok``)."""
+    found = wb.models.create(
+        body.name,
+        description=body.description,
+        licence=body.licence,
+        model_card=body.model_card,
+        tags=body.tags,
+        exist_ok=body.exist_ok,
+    )
+    return found.to_dict()
+
+
 @router.get(_MODEL + "/-/versions", response_model=Page)
-def list_versions(model: str, wb: Wb) -> Page:
-    """Every live version of a model, oldest first by SemVer precedence (one page)."""
-    return page(wb.models.versions(model), None)
+def list_versions(model: str, wb: Wb, include_deleted: bool = False) -> Page:
+    """Every version of a model, oldest first by SemVer precedence (one page)."""
+    return page(wb.models.versions(model, include_deleted=include_deleted), None)
+
+
+@router.post(_MODEL + "/-/versions", status_code=201)
+def push_version(model: str, body: PushBody, wb: Wb) -> dict[str, Any]:
+    """Publish an uploaded snapshot as a version: the commit of a push over HTTP.
+
+    The snapshot is one ``POST /store/snapshots`` stored; an identical live
+    version is returned instead of a new one (``created`` false), as in a local push.
+    """
+    snapshot = wb.store.snapshot(_snapshot_id(body.snapshot))
+    found = wb.models.push(
+        model,
+        snapshot,
+        version=body.version,
+        bump=body.bump,
+        description=body.description,
+        tags=body.tags,
+        metrics=body.metrics,
+        stage=body.stage,
+        aliases=body.aliases,
+        config=body.config,
+        derived_from=body.derived_from,
+        fine_tuned_from=body.fine_tuned_from,
+        create=body.create,
+    )
+    return found.to_dict()
+
+
+@router.delete(_MODEL + "/-/versions/{version}", status_code=204)
+def delete_version(model: str, version: str, wb: Wb, reason: str | None = None) -> Response:
+    """Soft-delete a version (its weights are unpinned); 409 while an alias points at it."""
+    wb.models.delete_version(model, version, reason=reason)
+    return Response(status_code=204)
+
+
+@router.get(_MODEL + "/-/versions/{version}/analysis")
+def analysis(model: str, version: str, wb: Wb) -> dict[str, Any]:
+    """What the push found in a version: parameters, dtypes, architecture and layers."""
+    return wb.models.analysis(model, version).to_dict()
+
+
+@router.post(_MODEL + "/-/versions/{version}/links", status_code=201)
+def link(model: str, version: str, body: LinkBody, wb: Wb) -> dict[str, Any]:
+    """Record a lineage edge from this version to another version or node."""
+    from weightbase.lineage import Node
+
+    source = wb.models.version(model, version)
+    if body.version is not None:
+        target: Any = wb.models.version(body.version)
+    elif body.kind is not None and body.id is not None:
+        target = Node(body.kind, body.id)
+    else:
+        raise ValidationError("name the target: version, or kind and id")
+    wb.models.link(source, body.relation, target)
+    return {"source": source.ref, "relation": body.relation, "target": str(target)}
 
 
 @router.get(_MODEL + "/-/versions/{version}", responses={304: {"description": "not modified"}})
@@ -212,6 +328,32 @@ def rollback(model: str, body: RollbackBody, wb: Wb) -> dict[str, Any]:
 def get_model(model: str, wb: Wb) -> dict[str, Any]:
     """A live model: its description, tags, aliases and latest version."""
     return wb.models.get(model).to_dict()
+
+
+@router.patch(_MODEL)
+def update_model(model: str, body: UpdateBody, wb: Wb) -> dict[str, Any]:
+    """Change a model's description, licence or model card."""
+    found = wb.models.update(
+        model,
+        description=body.description,
+        licence=body.licence,
+        model_card=body.model_card,
+        reason=body.reason,
+    )
+    return found.to_dict()
+
+
+@router.delete(_MODEL, status_code=204)
+def delete_model(model: str, wb: Wb, force: bool = False, reason: str | None = None) -> Response:
+    """Soft-delete a model; 409 while it has aliases unless ``force``."""
+    wb.models.delete(model, force=force, reason=reason)
+    return Response(status_code=204)
+
+
+def _snapshot_id(text: str) -> str:
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise ValidationError(f"{text!r} is not a snapshot id (64 lower-case hex digits)")
+    return text
 
 
 def _change_tags(wb: Workspace, ref: str, body: TagsBody) -> None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from weightbase.catalog.schema import ModelGovernanceRow, UserRow
+from weightbase.errors import NotFound
 from weightbase.governance.roles import (
     ACTIONS,
     OWNED_ACTIONS,
@@ -181,7 +182,10 @@ class Access:
         """Whether ``principal`` may do ``action`` (on ``model``, by its ownership, when given)."""
         if model is None:
             return can(principal, action)
-        owned = self.ownership(model)
+        try:
+            owned = self.ownership(model)
+        except NotFound:  # not created yet (a push creates it): no owner narrows it
+            return can(principal, action)
         return can(
             principal,
             action,

@@ -49,9 +49,9 @@ if TYPE_CHECKING:
 
     from weightbase.registry.context import RegistryContext
     from weightbase.registry.records import ModelVersion
-    from weightbase.tensors import WriteStats
+    from weightbase.tensors import TensorStore, WriteStats
 
-__all__ = ["PINS", "PushOptions", "push"]
+__all__ = ["PINS", "PushOptions", "WriteArgs", "push", "write_source"]
 
 #: Where model versions reference snapshots, for finishing interrupted publishes.
 PINS = (
@@ -222,8 +222,8 @@ def _latest_snapshot(context: RegistryContext, name: str) -> str | None:
 # -- storing a source ------------------------------------------------------------------
 
 
-class _WriteArgs(TypedDict):
-    """How every kind of source is written: under the pending ref, against the parent."""
+class WriteArgs(TypedDict):
+    """How every kind of source is written: under a ref, against a parent."""
 
     ref: str
     parent: str | None
@@ -239,20 +239,29 @@ def _store_source(
     parent: str | None,
     options: PushOptions,
 ) -> tuple[Snapshot, Mapping[str, Any] | None, Any]:
-    """Write ``source`` to the store; returns the snapshot, a config and trainable names."""
-    from weightbase.tensors.formats import import_path
-    from weightbase.tensors.write import FileSource
-
-    store = context.store
+    """Write ``source`` under the publish's pending ref; the snapshot, a config, trainable names."""
     if isinstance(source, Snapshot):
-        return publication.hold(store.snapshot(source.id)), None, None
-    how: _WriteArgs = {
+        return publication.hold(context.store.snapshot(source.id)), None, None
+    how: WriteArgs = {
         "ref": publication.pending_ref(),
         "parent": parent,
         "codec": options.codec,
         "progress": options.progress,
         "stats": options.stats,
     }
+    return write_source(context.store, source, how)
+
+
+def write_source(
+    store: TensorStore, source: Any, how: WriteArgs
+) -> tuple[Snapshot, Mapping[str, Any] | None, Any]:
+    """Write any source a push takes to ``store``; the snapshot, a config and trainable names.
+
+    A remote workspace writes through this too, into its staging store.
+    """
+    from weightbase.tensors.formats import import_path
+    from weightbase.tensors.write import FileSource
+
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         if not path.exists():

@@ -103,6 +103,7 @@ class ModelVersion:
         return {
             "id": self.id,
             "model": self.model,
+            "model_id": self.model_id,
             "version": self.version,
             "snapshot_id": self.snapshot_id,
             "content_digest": self.content_digest,
