@@ -45,6 +45,8 @@ TABLES = {
     "scan_results",
     "webhooks",
     "webhook_deliveries",
+    "ethics_reviews",
+    "explanations",
 }
 
 

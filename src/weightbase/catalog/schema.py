@@ -3,8 +3,9 @@
 Rows only: the rules about what may be written live in the domain modules
 (``registry``, ``lineage``, ``governance``) that own these tables. The base and
 column types are in ``base``; users, tokens and governance records in
-``governance_tables``, webhooks in ``webhook_tables``, re-exported here, so this
-module names every table.
+``governance_tables``, webhooks in ``webhook_tables``, ethics reviews and
+explanations in ``review_tables``, re-exported here, so this module names every
+table.
 Every change to these needs a migration in ``migrations/versions`` (a test
 compares the two).
 """
@@ -44,6 +45,11 @@ from weightbase.catalog.governance_tables import (
     ScanResultRow,
     UserRow,
 )
+from weightbase.catalog.review_tables import (
+    ETHICS_DECISIONS,
+    EthicsReviewRow,
+    ExplanationRow,
+)
 from weightbase.catalog.webhook_tables import (
     DELIVERY_STATUSES,
     WebhookDeliveryRow,
@@ -53,6 +59,7 @@ from weightbase.catalog.webhook_tables import (
 __all__ = [
     "APPROVAL_DECISIONS",
     "DELIVERY_STATUSES",
+    "ETHICS_DECISIONS",
     "APPROVAL_STATUSES",
     "RISK_LEVELS",
     "ROLES",
@@ -67,7 +74,9 @@ __all__ = [
     "ComplianceReportRow",
     "DatasetRow",
     "DatasetVersionRow",
+    "EthicsReviewRow",
     "EventRow",
+    "ExplanationRow",
     "ExperimentRow",
     "LineageEdgeRow",
     "MetricBlockRow",
