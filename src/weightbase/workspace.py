@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from weightbase.governance.approvals import Approvals
     from weightbase.governance.audit import AuditLog
     from weightbase.governance.compliance import Compliance
+    from weightbase.governance.ethics import Ethics
     from weightbase.governance.scan_results import Scans
     from weightbase.lineage import LineageService, Node
     from weightbase.registry.service import ModelRegistry
@@ -120,6 +121,13 @@ class Workspace:
         from weightbase.governance.compliance import Compliance
 
         return Compliance(self.catalog, recorder=self.recorder, models=self.models)
+
+    @cached_property
+    def ethics(self) -> Ethics:
+        """Ethics reviews: a reviewer's signed-off questionnaire on each model version."""
+        from weightbase.governance.ethics import Ethics
+
+        return Ethics(self.catalog, recorder=self.recorder, models=self.models)
 
     @cached_property
     def scans(self) -> Scans:

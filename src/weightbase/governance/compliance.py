@@ -19,14 +19,15 @@ settings:
       metric: demographic_parity_difference   # or equalized_odds_difference, accuracy_gap
       below: 0.1
     - check: scan                             # the latest security scan is clean
+    - check: ethics_review                    # the latest ethics review approved it
 
-Each check has a severity (``severity:`` overrides it): licence, fairness and
-scan are ``high``, metric ``medium``, model card ``low``. The report's risk
-level is the highest severity among the checks that failed or could not be
-evaluated (a fairness check with no evidence, a scan never run), ``low`` when
-all passed. Reports are stored with the version, so its history shows how its
-compliance changed. Fairness metrics are computed with fairlearn
-(``weightbase[governance]``).
+Each check has a severity (``severity:`` overrides it): licence, fairness,
+scan and ethics review are ``high``, metric ``medium``, model card ``low``.
+The report's risk level is the highest severity among the checks that failed
+or could not be evaluated (a fairness check with no evidence, a scan never
+run, a version never reviewed), ``low`` when all passed. Reports are stored
+with the version, so its history shows how its compliance changed. Fairness
+metrics are computed with fairlearn (``weightbase[governance]``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from weightbase.catalog.schema import (
     VersionMetricRow,
 )
 from weightbase.errors import MissingExtraError, ValidationError
+from weightbase.governance.ethics import ethics_check
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -75,6 +77,7 @@ CHECKS = {
     "metric": "medium",
     "fairness": "high",
     "scan": "high",
+    "ethics_review": "high",
 }
 FAIRNESS_METRICS = ("demographic_parity_difference", "equalized_odds_difference", "accuracy_gap")
 
@@ -324,6 +327,9 @@ def _evaluate(
             below=rule.below,
             per_group_accuracy=per_group,
         )
+    if rule.check == "ethics_review":
+        approved, summary, figures = ethics_check(session, version.id)
+        return result(approved, summary, **figures)
     scan = session.scalars(
         select(ScanResultRow)
         .where(ScanResultRow.version_id == version.id)
