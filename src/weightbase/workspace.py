@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from weightbase.governance.audit import AuditLog
     from weightbase.governance.compliance import Compliance
     from weightbase.governance.ethics import Ethics
+    from weightbase.governance.explain import Explanations
     from weightbase.governance.scan_results import Scans
     from weightbase.lineage import LineageService, Node
     from weightbase.registry.service import ModelRegistry
@@ -128,6 +129,13 @@ class Workspace:
         from weightbase.governance.ethics import Ethics
 
         return Ethics(self.catalog, recorder=self.recorder, models=self.models)
+
+    @cached_property
+    def explanations(self) -> Explanations:
+        """Feature attributions of tabular model versions (shap: ``weightbase[explain]``)."""
+        from weightbase.governance.explain import Explanations
+
+        return Explanations(self.catalog, recorder=self.recorder, models=self.models)
 
     @cached_property
     def scans(self) -> Scans:
