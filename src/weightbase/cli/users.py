@@ -1,7 +1,8 @@
 """``weightbase users …`` and ``weightbase tokens …``: who may use a server, over ``wb.access``.
 
-Users have a role (viewer, editor, approver, admin) and are disabled rather
-than deleted; tokens are shown once, when created, and stored only as hashes.
+Users have a role (viewer, editor, approver, admin) and teams, and are disabled
+rather than deleted; a model's owner and team are who may change it; tokens are
+shown once, when created, and stored only as hashes.
 """
 
 from __future__ import annotations
@@ -15,16 +16,17 @@ from rich.markup import escape
 from weightbase.cli._common import console, emit_json, err_console, open_workspace
 from weightbase.cli.options import JsonOption
 from weightbase.cli.render import table
+from weightbase.errors import ValidationError
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from weightbase.governance.access import ApiToken, User
+    from weightbase.governance.access import ApiToken, ModelOwnership, User
 
 __all__ = ["tokens_app", "users_app"]
 
 users_app = typer.Typer(
-    help="Users of a weightbase server: add them, list them, change roles, disable, enable.",
+    help="Users of a weightbase server: add, list, role, teams, disable, enable; model owners.",
     no_args_is_help=True,
 )
 tokens_app = typer.Typer(
@@ -116,6 +118,68 @@ def set_role(
         emit_json(user.to_dict())
         return
     _user_line("role of", user)
+
+
+@users_app.command("teams")
+def set_teams(
+    name: UserArgument,
+    teams: Annotated[
+        list[str] | None, typer.Argument(help="Every team the user is to be in, such as nlp.")
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Take the user out of every team.")
+    ] = False,
+    reason: ReasonOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Make user NAME a member of exactly the teams TEAM... (--clear: of none)."""
+    if bool(teams) == clear:
+        raise ValidationError("name the teams, or pass --clear for none (not both)")
+    with open_workspace() as wb:
+        user = wb.access.users.set_teams(name, teams or (), reason=reason)
+    if json:
+        emit_json(user.to_dict())
+        return
+    shown = ", ".join(user.teams) or "none"
+    console.print(f"[bold green]teams of[/] {escape(user.name)}: {escape(shown)}")
+
+
+@users_app.command("own")
+def set_owner(
+    model: Annotated[str, typer.Argument(help="The model, such as org/bert.")],
+    owner: Annotated[
+        str | None, typer.Option("--owner", help="The user who owns the model.")
+    ] = None,
+    team: Annotated[
+        str | None, typer.Option("--team", help="The team whose members may change the model.")
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="No owner and no team: every editor may change it.")
+    ] = False,
+    reason: ReasonOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Make --owner and --team the ones who may change MODEL; without either, show them.
+
+    The owner and team are set together: one left out is cleared.
+    """
+    if clear and (owner is not None or team is not None):
+        raise ValidationError("--clear takes no --owner or --team")
+    with open_workspace() as wb:
+        if clear or owner is not None or team is not None:
+            owned = wb.access.set_owner(model, owner, team, reason=reason)
+        else:
+            owned = wb.access.ownership(model)
+    if json:
+        emit_json(owned.to_dict())
+        return
+    console.print(_ownership_line(owned))
+
+
+def _ownership_line(owned: ModelOwnership) -> str:
+    owner = escape(owned.owner) if owned.owner else "[dim]no owner[/]"
+    team = f"team {escape(owned.team)}" if owned.team else "[dim]no team[/]"
+    return f"[bold green]{escape(owned.model)}[/]: {owner}, {team}"
 
 
 @users_app.command("disable")
