@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import exc as sa_exc
 from tests.api.support import MODEL, Server, assert_error
 
-from weightbase.api import audit, datasets, governance, models, runs, webhooks
+from weightbase.api import audit, datasets, governance, models, reviews, runs, webhooks
 from weightbase.api.app import _factory, _readiness
 from weightbase.config import Settings
 from weightbase.errors import IntegrityError, MissingExtraError, NotFound, StorageError
@@ -175,7 +175,7 @@ def test_openapi_lists_every_route(server: Server, root: httpx.Client) -> None:
     document = root.get("/api/v1/openapi.json").json()
     listed = {(path, method.upper()) for path, ops in document["paths"].items() for method in ops}
     every = [*server.app.router.routes]
-    routers = (models, datasets, runs, audit, webhooks, governance)
+    routers = (models, datasets, runs, audit, webhooks, governance, reviews)
     for router in (module.router for module in routers):
         every += router.routes
     routes = {

@@ -23,7 +23,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from weightbase.api import audit, datasets, governance, models, runs, store, users, webhooks
+from weightbase.api import (
+    audit,
+    datasets,
+    governance,
+    models,
+    reviews,
+    runs,
+    store,
+    users,
+    webhooks,
+)
 from weightbase.api.actor import record_request_actors
 from weightbase.api.auth import Authenticator
 from weightbase.api.common import API_PREFIX
@@ -122,6 +132,7 @@ def create_app(
         audit.router,
         webhooks.router,
         governance.router,
+        reviews.router,
         users.router,
         store.router,
     ):
