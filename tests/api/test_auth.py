@@ -25,6 +25,7 @@ _ACTIONS: tuple[tuple[str, re.Pattern[str], Action], ...] = (
     ("*", re.compile(r"^/api/v1/(webhooks|users|tokens)(/|$)"), "admin"),
     ("PUT", re.compile(r"/-/(approval-policy|owner)$"), "admin"),
     ("POST", re.compile(r"^/api/v1/approvals/\{\w+\}/decisions$"), "approve"),
+    ("POST", re.compile(r"/-/versions/\{\w+\}/ethics-reviews$"), "approve"),
 )
 #: Path values for the requests that should be let through: things that are not there.
 _ABSENT = {
@@ -116,6 +117,9 @@ def test_the_matrix_knows_every_action() -> None:
     assert _action("GET", "/api/v1/models/{model}/-/owner") == "read"
     assert _action("PUT", "/api/v1/models/{model}/-/owner") == "admin"
     assert _action("POST", "/api/v1/approvals/{request_id}/decisions") == "approve"
+    assert _action("POST", "/api/v1/models/{model}/-/versions/{version}/ethics-reviews") == (
+        "approve"
+    )
     assert _action("GET", "/api/v1/webhooks/{webhook_id}/deliveries") == "admin"
 
 
