@@ -8,7 +8,9 @@ from weightbase.cli.approvals import approvals_app
 from weightbase.cli.compliance import compliance_app
 from weightbase.cli.datasets import datasets_app
 from weightbase.cli.demo import demo
+from weightbase.cli.ethics import ethics_app
 from weightbase.cli.exit_codes import ExitCode, ExitCodeGroup
+from weightbase.cli.explain import explain_app
 from weightbase.cli.models import models_app
 from weightbase.cli.runs import runs_app
 from weightbase.cli.scan import scan
@@ -36,6 +38,8 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(compliance_app, name="compliance")
+app.add_typer(ethics_app, name="ethics")
+app.add_typer(explain_app, name="explain")
 app.command(name="demo")(demo)
 app.command(name="scan")(scan)
 app.command(name="server")(server)
