@@ -277,3 +277,42 @@ def workspace(catalog_url: str, weightbase_home: Path) -> Iterator[Workspace]:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A weightbase server on loopback for the session; tests swap in their own workspace."""
+    from tests.remote_support import start_server
+
+    yield from start_server(str(tmp_path_factory.mktemp("live-server") / "home"))
+
+
+def remote_variants(metafunc: pytest.Metafunc) -> None:
+    """Run each test of a suite that takes ``workspace`` embedded and against ``live_server``.
+
+    A suite's conftest calls this from ``pytest_generate_tests``; tests marked
+    ``embedded_only`` run embedded alone.
+    """
+    if "workspace_kind" not in metafunc.fixturenames:
+        return
+    local_only = metafunc.definition.get_closest_marker("embedded_only") is not None
+    metafunc.parametrize("workspace_kind", ["embedded"] if local_only else ["embedded", "remote"])
+
+
+@pytest.fixture
+def remote_or_embedded(
+    request: pytest.FixtureRequest, workspace_kind: str, catalog_url: str, weightbase_home: Path
+) -> Iterator[Workspace]:
+    """A fresh workspace, used in-process or through ``live_server`` (per ``workspace_kind``)."""
+    import weightbase
+
+    opened = weightbase.open(weightbase_home, catalog_url=catalog_url)
+    try:
+        if workspace_kind == "embedded":
+            yield opened
+        else:
+            server = request.getfixturevalue("live_server")
+            with server.serving(opened) as remote:
+                yield remote
+    finally:
+        opened.close()

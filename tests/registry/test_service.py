@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from sqlalchemy import func, select
+from tests.remote_support import behind
 from tests.tiny_models import tiny_bert_config
 
 from weightbase.catalog.schema import ModelRow, ModelVersionLayerRow, ModelVersionRow
@@ -35,7 +36,7 @@ def _tiny_bert(seed: int = 0) -> Any:
 
 
 def _count(wb: Workspace, model: type[Any]) -> int:
-    with wb.catalog.session() as session:
+    with behind(wb).catalog.session() as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
@@ -103,7 +104,7 @@ def test_push_torch_module_records_architecture(workspace: Workspace) -> None:
     assert [layer.index for layer in analysis.layers] == [0, 1]
     assert analysis.layers[0].query == "encoder.layer.0.attention.self.query.weight"
     # the layers are rows, queryable in SQL
-    with workspace.catalog.session() as session:
+    with behind(workspace).catalog.session() as session:
         rows = session.scalars(
             select(ModelVersionLayerRow).where(ModelVersionLayerRow.version_id == version.id)
         ).all()
@@ -352,9 +353,9 @@ def test_rollback_moves_the_alias_and_records_why(workspace: Workspace) -> None:
     rolled = workspace.models.rollback("m", to="0.1.0", reason="latency regression")
     assert rolled.version == "0.1.0"
     assert workspace.models.version("m@production").version == "0.1.0"
-    entry = workspace.audit.entries("model", workspace.models.get("m").id, action="alias.rollback")[
-        0
-    ]
+    entry = behind(workspace).audit.entries(
+        "model", workspace.models.get("m").id, action="alias.rollback"
+    )[0]
     assert (entry.before, entry.after, entry.reason, entry.actor) == (
         {"alias": "production", "version": "0.2.0"},
         {"alias": "production", "version": "0.1.0"},
@@ -404,11 +405,11 @@ def test_lineage_edges_and_walks(workspace: Workspace) -> None:
 
 def test_events_are_delivered_after_commit(workspace: Workspace) -> None:
     seen: list[Event] = []
-    workspace.events.on("model_version_created", seen.append)
+    behind(workspace).events.on("model_version_created", seen.append)
     version = workspace.models.push("m", _weights(1))
     workspace.models.push("m", _weights(1))  # identical: no new version, no event
     assert [(e.payload["model"], e.payload["version"]) for e in seen] == [("m", version.version)]
-    assert [e.type for e in workspace.events.history("model_version_created")] == [
+    assert [e.type for e in behind(workspace).events.history("model_version_created")] == [
         "model_version_created"
     ]
 
@@ -421,7 +422,7 @@ def test_versions_share_chunks_in_the_store(workspace: Workspace) -> None:
     tuned = dict(base, w0=base["w0"] * np.float32(1.001))
     v2 = workspace.models.push("m", tuned)
     first = workspace.models.version("m@0.1.0")
-    sharing = workspace.store.sharing(first.snapshot_id, v2.snapshot_id)
+    sharing = behind(workspace).store.sharing(first.snapshot_id, v2.snapshot_id)
     assert sharing.shared_bytes > 4 * sharing.only_second_bytes
 
 
@@ -432,19 +433,21 @@ def test_each_version_pins_its_weights_and_deleting_unpins(workspace: Workspace)
     rng = np.random.default_rng(3)
     first = workspace.models.push("m", {"w": rng.standard_normal((256, 256)).astype(np.float32)})
     second = workspace.models.push("m", {"w": rng.standard_normal((256, 256)).astype(np.float32)})
-    refs = workspace.store.refs()
+    refs = behind(workspace).store.refs()
     assert refs == {
         f"registry/model-versions/{first.id}": first.snapshot_id,
         f"registry/model-versions/{second.id}": second.snapshot_id,
     }
     workspace.models.delete_version("m@0.2.0")
-    assert workspace.store.refs() == {f"registry/model-versions/{first.id}": first.snapshot_id}
-    report = workspace.store.gc(grace_seconds=0)
+    assert behind(workspace).store.refs() == {
+        f"registry/model-versions/{first.id}": first.snapshot_id
+    }
+    report = behind(workspace).store.gc(grace_seconds=0)
     assert report.removed_bytes > 0
-    assert workspace.store.fsck().ok
+    assert behind(workspace).store.fsck().ok
     assert workspace.models.pull("m@0.1.0")["w"].shape == (256, 256)
     workspace.models.delete("m")
-    assert workspace.store.refs() == {}
+    assert behind(workspace).store.refs() == {}
 
 
 def test_a_refused_push_pins_nothing(workspace: Workspace) -> None:
@@ -454,9 +457,11 @@ def test_a_refused_push_pins_nothing(workspace: Workspace) -> None:
     with pytest.raises(ValidationError):
         workspace.models.push("m", _weights(2), derived_from="m@1.0.0", stage="nope")
     # the refused weights are unpinned, so gc takes them back
-    assert workspace.store.refs() == {f"registry/model-versions/{first.id}": first.snapshot_id}
-    assert workspace.store.gc(grace_seconds=0).removed_snapshots == 1
-    assert list(workspace.store.snapshots()) == [first.snapshot_id]
+    assert behind(workspace).store.refs() == {
+        f"registry/model-versions/{first.id}": first.snapshot_id
+    }
+    assert behind(workspace).store.gc(grace_seconds=0).removed_snapshots == 1
+    assert list(behind(workspace).store.snapshots()) == [first.snapshot_id]
 
 
 def test_an_identical_push_applies_what_it_names(workspace: Workspace) -> None:

@@ -107,6 +107,15 @@ class PushBody(BaseModel):
     derived_from: str | None = Field(default=None, description="name@version")
     fine_tuned_from: str | None = Field(default=None, description="name@version")
     create: bool = True
+    trainable: list[str] | None = Field(
+        default=None, description="the trainable parameters' names (default: all)"
+    )
+
+
+class NodesBody(BaseModel):
+    """Lineage nodes to name."""
+
+    nodes: list[dict[str, str]] = Field(max_length=10_000)
 
 
 class LinkBody(BaseModel):
@@ -148,6 +157,16 @@ def list_models(
         after=after,
     )
     return page(found, found.next_after)
+
+
+@router.post("/describe")
+def describe(body: NodesBody, wb: Wb) -> dict[str, list[str | None]]:
+    """``name@version`` for each lineage node that is a model version (null for others)."""
+    from weightbase.lineage import Node
+
+    nodes = [Node(item.get("kind", ""), item.get("id", "")) for item in body.nodes]
+    names = wb.models.describe(nodes)
+    return {"names": [names.get(node) for node in nodes]}
 
 
 @router.post("/compare")
@@ -198,6 +217,7 @@ def push_version(model: str, body: PushBody, wb: Wb) -> dict[str, Any]:
         derived_from=body.derived_from,
         fine_tuned_from=body.fine_tuned_from,
         create=body.create,
+        trainable=body.trainable,
     )
     return found.to_dict()
 

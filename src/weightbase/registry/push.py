@@ -82,6 +82,7 @@ class PushOptions:
     create: bool
     progress: Callable[[int], None] | None
     stats: WriteStats | None
+    trainable: tuple[str, ...] | None = None
 
 
 def push(context: RegistryContext, name: str, source: Any, options: PushOptions) -> ModelVersion:
@@ -241,7 +242,8 @@ def _store_source(
 ) -> tuple[Snapshot, Mapping[str, Any] | None, Any]:
     """Write ``source`` under the publish's pending ref; the snapshot, a config, trainable names."""
     if isinstance(source, Snapshot):
-        return publication.hold(context.store.snapshot(source.id)), None, None
+        held = publication.hold(context.store.snapshot(source.id))
+        return held, None, set(options.trainable) if options.trainable is not None else None
     how: WriteArgs = {
         "ref": publication.pending_ref(),
         "parent": parent,

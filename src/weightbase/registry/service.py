@@ -173,6 +173,7 @@ class ModelRegistry:
         create: bool = True,
         progress: Callable[[int], None] | None = None,
         stats: WriteStats | None = None,
+        trainable: Iterable[str] | None = None,
     ) -> ModelVersion:
         """Store ``source`` as a new version of ``name`` and return it.
 
@@ -188,6 +189,8 @@ class ModelRegistry:
         explicit ``version`` other than its own is a ``Conflict``). Changed
         tensors are stored as deltas of the latest version where that is smaller.
         What storing the weights cost is added into ``stats``, when given.
+        ``trainable`` names the trainable parameters of a ``Snapshot`` source (a
+        module's own are read from it; other sources count every parameter).
         """
         options = _push.PushOptions(
             version=version,
@@ -204,6 +207,7 @@ class ModelRegistry:
             create=create,
             progress=progress,
             stats=stats,
+            trainable=tuple(trainable) if trainable is not None else None,
         )
         return _push.push(self._context, name, source, options)
 

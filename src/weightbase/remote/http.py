@@ -14,6 +14,7 @@ numbers). Other writes are sent once.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Mapping
@@ -162,7 +163,7 @@ class Connection:
                 response = self._client.request(
                     method,
                     path,
-                    json=json,
+                    json=_finite(json),
                     content=content,
                     params=query,
                     headers=dict(headers or {}),
@@ -186,6 +187,18 @@ class Connection:
         wait = self.retry.wait(attempt)
         logger.info("retrying in %.2fs after %s", wait, why)
         time.sleep(wait)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinities: send them as ``"nan"``, ``"inf"``, ``"-inf"``, as the
+    server does (its float fields read them back)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _param(value: Any) -> Any:

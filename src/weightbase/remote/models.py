@@ -16,11 +16,12 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from weightbase.errors import NotFound, NotSupported, ValidationError
+from weightbase.errors import NotFound, ValidationError
 from weightbase.governance.audit import AuditEntry
 from weightbase.lineage import Node, ReachedNode
 from weightbase.names import split_version
 from weightbase.registry.analysis import ModelAnalysis
+from weightbase.registry.models import check_model_name
 from weightbase.registry.records import Model, ModelVersion, Page
 from weightbase.registry.service import ModelRegistry
 from weightbase.remote.decode import decode, decode_all
@@ -162,7 +163,7 @@ class RemoteModels(ModelRegistry):
         if isinstance(source, str | os.PathLike) and Path(source).exists():
             check_pickled(source)
         if isinstance(source, Snapshot):
-            snapshot_id, pushed_config = source.id, None  # already on the server
+            snapshot_id, pushed_config, trainable = source.id, None, None  # on the server
             self.last_transfer = Transfer(present_chunks=len(source.chunk_digests()))
         else:
             parent = self._latest_snapshot(name)
@@ -177,7 +178,7 @@ class RemoteModels(ModelRegistry):
                     "progress": progress,
                     "stats": stats,
                 }
-                snapshot, pushed_config, _ = write_source(staged, source, how)
+                snapshot, pushed_config, trainable = write_source(staged, source, how)
                 self.last_transfer = self._store.upload(
                     staging, snapshot, workers=self.upload_workers
                 )
@@ -196,6 +197,7 @@ class RemoteModels(ModelRegistry):
             "derived_from": _ref_text(derived_from),
             "fine_tuned_from": _ref_text(fine_tuned_from),
             "create": create,
+            "trainable": sorted(trainable) if trainable is not None else None,
         }
         return decode(ModelVersion, self._http.post(_model(name) + "/-/versions", body))
 
@@ -347,10 +349,10 @@ class RemoteModels(ModelRegistry):
         return decode_all(ReachedNode, found["items"])
 
     def describe(self, nodes: Iterable[Node]) -> dict[Node, str]:
-        raise NotSupported(
-            "describe() reads the server's catalog directly; a remote workspace names lineage "
-            "nodes through lineage(), whose items the server names"
-        )
+        wanted = builtins.list(nodes)
+        body = {"nodes": [node.to_dict() for node in wanted]}
+        names = self._http.post(f"{_MODELS}/describe", body, retry=True)["names"]
+        return {node: name for node, name in zip(wanted, names, strict=True) if name is not None}
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -371,7 +373,7 @@ class RemoteModels(ModelRegistry):
 
 
 def _model(name: str) -> str:
-    return f"{_MODELS}/{path_of(name)}"
+    return f"{_MODELS}/{path_of(check_model_name(name))}"
 
 
 def _version(name: str, version: str | None) -> str:
