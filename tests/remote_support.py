@@ -4,8 +4,9 @@ One uvicorn server per test session, in a thread of the test process (so
 coverage sees the server's code too). Each test that runs remotely opens its
 own fresh embedded workspace, as the embedded run of the same test does, and
 the server serves that one while the test runs: ``serving(workspace)``
-swaps it in and gives back a ``RemoteWorkspace`` signed in with an editor's
-token of it. So both runs of a test start from the same empty state.
+swaps it in and gives back a ``RemoteWorkspace`` signed in with an admin's
+token of it (as the embedded run, which no role narrows). So both runs of a
+test start from the same empty state.
 
 A suite opts in with ``remote_variants(...)`` in its conftest: its
 ``workspace`` fixture then runs each test embedded and remote, except tests
@@ -58,9 +59,10 @@ class LiveServer:
     lock: threading.Lock
 
     @contextmanager
-    def serving(self, workspace: Workspace, *, role: str = "editor") -> Iterator[RemoteWorkspace]:
+    def serving(self, workspace: Workspace, *, role: str = "admin") -> Iterator[RemoteWorkspace]:
         """Serve ``workspace`` for the duration; a remote workspace on it with a ``role`` token."""
-        name = default_actor() if role == "editor" else f"remote-{role}"  # as the embedded run
+        # the library acts with every right: its remote twin is an admin of the same name
+        name = default_actor() if role == "admin" else f"remote-{role}"
         with contextlib.suppress(Conflict):  # served before in this test: the same user
             workspace.access.users.add(name, role=role)
         secret = workspace.access.tokens.create(name, name="tests").secret

@@ -222,9 +222,12 @@ def push_version(model: str, body: PushBody, wb: Wb) -> dict[str, Any]:
     return found.to_dict()
 
 
-@router.delete(_MODEL + "/-/versions/{version}", status_code=204)
+@router.delete(
+    _MODEL + "/-/versions/{version}", status_code=204, dependencies=[Depends(access("admin"))]
+)
 def delete_version(model: str, version: str, wb: Wb, reason: str | None = None) -> Response:
-    """Soft-delete a version (its weights are unpinned); 409 while an alias points at it."""
+    """Soft-delete a version (an admin's; its weights are unpinned); 409 while an alias
+    points at it."""
     wb.models.delete_version(model, version, reason=reason)
     return Response(status_code=204)
 
@@ -363,9 +366,9 @@ def update_model(model: str, body: UpdateBody, wb: Wb) -> dict[str, Any]:
     return found.to_dict()
 
 
-@router.delete(_MODEL, status_code=204)
+@router.delete(_MODEL, status_code=204, dependencies=[Depends(access("admin"))])
 def delete_model(model: str, wb: Wb, force: bool = False, reason: str | None = None) -> Response:
-    """Soft-delete a model; 409 while it has aliases unless ``force``."""
+    """Soft-delete a model (an admin's); 409 while it has aliases unless ``force``."""
     wb.models.delete(model, force=force, reason=reason)
     return Response(status_code=204)
 

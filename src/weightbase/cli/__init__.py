@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Annotated
+
 import typer
 
 from weightbase.cli.approvals import approvals_app
@@ -29,6 +32,27 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _settings(
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            envvar="WEIGHTBASE_URL",
+            help="Work on the weightbase server at this URL (http://host:8080) instead of "
+            "WEIGHTBASE_HOME; the token comes from WEIGHTBASE_TOKEN.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Store, version and ship neural network weights. Run `weightbase demo` for a tour."""
+    if url:
+        # weightbase.open() reads it: every command below works on that server
+        os.environ["WEIGHTBASE_URL"] = url
+
+
 app.add_typer(store_app, name="store")
 app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
