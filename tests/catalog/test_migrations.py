@@ -34,6 +34,7 @@ TABLES = {
     "metric_blocks",
     "run_metrics",
     "run_artifacts",
+    "metric_writers",
     "datasets",
     "dataset_versions",
     "users",

@@ -81,6 +81,7 @@ __all__ = [
     "LineageEdgeRow",
     "MetricBlockRow",
     "MetricKeyRow",
+    "MetricWriterRow",
     "ModelGovernanceRow",
     "ModelRow",
     "ModelVersionLayerRow",
@@ -486,6 +487,21 @@ class RunMetricRow(Base):
     max_value: Mapped[float | None] = mapped_column(Double)
 
     __table_args__ = (Index("ix_run_metrics_key_value", "key_id", "last_value"),)
+
+
+class MetricWriterRow(Base):
+    """The highest batch ``sequence`` stored from one metric writer (a client process) of a run.
+
+    A remote run numbers its batches; a batch sent again after a lost answer
+    carries a sequence at or below this one and is not stored twice.
+    """
+
+    __tablename__ = "metric_writers"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    writer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class RunArtifactRow(Base):

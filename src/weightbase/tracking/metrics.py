@@ -6,12 +6,15 @@ background write of 100,000 points is a handful of rows, and reading a
 20,000-point history is one indexed range scan and a ``numpy.frombuffer``.
 ``run_metrics`` keeps each metric's latest point, finite extremes and counts,
 updated in the same transaction, for searching and comparing runs in SQL. A
-finished run's blocks are merged (:meth:`MetricStore.compact`).
+finished run's blocks are merged (:meth:`MetricStore.compact`). A numbered
+batch (a remote run's) also records its writer's sequence in ``metric_writers``
+in that transaction, so a batch delivered twice is stored once.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -21,8 +24,15 @@ import numpy.typing as npt
 from sqlalchemy import case, delete, insert, select
 
 from weightbase.catalog.rows import dialect_insert
-from weightbase.catalog.schema import MetricBlockRow, MetricKeyRow, RunMetricRow, RunRow
-from weightbase.errors import Conflict, NotFound
+from weightbase.catalog.schema import (
+    MetricBlockRow,
+    MetricKeyRow,
+    MetricWriterRow,
+    RunMetricRow,
+    RunRow,
+    utcnow,
+)
+from weightbase.errors import Conflict, NotFound, ValidationError
 from weightbase.tracking.records import MetricHistory, MetricSummary
 
 if TYPE_CHECKING:
@@ -37,6 +47,7 @@ __all__ = ["BLOCK_POINTS", "MetricStore"]
 BLOCK_POINTS = 65_536
 
 _NAN = float("nan")
+_WRITER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _FLAG_FINITE, _FLAG_NAN, _FLAG_POS_INF, _FLAG_NEG_INF = 0, 1, 2, 3
 
 
@@ -126,13 +137,26 @@ class MetricStore:
 
     # -- writing ---------------------------------------------------------------------
 
-    def write(self, run_id: int, batch: MetricBatch) -> None:
-        """Store a batch of points for a running run, in one transaction.
+    def write(
+        self,
+        run_id: int,
+        batch: MetricBatch,
+        *,
+        writer: str | None = None,
+        sequence: int | None = None,
+    ) -> bool:
+        """Store a batch of points for a running run, in one transaction; False if it was not.
 
-        ``NotFound`` if the run does not exist; ``Conflict`` if it is not running.
+        With ``writer`` and ``sequence`` (numbered from 1 by that writer) the batch
+        is stored at most once: one whose sequence is not above the highest stored
+        from that writer was stored before (a retry after a lost answer) and is
+        skipped. ``NotFound`` if the run does not exist; ``Conflict`` if it is not
+        running (unless the batch is such a repeat).
         """
-        if not batch:
-            return
+        if (writer is None) != (sequence is None):
+            raise ValidationError("a batch names both its writer and its sequence, or neither")
+        if not batch and writer is None:
+            return False
         key_ids = self.key_ids(batch, create=True)
         blocks: list[dict[str, Any]] = []
         summaries: list[dict[str, Any]] = []
@@ -144,12 +168,32 @@ class MetricStore:
         # One lock order for every writer, so concurrent upserts cannot deadlock.
         summaries.sort(key=lambda row: int(row["key_id"]))
 
-        def work(session: Session) -> None:
+        def work(session: Session) -> bool:
+            # a repeat is answered as one even once the run has ended
+            if writer is not None and sequence is not None:
+                if session.get(RunRow, run_id) is None:
+                    raise NotFound(f"no run {run_id}", run_id=run_id)
+                if not _claim(session, run_id, writer, sequence):
+                    return False
             _check_running(session, run_id)
-            session.execute(insert(MetricBlockRow), blocks)
-            session.execute(_upsert_summaries(session), summaries)
+            if blocks:
+                session.execute(insert(MetricBlockRow), blocks)
+                session.execute(_upsert_summaries(session), summaries)
+            return True
 
-        self._catalog.write(work)
+        return self._catalog.write(work)
+
+    def writer_sequence(self, run_id: int, writer: str) -> int:
+        """The highest batch sequence stored from ``writer`` into ``run_id`` (0: none yet)."""
+        with self._catalog.session() as session:
+            found = session.execute(
+                select(MetricWriterRow.sequence).where(
+                    MetricWriterRow.run_id == run_id, MetricWriterRow.writer_id == writer
+                )
+            ).scalar()
+            if found is None and session.get(RunRow, run_id) is None:
+                raise NotFound(f"no run {run_id}", run_id=run_id)
+        return int(found or 0)
 
     def compact(self, run_id: int) -> int:
         """Merge the small blocks of each metric of ``run_id``; how many blocks went.
@@ -229,6 +273,28 @@ class MetricStore:
                 nonfinite=row.nonfinite,
             )
         return found
+
+
+def _claim(session: Session, run_id: int, writer: str, sequence: int) -> bool:
+    """Record ``sequence`` as ``writer``'s highest; False if it is not above the one stored.
+
+    One conditional upsert, so two deliveries of one batch racing each other
+    store it once: the second waits on the first's row, then finds it taken.
+    """
+    if not isinstance(writer, str) or not _WRITER_ID.match(writer):
+        raise ValidationError(f"a writer id is 1 to 64 letters, digits, - or _, not {writer!r}")
+    if isinstance(sequence, bool) or not isinstance(sequence, int) or not 0 < sequence < 2**63:
+        raise ValidationError(f"a batch sequence is a whole number from 1, not {sequence!r}")
+    table = MetricWriterRow.__table__
+    statement = dialect_insert(session)(MetricWriterRow).values(
+        run_id=run_id, writer_id=writer, sequence=sequence, updated_at=utcnow()
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["run_id", "writer_id"],
+        set_={"sequence": statement.excluded.sequence, "updated_at": statement.excluded.updated_at},
+        where=table.c.sequence < statement.excluded.sequence,
+    ).returning(table.c.sequence)
+    return session.execute(statement).first() is not None
 
 
 def _check_running(session: Session, run_id: int) -> None:
