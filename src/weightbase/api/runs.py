@@ -1,15 +1,19 @@
 """``/api/v1/experiments`` and ``/api/v1/runs``: experiment tracking over HTTP.
 
-Runs are made, searched and moved between statuses here; metric points come
-in batches (``POST /runs/{id}/metrics``) and go out as a history that can be
-thinned to at most ``max_points`` points for plotting.
+Runs are made, imported, searched, compared and moved between statuses here;
+metric points (:mod:`weightbase.api.runs_metrics`) come in batches, numbered per
+writer so that a batch sent twice is stored once, and go out as a history
+that can be thinned for plotting; artifacts and lineage are in
+:mod:`weightbase.api.runs_artifacts`. A remote workspace's ``wb.runs`` is the
+Python client of all of it.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
-import time
+from datetime import datetime
 from typing import Annotated, Any
 
 import numpy as np
@@ -18,8 +22,10 @@ from pydantic import BaseModel, Field
 
 from weightbase.api.auth import access
 from weightbase.api.common import API_PREFIX, MAX_LIMIT, Page, page, workspace
+from weightbase.api.runs_metrics import MAX_POINTS_PER_BATCH, downsample
 from weightbase.errors import ValidationError
-from weightbase.tracking.records import MetricFilter, MetricHistory, check_name
+from weightbase.tracking.records import MetricFilter
+from weightbase.tracking.system import ResourceSample
 from weightbase.workspace import Workspace
 
 __all__ = ["MAX_POINTS_PER_BATCH", "downsample", "router"]
@@ -28,10 +34,10 @@ router = APIRouter(prefix=API_PREFIX, tags=["runs"], dependencies=[Depends(acces
 
 Wb = Annotated[Workspace, Depends(workspace)]
 
-#: The most metric points one ``POST /runs/{id}/metrics`` takes.
-MAX_POINTS_PER_BATCH = 100_000
-_MAX_STEP = 2**53
-_FILTER = re.compile(r"^(?P<name>.+?)\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>[^<>=!]+)$")
+_FILTER = re.compile(
+    r"^(?:(?P<of>last|min|max)\((?P<wrapped>[^()]+)\)|(?P<name>.+?))"
+    r"\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>[^<>=!]+)$"
+)
 
 
 class ExperimentBody(BaseModel):
@@ -51,11 +57,26 @@ class RunBody(BaseModel):
     tags: list[str] = Field(default_factory=list)
 
 
+class UsageBody(BaseModel):
+    """Resources one process used for a run since it last said: added to the run's totals."""
+
+    cpu_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    gpu_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    peak_memory_bytes: Annotated[int | None, Field(ge=0)] = None
+
+    def sample(self) -> ResourceSample:
+        return ResourceSample(self.cpu_seconds, self.gpu_seconds, self.peak_memory_bytes)
+
+
 class StatusBody(BaseModel):
-    """Move a run to ``status`` (running, paused, completed, failed, cancelled)."""
+    """Move a run to ``status`` (running, paused, completed, failed, cancelled).
+
+    ``usage``: what the process asking used, added to the run's totals in the same step.
+    """
 
     status: str
     reason: str | None = None
+    usage: UsageBody | None = None
 
 
 class ParamsBody(BaseModel):
@@ -71,20 +92,27 @@ class TagsBody(BaseModel):
     remove: list[str] = Field(default_factory=list)
 
 
-class MetricPoint(BaseModel):
-    """One point: ``value`` of metric ``name`` at ``step`` (NaN and infinities as text)."""
+class SeriesBody(BaseModel):
+    """Every point of one metric, as columns of equal length (NaN and infinities as text)."""
 
-    name: str
-    value: float
-    step: Annotated[int, Field(ge=0, lt=_MAX_STEP)]
-    epoch: float | None = None
-    time: float | None = Field(default=None, description="Unix seconds; default: now")
+    steps: list[Annotated[int, Field(ge=0, lt=2**53)]]
+    epochs: list[float | None] | None = Field(default=None, description="null: no epoch")
+    times: list[float]
+    values: list[float]
 
 
-class MetricBatch(BaseModel):
-    """Points to store in one transaction: all of them, or none."""
+class ImportBody(BaseModel):
+    """A whole run made by another tool: its times, final status, params, tags and points."""
 
-    points: Annotated[list[MetricPoint], Field(max_length=MAX_POINTS_PER_BATCH)]
+    experiment: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    status: str = "completed"
+    status_reason: str | None = None
+    name: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    metrics: dict[str, SeriesBody] = Field(default_factory=dict)
 
 
 # -- experiments ---------------------------------------------------------------------------
@@ -115,8 +143,7 @@ def create_experiment(body: ExperimentBody, wb: Wb) -> dict[str, Any]:
 @router.get("/experiments/{experiment:path}")
 def get_experiment(experiment: str, wb: Wb) -> dict[str, Any]:
     """An experiment by name (or ``id:<number>``)."""
-    key: str | int = int(experiment[3:]) if re.fullmatch(r"id:\d+", experiment) else experiment
-    return wb.runs.experiment(key).to_dict()
+    return wb.runs.experiment(_experiment_key(experiment)).to_dict()
 
 
 # -- runs ----------------------------------------------------------------------------------
@@ -132,14 +159,35 @@ def create_run(body: RunBody, wb: Wb) -> dict[str, Any]:
     return run.to_dict()
 
 
+@router.post("/runs/imports", status_code=201)
+def import_run(body: ImportBody, wb: Wb) -> dict[str, Any]:
+    """Record a finished (or paused) run made elsewhere, with every point, in one go."""
+    run = wb.runs.import_run(
+        body.experiment,
+        started_at=body.started_at,
+        ended_at=body.ended_at,
+        status=body.status,
+        status_reason=body.status_reason,
+        name=body.name,
+        params=body.params,
+        tags=body.tags,
+        metrics={name: _points(name, series) for name, series in body.metrics.items()},
+    )
+    return run.to_dict()
+
+
 @router.get("/runs", response_model=Page)
 def search_runs(
     wb: Wb,
-    experiment: str | None = None,
+    experiment: Annotated[str | None, Query(description="a name, or id:<number>")] = None,
     status: Annotated[list[str] | None, Query()] = None,
     tag: Annotated[list[str] | None, Query(description="runs with every tag given")] = None,
+    param: Annotated[
+        list[str] | None, Query(description='filters like lr=0.001 or opt="adam" (JSON values)')
+    ] = None,
     metric: Annotated[
-        list[str] | None, Query(description="filters like val/acc>=0.9 on latest values")
+        list[str] | None,
+        Query(description="filters like val/acc>=0.9 on latest values, or min(val/loss)<0.3"),
     ] = None,
     name: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
@@ -147,15 +195,30 @@ def search_runs(
 ) -> Page:
     """Runs matching every filter given, newest first, a page at a time."""
     found = wb.runs.search(
-        experiment=experiment,
+        experiment=None if experiment is None else _experiment_key(experiment),
         status=status or None,
         tags=tag or (),
+        params=dict(_param_filter(text) for text in param or ()) or None,
         metrics=[_metric_filter(text) for text in metric or ()],
         name=name,
         limit=limit,
         page_token=after,
     )
     return page(found.runs, found.next_page_token)
+
+
+# before /runs/{run_id}, which would take "compare" for a run id
+@router.get("/runs/compare")
+def compare_runs(
+    wb: Wb,
+    run: Annotated[list[int], Query(description="the runs, in column order")],
+    metric: Annotated[list[str] | None, Query(description="the metric rows; default: all")] = None,
+    param: Annotated[list[str] | None, Query(description="the param rows; default: all")] = None,
+    include_system: bool = False,
+) -> dict[str, Any]:
+    """Runs side by side: their params, and each metric's latest value."""
+    found = wb.runs.compare(run, metrics=metric, params=param, include_system=include_system)
+    return found.to_dict()
 
 
 @router.get("/runs/{run_id}")
@@ -167,7 +230,15 @@ def get_run(run_id: int, wb: Wb) -> dict[str, Any]:
 @router.put("/runs/{run_id}/status")
 def set_status(run_id: int, body: StatusBody, wb: Wb) -> dict[str, Any]:
     """Move a run to a status; 409 if that move is not allowed."""
-    return wb.runs.set_status(run_id, body.status, reason=body.reason).to_dict()
+    usage = None if body.usage is None else body.usage.sample()
+    return wb.runs.set_status(run_id, body.status, reason=body.reason, usage=usage).to_dict()
+
+
+@router.post("/runs/{run_id}/usage", status_code=204)
+def add_usage(run_id: int, body: UsageBody, wb: Wb) -> None:
+    """Add one process's resource use to a run's totals."""
+    wb.runs.get(run_id)
+    wb.runs.add_usage(run_id, body.sample())
 
 
 @router.post("/runs/{run_id}/params")
@@ -187,70 +258,6 @@ def tag_run(run_id: int, body: TagsBody, wb: Wb) -> dict[str, Any]:
     return wb.runs.get(run_id).to_dict()
 
 
-@router.post("/runs/{run_id}/metrics")
-def log_metrics(run_id: int, body: MetricBatch, wb: Wb) -> dict[str, Any]:
-    """Store a batch of points of a running run, in one transaction; how many were stored."""
-    grouped: dict[str, list[tuple[float, float, float, float]]] = {}
-    now = time.time()
-    for point in body.points:
-        if point.epoch is not None and not math.isfinite(point.epoch):
-            raise ValidationError(f"the epoch of a point of {point.name!r} must be finite")
-        epoch = math.nan if point.epoch is None else point.epoch
-        when = now if point.time is None else point.time
-        grouped.setdefault(check_name(point.name), []).append(
-            (float(point.step), epoch, when, point.value)
-        )
-    batch = {name: np.asarray(rows, dtype=np.float64) for name, rows in grouped.items()}
-    wb.runs.metric_store.write(run_id, batch)
-    return {"run_id": run_id, "stored": len(body.points)}
-
-
-@router.get("/runs/{run_id}/metrics")
-def metric_names(run_id: int, wb: Wb) -> dict[str, Any]:
-    """The names of the metrics a run has logged, sorted."""
-    wb.runs.get(run_id)
-    return {"run_id": run_id, "names": wb.runs.metric_names(run_id)}
-
-
-@router.get("/runs/{run_id}/metrics/{name:path}")
-def metric_history(
-    run_id: int,
-    name: str,
-    wb: Wb,
-    max_points: Annotated[
-        int | None, Query(ge=2, description="thin the history to at most this many points")
-    ] = None,
-) -> dict[str, Any]:
-    """Every point of one metric of a run, by step; thinned evenly with ``max_points``."""
-    found = wb.runs.history(run_id, name)
-    data = downsample(found, max_points).to_dict()
-    data["total_points"] = len(found)
-    return data
-
-
-@router.get("/runs/{run_id}/artifacts", response_model=Page)
-def list_artifacts(run_id: int, wb: Wb) -> Page:
-    """A run's artifacts, by name (one page)."""
-    wb.runs.get(run_id)
-    return page(wb.runs.artifacts(run_id), None)
-
-
-def downsample(history: MetricHistory, max_points: int | None) -> MetricHistory:
-    """``history`` thinned to at most ``max_points`` evenly spread points, first and last kept."""
-    count = len(history)
-    if max_points is None or count <= max_points:
-        return history
-    keep = np.unique(np.linspace(0, count - 1, max_points).round().astype(np.int64))
-    return MetricHistory(
-        run_id=history.run_id,
-        name=history.name,
-        steps=history.steps[keep],
-        epochs=history.epochs[keep],
-        times=history.times[keep],
-        values=history.values[keep],
-    )
-
-
 def _metric_filter(text: str) -> MetricFilter:
     match = _FILTER.match(text.strip())
     if match is None:
@@ -259,7 +266,37 @@ def _metric_filter(text: str) -> MetricFilter:
         value = float(match["value"])
     except ValueError as exc:
         raise ValidationError(f"not a number in metric filter {text!r}") from exc
-    return MetricFilter.coerce((match["name"], match["op"], value))
+    name = (match["wrapped"] or match["name"]).strip()
+    return MetricFilter.coerce((name, match["op"], value, match["of"] or "last"))
+
+
+def _param_filter(text: str) -> tuple[str, Any]:
+    name, sep, raw = text.partition("=")
+    if not sep or not name.strip():
+        raise ValidationError(f"not a param filter: {text!r}; write it like lr=0.001")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw  # a bare word is the string it spells
+    return name.strip(), value
+
+
+def _points(name: str, series: SeriesBody) -> np.ndarray[Any, np.dtype[np.float64]]:
+    count = len(series.values)
+    epochs = series.epochs if series.epochs is not None else [None] * count
+    if not len(series.steps) == len(series.times) == len(epochs) == count:
+        raise ValidationError(f"the columns of metric {name!r} differ in length")
+    points = np.empty((count, 4), dtype=np.float64)
+    points[:, 0] = series.steps
+    points[:, 1] = [math.nan if epoch is None else epoch for epoch in epochs]
+    points[:, 2] = series.times
+    points[:, 3] = series.values
+    return points
+
+
+def _experiment_key(text: str) -> str | int:
+    """An experiment's name, or its id from ``id:<number>``."""
+    return int(text[3:]) if re.fullmatch(r"id:\d+", text) else text
 
 
 def _offset(after: str | None) -> int:

@@ -1,6 +1,7 @@
 """Artifacts of runs: files, folders or named arrays, each kept as one tensor-store snapshot.
 
-The snapshot is written (under the ref ``runs/<id>/artifacts/<name>``) before the
+A snapshot already in the store (one a remote workspace uploaded) is kept as
+it is. The snapshot is written (under the ref ``runs/<id>/artifacts/<name>``) before the
 catalog row that names it, and the run's ``storage_bytes`` is the sum of its
 artifacts' stored bytes.
 """
@@ -16,6 +17,7 @@ from sqlalchemy import func, select, update
 
 from weightbase.catalog.schema import RunArtifactRow, RunRow, utcnow
 from weightbase.errors import Conflict, NotFound, ValidationError
+from weightbase.tensors import Snapshot
 from weightbase.tracking.context import RUN_KIND
 from weightbase.tracking.reads import get_run, run_row
 from weightbase.tracking.records import Artifact, check_name
@@ -23,7 +25,7 @@ from weightbase.tracking.records import Artifact, check_name
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from weightbase.tensors import FileSource, Snapshot
+    from weightbase.tensors import FileSource
     from weightbase.tracking.context import ArtifactSource, TrackingContext
 
 __all__ = ["Artifacts"]
@@ -43,7 +45,11 @@ class Artifacts:
         """Keep ``source`` as artifact ``name`` of a run (``Conflict`` if taken, or overwrite)."""
         context = self._context
         kind: ArtifactKind
-        if isinstance(source, Mapping):
+        if isinstance(source, Snapshot):
+            if name is None:
+                raise ValidationError("a snapshot logged as an artifact needs a name")
+            kind = _snapshot_kind(source)
+        elif isinstance(source, Mapping):
             if name is None:
                 raise ValidationError("arrays logged as an artifact need a name")
             kind = "tensors"
@@ -61,7 +67,11 @@ class Artifacts:
                     raise _taken(run_id, name)
         ref = f"runs/{run_id}/artifacts/{name}"
         metadata = {"run_id": str(run_id)}
-        if kind == "tensors":
+        if isinstance(source, Snapshot):
+            # already in the store, whole (a remote workspace uploaded it): pin it
+            snapshot = context.store.snapshot(source.id)
+            context.store.set_ref(ref, snapshot)
+        elif kind == "tensors":
             assert isinstance(source, Mapping)
             snapshot = context.store.write(source, ref=ref, metadata=metadata)
         else:
@@ -160,6 +170,16 @@ def _taken(run_id: int, name: str) -> Conflict:
         run_id=run_id,
         name=name,
     )
+
+
+def _snapshot_kind(snapshot: Snapshot) -> ArtifactKind:
+    """What a snapshot holds as an artifact: its ``artifact_kind`` metadata, else its content."""
+    named = snapshot.metadata.get("artifact_kind")
+    if named in ("tensors", "file", "folder"):
+        return named  # type: ignore[return-value]
+    if snapshot.tensors or not snapshot.files:
+        return "tensors"
+    return "file" if len(snapshot.files) == 1 else "folder"
 
 
 def _file_sources(path: Path, kind: ArtifactKind) -> list[FileSource]:

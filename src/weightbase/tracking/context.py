@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from weightbase.catalog import Catalog
     from weightbase.changes import ChangeRecorder
     from weightbase.lineage import LineageService
-    from weightbase.tensors import TensorStore
+    from weightbase.tensors import Snapshot, TensorStore
     from weightbase.tracking.metrics import MetricStore
     from weightbase.tracking.records import Artifact, Run, RunStatus
     from weightbase.tracking.system import ResourceSample
@@ -26,8 +26,8 @@ __all__ = ["RUN_KIND", "ArtifactSource", "RunHost", "TrackingContext"]
 #: The entity kind of a run in audit entries, tags and lineage nodes.
 RUN_KIND = "run"
 
-#: What can be logged as an artifact: a file or folder, or named arrays.
-ArtifactSource: TypeAlias = str | os.PathLike[str] | Mapping[str, Any]
+#: What can be logged as an artifact: a file or folder, named arrays, or a snapshot in the store.
+ArtifactSource: TypeAlias = "str | os.PathLike[str] | Mapping[str, Any] | Snapshot"
 
 
 @dataclass(frozen=True, slots=True)

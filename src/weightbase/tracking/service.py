@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from weightbase.catalog import Catalog
-    from weightbase.tensors import TensorStore
+    from weightbase.tensors import Snapshot, TensorStore
     from weightbase.tracking.convergence import ConvergenceReport
     from weightbase.tracking.records import (
         Artifact,
@@ -254,15 +254,16 @@ class RunTracker:
     def log_artifact(
         self,
         run_id: int,
-        source: str | os.PathLike[str] | Mapping[str, Any],
+        source: str | os.PathLike[str] | Mapping[str, Any] | Snapshot,
         *,
         name: str | None = None,
         overwrite: bool = False,
     ) -> Artifact:
         """Keep a file, a folder or named arrays as an artifact of a run, in the tensor store.
 
-        ``name`` defaults to the file or folder's name (arrays need one). An
-        artifact of that name already there is a ``Conflict`` unless ``overwrite``.
+        ``name`` defaults to the file or folder's name (arrays and snapshots need
+        one); a ``Snapshot`` already in the store is kept as it is. An artifact
+        of that name already there is a ``Conflict`` unless ``overwrite``.
         """
         return self._artifacts.log_artifact(run_id, source, name=name, overwrite=overwrite)
 
