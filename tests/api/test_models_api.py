@@ -197,3 +197,35 @@ def test_production_needs_the_approvals_the_policy_asks_for(
     assert_error(alias, 403, "approval_required")
     staged = editor.post(f"/models/{gated}/-/versions/0.1.0/stage", json={"stage": "staging"})
     assert staged.status_code == 200
+
+
+def _walk(client: httpx.Client, path: str, **params: object) -> tuple[list[dict[str, object]], int]:
+    """Every item of a listing, one-item pages at a time; and how many pages it took."""
+    items: list[dict[str, object]] = []
+    cursor = None
+    pages = 0
+    while True:
+        query = {**params, "limit": 1, **({"after": cursor} if cursor is not None else {})}
+        body = client.get(path, params=query).json()
+        items += body["items"]
+        pages += 1
+        cursor = body["next"]
+        if cursor is None:
+            return items, pages
+
+
+def test_versions_history_and_lineage_page_with_a_cursor(editor: httpx.Client) -> None:
+    base = f"/models/{MODEL}/-"
+    whole = editor.get(f"{base}/versions").json()
+    assert whole["next"] is None
+    paged, pages = _walk(editor, f"{base}/versions")
+    assert paged == whole["items"]
+    assert pages == len(whole["items"]) >= 2
+    history = editor.get(f"{base}/history").json()["items"]
+    assert _walk(editor, f"{base}/history")[0] == history
+    lineage = editor.get(f"{base}/versions/0.2.0/lineage").json()["items"]
+    assert lineage
+    assert _walk(editor, f"{base}/versions/0.2.0/lineage")[0] == lineage
+    assert_error(
+        editor.get(f"{base}/versions", params={"after": "not-semver"}), 422, "validation_error"
+    )

@@ -25,6 +25,7 @@ from weightbase.api.common import (
 from weightbase.api.errors import JSONBody
 from weightbase.errors import ValidationError
 from weightbase.registry.diff import diff_to_dict
+from weightbase.versioning.semver import canonical_version, version_key
 from weightbase.workspace import Workspace
 
 __all__ = ["router"]
@@ -190,9 +191,20 @@ def create_model(body: CreateBody, wb: Wb) -> dict[str, Any]:
 
 
 @router.get(_MODEL + "/-/versions", response_model=Page)
-def list_versions(model: str, wb: Wb, include_deleted: bool = False) -> Page:
-    """Every version of a model, oldest first by SemVer precedence (one page)."""
-    return page(wb.models.versions(model, include_deleted=include_deleted), None)
+def list_versions(
+    model: str,
+    wb: Wb,
+    include_deleted: bool = False,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    after: Annotated[str | None, Query(description="the previous page's next")] = None,
+) -> Page:
+    """A model's versions, oldest first by SemVer precedence, a page at a time."""
+    found = wb.models.versions(model, include_deleted=include_deleted)
+    if after is not None:
+        cursor = version_key(canonical_version(after))
+        found = [item for item in found if version_key(item.version) > cursor]
+    chunk = found[:limit]
+    return page(chunk, chunk[-1].version if len(found) > limit else None)
 
 
 @router.post(_MODEL + "/-/versions", status_code=201)
@@ -320,9 +332,16 @@ def compare(
 
 
 @router.get(_MODEL + "/-/history", response_model=Page)
-def history(model: str, wb: Wb, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> Page:
-    """Every change to a model, oldest first (one page of at most ``limit``)."""
-    return page(wb.models.history(model, limit=limit), None)
+def history(
+    model: str,
+    wb: Wb,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    after: Annotated[int | None, Query(ge=0, description="the previous page's next")] = None,
+) -> Page:
+    """Every change to a model, oldest first, a page of at most ``limit`` at a time."""
+    found = wb.models.history(model, limit=limit + 1, since_id=after)
+    chunk = found[:limit]
+    return page(chunk, chunk[-1].id if len(found) > limit else None)
 
 
 @router.get(_MODEL + "/-/versions/{version}/lineage", response_model=Page)
@@ -332,13 +351,21 @@ def lineage(
     wb: Wb,
     direction: Literal["ancestors", "descendants"] = "ancestors",
     depth: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    after: Annotated[int | None, Query(ge=0, description="the previous page's next")] = None,
 ) -> Page:
-    """Where a version came from (or what came from it), nearest first, each node named."""
+    """Where a version came from (or what came from it), nearest first, each node named.
+
+    The walk is ordered (by distance, then node), so ``next`` is a position in it.
+    """
     found = wb.models.version(model, version)
     reached = wb.models.lineage(found, direction=direction, depth=depth)
-    names = wb.describe([item.node for item in reached])
-    items = [{**item.to_dict(), "name": names.get(item.node)} for item in reached]
-    return Page(items=items, next=None)
+    start = after or 0
+    chunk = reached[start : start + limit]
+    names = wb.describe([item.node for item in chunk])
+    items = [{**item.to_dict(), "name": names.get(item.node)} for item in chunk]
+    more = start + limit < len(reached)
+    return Page(items=items, next=str(start + limit) if more else None)
 
 
 @router.post(_MODEL + "/-/rollback")

@@ -155,11 +155,15 @@ def analysis(context: RegistryContext, found: ModelVersion) -> ModelAnalysis:
     return ModelAnalysis.from_dict(data)
 
 
-def history(context: RegistryContext, name: str, *, limit: int) -> list[AuditEntry]:
-    """Every change recorded against model ``name``, oldest first."""
+def history(
+    context: RegistryContext, name: str, *, limit: int, since_id: int | None = None
+) -> list[AuditEntry]:
+    """Every change recorded against model ``name``, oldest first (after entry ``since_id``)."""
     with context.catalog.session() as session:
         model = context.models.require(session, name)
-        return context.recorder.audit.entries("model", model.id, limit=limit, session=session)
+        return context.recorder.audit.entries(
+            "model", model.id, since_id=since_id, limit=limit, session=session
+        )
 
 
 def describe(context: RegistryContext, nodes: Iterable[Node]) -> dict[Node, str]:

@@ -346,9 +346,14 @@ class ModelRegistry:
             read_values=values,
         )
 
-    def history(self, name: str, *, limit: int = 1000) -> builtins.list[AuditEntry]:
-        """Every change to a model, oldest first: versions, alias moves, stage changes…"""
-        return _queries.history(self._context, name, limit=limit)
+    def history(
+        self, name: str, *, limit: int = 1000, since_id: int | None = None
+    ) -> builtins.list[AuditEntry]:
+        """Every change to a model, oldest first: versions, alias moves, stage changes…
+
+        ``since_id`` pages on: the id of the last entry seen.
+        """
+        return _queries.history(self._context, name, limit=limit, since_id=since_id)
 
     def link(self, source: VersionLike, relation: str, target: VersionLike | Node) -> None:
         """Record ``source <relation> target`` (a version, or any lineage node)."""

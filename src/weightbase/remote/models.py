@@ -149,6 +149,7 @@ class RemoteModels(ModelRegistry):
         create: bool = True,
         progress: Callable[[int], None] | None = None,
         stats: WriteStats | None = None,
+        trainable: Iterable[str] | None = None,
     ) -> ModelVersion:
         """Store ``source`` as a new version of ``name`` on the server (see ``ModelRegistry.push``).
 
@@ -163,7 +164,7 @@ class RemoteModels(ModelRegistry):
         if isinstance(source, str | os.PathLike) and Path(source).exists():
             check_pickled(source)
         if isinstance(source, Snapshot):
-            snapshot_id, pushed_config, trainable = source.id, None, None  # on the server
+            snapshot_id, pushed_config, found = source.id, None, None  # on the server
             self.last_transfer = Transfer(present_chunks=len(source.chunk_digests()))
         else:
             parent = self._latest_snapshot(name)
@@ -178,7 +179,7 @@ class RemoteModels(ModelRegistry):
                     "progress": progress,
                     "stats": stats,
                 }
-                snapshot, pushed_config, trainable = write_source(staged, source, how)
+                snapshot, pushed_config, found = write_source(staged, source, how)
                 self.last_transfer = self._store.upload(
                     staging, snapshot, workers=self.upload_workers
                 )
@@ -197,7 +198,7 @@ class RemoteModels(ModelRegistry):
             "derived_from": _ref_text(derived_from),
             "fine_tuned_from": _ref_text(fine_tuned_from),
             "create": create,
-            "trainable": sorted(trainable) if trainable is not None else None,
+            "trainable": _names(trainable if trainable is not None else found),
         }
         return decode(ModelVersion, self._http.post(_model(name) + "/-/versions", body))
 
@@ -206,8 +207,19 @@ class RemoteModels(ModelRegistry):
         return decode(ModelVersion, self._http.get(_version(name, part)))
 
     def versions(self, name: str, *, include_deleted: bool = False) -> builtins.list[ModelVersion]:
-        found = self._http.get(_model(name) + "/-/versions", include_deleted=include_deleted)
-        return decode_all(ModelVersion, found["items"])
+        items: builtins.list[ModelVersion] = []
+        after = None
+        while True:
+            found = self._http.get(
+                _model(name) + "/-/versions",
+                include_deleted=include_deleted,
+                limit=500,
+                after=after,
+            )
+            items += decode_all(ModelVersion, found["items"])
+            after = found["next"]
+            if after is None:
+                return items
 
     def analysis(self, ref: VersionLike, version: str | None = None) -> ModelAnalysis:
         name, part = _split(ref, version)
@@ -319,8 +331,10 @@ class RemoteModels(ModelRegistry):
             read_values=values,
         )
 
-    def history(self, name: str, *, limit: int = 1000) -> builtins.list[AuditEntry]:
-        found = self._http.get(_model(name) + "/-/history", limit=limit)
+    def history(
+        self, name: str, *, limit: int = 1000, since_id: int | None = None
+    ) -> builtins.list[AuditEntry]:
+        found = self._http.get(_model(name) + "/-/history", limit=limit, after=since_id)
         return decode_all(AuditEntry, found["items"])
 
     def link(self, source: VersionLike, relation: str, target: VersionLike | Node) -> None:
@@ -392,6 +406,10 @@ def _ref_text(ref: VersionLike | None) -> str | None:
     if ref is None:
         return None
     return ref.ref if isinstance(ref, ModelVersion) else ref
+
+
+def _names(names: Iterable[str] | None) -> builtins.list[str] | None:
+    return sorted(names) if names is not None else None
 
 
 def _plain(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
