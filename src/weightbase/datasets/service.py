@@ -37,11 +37,25 @@ from weightbase.datasets.records import (
     to_datasets,
     to_version,
 )
-from weightbase.datasets.splits import Preprocessing, Splits, SplitSpec, split
+from weightbase.datasets.splits import Preprocessing, Splits, SplitSpec
 from weightbase.datasets.stats import DatasetStatistics, compute_statistics
-from weightbase.errors import Conflict, NotFound, ValidationError
+from weightbase.datasets.write import (
+    check_content,
+    check_samples,
+    draw_splits,
+    write_dataset,
+    write_splits,
+)
+from weightbase.errors import (
+    Conflict,
+    MalformedFileError,
+    NotFound,
+    ValidationError,
+    WeightbaseError,
+)
 from weightbase.lineage import Node
 from weightbase.names import check_entity_name, check_tag, split_version
+from weightbase.tensors.manifest import Snapshot
 from weightbase.versioning.named import NamedEntities
 from weightbase.versioning.pages import Page
 from weightbase.versioning.publish import (
@@ -66,7 +80,7 @@ if TYPE_CHECKING:
     from weightbase.changes import ChangeRecorder
     from weightbase.governance.audit import AuditEntry
     from weightbase.lineage import LineageService
-    from weightbase.tensors import Snapshot, TensorStore
+    from weightbase.tensors import TensorStore
 
 __all__ = ["Dataset", "DatasetRegistry", "DatasetVersion"]
 
@@ -115,12 +129,12 @@ class DatasetRegistry:
     def register(
         self,
         name: str,
-        content: DatasetContent,
+        content: DatasetContent | Snapshot,
         *,
         version: str | None = None,
         bump: BumpPart = "minor",
         description: str | None = None,
-        split: SplitSpec | None = None,
+        split: SplitSpec | Splits | None = None,
         preprocessing: Preprocessing | None = None,
         tags: Iterable[str] = (),
         derived_from: DatasetVersionLike | None = None,
@@ -129,39 +143,43 @@ class DatasetRegistry:
         """Store ``content`` as a new version of dataset ``name``; compute its statistics.
 
         ``split`` (default: 80/10/10, seed 0, stratified when the data has
-        class labels) is drawn once and stored with the version. Content equal
-        to a live version's is not stored twice: that version is returned with
-        ``created=False`` and the tags given applied to it.
+        class labels) is drawn once and stored with the version; ``Splits``
+        drawn already are stored as given, if they partition the samples.
+        Content equal to a live version's is not stored twice: that version is
+        returned with ``created=False`` and the tags given applied to it.
+
+        ``content`` may be a ``Snapshot`` already in the store, holding a
+        dataset's arrays and layout (what a remote workspace uploads): the
+        statistics and quality are computed from its stored arrays here, as
+        for new content.
         """
         check_entity_name(name, what="dataset")
-        if not isinstance(content, DatasetContent):
-            raise ValidationError(
-                f"register takes a DatasetContent (from weightbase.datasets.from_numpy, "
-                f"from_pandas, from_image_folder…), not a {type(content).__name__}"
-            )
-        if content.sample_count == 0:
-            raise ValidationError(f"dataset {name!r} has no samples")
+        stored = self._store.snapshot(content.id) if isinstance(content, Snapshot) else None
+        if stored is not None:
+            content = DatasetContent.from_stored(self._store.read(stored), stored.metadata)
+            check_samples(content)
+        content = check_content(name, content)
         tag_list = [check_tag(tag) for tag in tags]
         explicit = canonical_version(version) if version is not None else None
         parent = self.version(derived_from) if derived_from is not None else None
         steps = preprocessing or Preprocessing()
-
-        labels = content.labels()
-        spec = split or SplitSpec(stratify=labels is not None and _is_classes(labels))
-        splits = _draw(content.sample_count, spec, labels)
-        statistics = compute_statistics(content)
-        quality = assess_quality(content)
+        splits, statistics, quality = _derive(content, split, stored)
 
         with publish_snapshot(self._store, "datasets") as publication:
-            snapshot = self._store.write(
-                dict(content.arrays),
-                ref=publication.pending_ref(),
-                metadata=content.metadata,
-                progress=progress,
-            )
-            split_snapshot = self._store.write(
-                splits.to_arrays(), ref=publication.pending_ref("splits")
-            )
+            if stored is None:
+                snapshot, split_snapshot = write_dataset(
+                    self._store,
+                    content,
+                    splits,
+                    ref=publication.pending_ref(),
+                    splits_ref=publication.pending_ref("splits"),
+                    progress=progress,
+                )
+            else:
+                snapshot = publication.hold(stored)
+                split_snapshot = write_splits(
+                    self._store, splits, ref=publication.pending_ref("splits")
+                )
             digest = content_digest(snapshot, described=content.metadata)
             actor = self._recorder.actor
 
@@ -453,15 +471,21 @@ class DatasetRegistry:
             return to_version(session, session.get_one(DatasetRow, row.dataset_id), row)
 
 
-def _is_classes(labels: np.ndarray[Any, Any]) -> bool:
-    """Labels look like classes (integers or strings), not a regression target."""
-    return labels.dtype.kind in "iubUSO"
-
-
-def _draw(count: int, spec: SplitSpec, labels: np.ndarray[Any, Any] | None) -> Splits:
-    if spec.stratify and labels is None:
-        raise ValidationError("a stratified split needs class labels; this dataset has none")
-    return split(count, spec, labels=labels if spec.stratify else None)
+def _derive(
+    content: DatasetContent, split: SplitSpec | Splits | None, stored: Snapshot | None
+) -> tuple[Splits, DatasetStatistics, QualityReport]:
+    """The splits, statistics and quality of ``content`` (read from ``stored``, if given)."""
+    try:
+        return draw_splits(content, split), compute_statistics(content), assess_quality(content)
+    except WeightbaseError:
+        raise
+    except (IndexError, KeyError, TypeError, ValueError) as exc:
+        if stored is None:
+            raise
+        # A stored layout that disagrees with its arrays (e.g. fewer rows than samples).
+        raise MalformedFileError(
+            f"snapshot {stored.id} is not a well-formed dataset: {exc}", snapshot=stored.id
+        ) from exc
 
 
 def _member(choices: type[StrEnum], value: str, what: str) -> str:
