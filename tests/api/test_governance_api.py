@@ -180,3 +180,28 @@ def test_governance_routes_need_a_token(anonymous: httpx.Client) -> None:
     )
     compliance = f"/models/{MODEL}/-/versions/0.1.0/compliance"
     assert_error(anonymous.get(compliance), 401, "not_authenticated")
+
+
+def test_approval_requests_page_with_a_cursor(
+    server: Server, editor: httpx.Client, viewer: httpx.Client
+) -> None:
+    name = "org/paged-approvals"
+    try:
+        for index in range(3):
+            weights = {"w": np.full(4, float(index), dtype=np.float32)}
+            version = server.wb.models.push(name, weights)
+            made = editor.post("/approvals", json={"version": version.ref, "target": "production"})
+            assert made.status_code == 201, made.text
+        whole = viewer.get("/approvals", params={"model": name}).json()["items"]
+        assert len(whole) == 3
+        paged, cursor = [], None
+        while True:
+            params = {"model": name, "limit": 1, **({"after": cursor} if cursor else {})}
+            body = viewer.get("/approvals", params=params).json()
+            paged += body["items"]
+            cursor = body["next"]
+            if cursor is None:
+                break
+        assert paged == whole  # newest first, each once
+    finally:
+        server.wb.models.delete(name, force=True)

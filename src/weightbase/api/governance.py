@@ -86,9 +86,12 @@ def list_requests(
     model: str | None = None,
     status: Annotated[str | None, Query(description="pending, approved or rejected")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    after: Annotated[int | None, Query(ge=1, description="the previous page's next")] = None,
 ) -> Page:
     """Approval requests, newest first: of one model and in one status when given."""
-    return page(wb.approvals.requests(model, status=status, limit=limit), None)
+    found = wb.approvals.requests(model, status=status, limit=limit + 1, before_id=after)
+    chunk = found[:limit]
+    return page(chunk, chunk[-1].id if len(found) > limit else None)
 
 
 @router.post("/approvals", status_code=201)

@@ -340,9 +340,17 @@ class Approvals:
             return _requests(session, [row])[0]
 
     def requests(
-        self, model: str | None = None, *, status: str | None = None, limit: int = 100
+        self,
+        model: str | None = None,
+        *,
+        status: str | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
     ) -> builtins.list[ApprovalRequest]:
-        """Requests, newest first: of one model and in one status when given."""
+        """Requests, newest first: of one model and in one status when given.
+
+        ``before_id`` pages on: the id of the last (oldest) request seen.
+        """
         if status is not None and status not in APPROVAL_STATUSES:
             raise ValidationError(
                 f"a request's status is one of {', '.join(APPROVAL_STATUSES)}, not {status!r}"
@@ -357,6 +365,8 @@ class Approvals:
             query = query.where(ModelVersionRow.model_id == self._models.get(model).id)
         if status is not None:
             query = query.where(ApprovalRequestRow.status == status)
+        if before_id is not None:
+            query = query.where(ApprovalRequestRow.id < before_id)
         with self._catalog.session() as session:
             return _requests(session, list(session.scalars(query)))
 
