@@ -323,7 +323,7 @@ def test_versions_come_a_page_at_a_time(
 
 
 def test_tags_lineage_and_history(
-    both: Any, remote: RemoteWorkspace, served: Workspace, digits: Any
+    both: Any, remote: RemoteWorkspace, served: Workspace, embedded: Workspace, digits: Any
 ) -> None:
     raw, _ = both(lambda wb: wb.datasets.register("raw", from_numpy(digits.data, digits.target)))
     clean, expected = both(
@@ -346,7 +346,14 @@ def test_tags_lineage_and_history(
         (e.action, e.after, e.actor) for e in expected_history
     ]
     assert [e.action for e in history] == ["dataset.create", "version.create", "tag.add"]
-    assert [e.action for e in remote.datasets.history(NAME, limit=1)] == ["dataset.create"]
+    first = remote.datasets.history(NAME, limit=1)
+    assert [e.action for e in first] == ["dataset.create"]
+    rest = remote.datasets.history(NAME, since_id=history[0].id)
+    expected_rest = embedded.datasets.history(NAME, since_id=expected_history[0].id)
+    assert [e.action for e in rest] == [e.action for e in expected_rest]
+    assert [e.action for e in rest] == ["version.create", "tag.add"]
+    page = remote.connection.get(f"/api/v1/datasets/{NAME}/-/history", limit=2)
+    assert page["next"] == str(history[1].id)
 
 
 def test_delete_unpins_on_the_server(both: Any, served: Workspace) -> None:

@@ -32,7 +32,7 @@ from weightbase.datasets.content import DatasetFormat, DatasetKind
 from weightbase.datasets.splits import SPLIT_NAMES, Preprocessing, Splits, SplitSpec
 from weightbase.errors import ValidationError
 from weightbase.tensors.dtypes import dtype_from_numpy
-from weightbase.versioning.semver import version_key
+from weightbase.versioning.semver import canonical_version, version_key
 from weightbase.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -121,13 +121,13 @@ def list_datasets(
 def list_versions(
     dataset: str,
     wb: Wb,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = MAX_LIMIT,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     after: Annotated[str | None, Query(description="the previous page's next")] = None,
 ) -> Response:
     """Every live version of a dataset, oldest first by SemVer precedence, a page at a time."""
     found = wb.datasets.versions(dataset)
     if after is not None:
-        start = version_key(after)
+        start = version_key(canonical_version(after))
         found = [item for item in found if version_key(item.version) > start]
     items = found[:limit]
     following = items[-1].version if len(found) > limit else None
@@ -181,9 +181,16 @@ def tag_version(dataset: str, version: str, body: TagsBody, wb: Wb) -> Response:
 
 
 @router.get(_DATASET + "/-/history", response_model=Page)
-def history(dataset: str, wb: Wb, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> Page:
-    """Every change to a dataset, oldest first (one page of at most ``limit``)."""
-    return page(wb.datasets.history(dataset, limit=limit), None)
+def history(
+    dataset: str,
+    wb: Wb,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    after: Annotated[int | None, Query(ge=0, description="the previous page's next")] = None,
+) -> Page:
+    """Every change to a dataset, oldest first, a page of at most ``limit`` at a time."""
+    found = wb.datasets.history(dataset, limit=limit + 1, since_id=after)
+    chunk = found[:limit]
+    return page(chunk, chunk[-1].id if len(found) > limit else None)
 
 
 @router.get(_DATASET)

@@ -326,10 +326,15 @@ class DatasetRegistry:
         indices = getattr(self.splits(ref, version), part)
         return x[indices], (y[indices] if y is not None else None)
 
-    def history(self, name: str, *, limit: int = 1000) -> builtins.list[AuditEntry]:
+    def history(
+        self, name: str, *, limit: int = 1000, since_id: int | None = None
+    ) -> builtins.list[AuditEntry]:
+        """Every change to a dataset, oldest first; ``since_id``: after the entry with that id."""
         with self._catalog.session() as session:
             dataset = self._named.require(session, name)
-            return self._recorder.audit.entries("dataset", dataset.id, limit=limit, session=session)
+            return self._recorder.audit.entries(
+                "dataset", dataset.id, since_id=since_id, limit=limit, session=session
+            )
 
     def node(self, ref: DatasetVersionLike) -> Node:
         """The lineage node of a dataset version (what ``trained_on`` edges point at)."""

@@ -204,8 +204,10 @@ class RemoteDatasets(DatasetRegistry):
         indices = getattr(self._splits(found), part)
         return x[indices], (y[indices] if y is not None else None)
 
-    def history(self, name: str, *, limit: int = 1000) -> builtins.list[AuditEntry]:
-        found = self._http.get(_dataset(name) + "/-/history", limit=limit)
+    def history(
+        self, name: str, *, limit: int = 1000, since_id: int | None = None
+    ) -> builtins.list[AuditEntry]:
+        found = self._http.get(_dataset(name) + "/-/history", limit=limit, after=since_id)
         return decode_all(AuditEntry, found["items"])
 
     def node(self, ref: DatasetVersionLike) -> Node:
