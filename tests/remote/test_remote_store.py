@@ -318,3 +318,40 @@ def test_every_method_is_the_remote_ones_own(
         assert name in vars(remote) or any(
             name in vars(base) for base in remote.__mro__[: remote.__mro__.index(embedded)]
         ), f"{remote.__name__} inherits {name} from {embedded.__name__}"
+
+
+class _Runs:
+    """Unpickling this would run a command; pickling it runs nothing."""
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        import os
+
+        return (os.system, ("true",))
+
+
+def _commit_with_file(remote: RemoteWorkspace, name: str, payload: bytes) -> Any:
+    """Upload a snapshot holding ``payload`` as a file, as a client that skips its scan would."""
+    import tempfile
+
+    from weightbase.tensors import FileSource
+
+    with tempfile.TemporaryDirectory() as folder:
+        staging = remote.store.staging(Path(folder))
+        snapshot = TensorStore(staging).write(
+            {"w": np.ones(4, dtype=np.float32)}, files=[FileSource(name, payload)]
+        )
+        remote.store.upload(staging, snapshot)
+    return remote.connection.post("/api/v1/models/m/-/versions", {"snapshot": snapshot.id})
+
+
+def test_the_server_scans_pushed_files_itself(served: tuple[Workspace, RemoteWorkspace]) -> None:
+    import pickle
+
+    local, remote = served
+    with pytest.raises(ValidationError, match="could run code"):  # UnsafeFormatError's 422
+        _commit_with_file(remote, "extra/evil.pkl", pickle.dumps(_Runs()))
+    with pytest.raises(NotFound):
+        local.models.get("m")  # refused before anything was published
+    made = _commit_with_file(remote, "extra/state.pkl", pickle.dumps({"epoch": 3}))
+    reports = local.scans.history(f"m@{made['version']}")
+    assert [report.clean for report in reports] == [True]

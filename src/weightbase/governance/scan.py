@@ -31,7 +31,7 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -54,6 +54,7 @@ __all__ = [
     "scan_bytes",
     "scan_path",
     "scan_pickled",
+    "scan_pickled_files",
 ]
 
 MAX_DEPTH = 4
@@ -129,18 +130,36 @@ def scan_pickled(path: str | os.PathLike[str], *, max_depth: int = MAX_DEPTH) ->
     return scanner.report(str(target))
 
 
+def scan_pickled_files(
+    files: Iterable[tuple[str, bytes]], *, target: str, max_depth: int = MAX_DEPTH
+) -> ScanReport | None:
+    """``scan_pickled`` for files held in memory, each ``(name, bytes)``: those of them a
+    loader reads with pickle are scanned; None when there are none."""
+    scanner = _Scanner(max_depth)
+    found = False
+    for name, data in files:
+        if _is_pickled_name(name, data[:2]):
+            found = True
+            scanner.stream(io.BytesIO(data), name, None, depth=0)
+    return scanner.report(target) if found else None
+
+
 def _is_pickled(file: Path) -> bool:
     """By its suffix, or, for a file with none of the known ones, by a pickle's first bytes."""
-    suffix = file.suffix.lower()
-    if suffix in PICKLE_SUFFIXES or suffix in _NUMPY_SUFFIXES:
-        return True
-    if suffix == ".safetensors" or suffix in TEXT_SUFFIXES:
-        return False  # a safetensors header length can start with what looks like PROTO
     try:
         with open(file, "rb") as stream:
             head = stream.read(2)
     except OSError:
-        return False  # the import reports what it cannot read
+        head = b""  # the import reports what it cannot read
+    return _is_pickled_name(file.name, head)
+
+
+def _is_pickled_name(name: str, head: bytes) -> bool:
+    suffix = Path(name).suffix.lower()
+    if suffix in PICKLE_SUFFIXES or suffix in _NUMPY_SUFFIXES:
+        return True
+    if suffix == ".safetensors" or suffix in TEXT_SUFFIXES:
+        return False  # a safetensors header length can start with what looks like PROTO
     return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 

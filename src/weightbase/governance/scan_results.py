@@ -14,15 +14,16 @@ from sqlalchemy import select
 
 from weightbase.catalog.schema import ScanResultRow
 from weightbase.errors import UnsafeFormatError
-from weightbase.governance.scan import scan_pickled
+from weightbase.governance.scan import scan_pickled, scan_pickled_files
 from weightbase.governance.scan_records import Finding, ScanReport
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from weightbase.catalog import Catalog
+    from weightbase.tensors import Snapshot, TensorStore
 
-__all__ = ["Scans", "check_pickled", "store_scan"]
+__all__ = ["Scans", "check_pickled", "check_snapshot", "store_scan"]
 
 #: How many findings a refusal names; the report in its context holds them all.
 NAMED_FINDINGS = 3
@@ -34,7 +35,25 @@ def check_pickled(path: str | os.PathLike[str]) -> ScanReport | None:
     Returns the clean report, or None when nothing there is pickled (safetensors only).
     Raises ``UnsafeFormatError`` naming the first findings, with the whole ``report``.
     """
-    report = scan_pickled(path)
+    return _refuse_findings(scan_pickled(path))
+
+
+def check_snapshot(store: TensorStore, snapshot: Snapshot) -> ScanReport | None:
+    """:func:`check_pickled` for a snapshot already stored (a push from a remote workspace).
+
+    Its files kept byte for byte are scanned from the store: a client's own scan is not
+    taken on trust. Weights files it holds as layouts (torch, safetensors) are rebuilt from
+    tensors on export, so nothing of theirs is ever unpickled.
+    """
+    files = (
+        (name, store.file_bytes(snapshot, name))
+        for name, entry in snapshot.files.items()
+        if entry.kind == "blob"
+    )
+    return _refuse_findings(scan_pickled_files(files, target=f"snapshot {snapshot.id[:12]}"))
+
+
+def _refuse_findings(report: ScanReport | None) -> ScanReport | None:
     if report is None or report.clean:
         return report
     named = "; ".join(_describe(finding) for finding in report.findings[:NAMED_FINDINGS])

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from weightbase.catalog.rows import add_tag
 from weightbase.catalog.schema import ModelRow, ModelVersionRow, utcnow
 from weightbase.errors import Conflict, ValidationError
-from weightbase.governance.scan_results import check_pickled, store_scan
+from weightbase.governance.scan_results import check_pickled, check_snapshot, store_scan
 from weightbase.names import check_tag
 from weightbase.registry.aliases import check_alias, check_stage, set_alias_row, set_stage
 from weightbase.registry.analysis import analyse, trainable_parameter_names
@@ -47,6 +47,7 @@ from weightbase.versioning.semver import BumpPart, canonical_version, latest_ver
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from weightbase.governance.scan_records import ScanReport
     from weightbase.registry.context import RegistryContext
     from weightbase.registry.records import ModelVersion
     from weightbase.tensors import TensorStore, WriteStats
@@ -105,7 +106,7 @@ def push(context: RegistryContext, name: str, source: Any, options: PushOptions)
     }
 
     # Refused on findings before anything is stored; None when nothing there is pickled.
-    scan = check_pickled(source) if _is_existing_path(source) else None
+    scan = _scan(context, source)
     parent = _latest_snapshot(context, name)
     with publish_snapshot(context.store, "models") as publication:
         snapshot, push_config, trainable = _store_source(
@@ -290,6 +291,15 @@ def write_source(
         "a dict of NumPy arrays, a path to a .safetensors/torch file or model folder, "
         "or a Snapshot"
     )
+
+
+def _scan(context: RegistryContext, source: Any) -> ScanReport | None:
+    """The scan of what a loader of ``source`` would unpickle; refused on findings."""
+    if _is_existing_path(source):
+        return check_pickled(source)
+    if isinstance(source, Snapshot):
+        return check_snapshot(context.store, context.store.snapshot(source.id))
+    return None
 
 
 def _is_existing_path(source: Any) -> bool:
