@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from fastapi import Request, Response
@@ -28,6 +28,8 @@ __all__ = [
     "etag_of",
     "not_modified",
     "page",
+    "page_by_id",
+    "page_by_position",
     "workspace",
 ]
 
@@ -75,6 +77,24 @@ def page(items: Iterable[Any], next_cursor: str | int | None) -> Page:
         items=[item.to_dict() for item in items],
         next=None if next_cursor is None else str(next_cursor),
     )
+
+
+def page_by_id(items: Sequence[Any], limit: int, after: int | None) -> Page:
+    """A page of a short listing held whole, ordered by ``id``: those after id ``after``.
+
+    For per-entity listings that are small (a version's reports, the subscriptions);
+    long ones page in the catalog's query.
+    """
+    rest = [item for item in items if after is None or item.id > after]
+    chunk = rest[:limit]
+    return page(chunk, chunk[-1].id if len(rest) > limit else None)
+
+
+def page_by_position(items: Sequence[Any], limit: int, after: int | None) -> Page:
+    """A page of an append-only listing held whole: the ``limit`` items after position ``after``."""
+    start = after or 0
+    chunk = items[start : start + limit]
+    return page(chunk, start + limit if start + limit < len(items) else None)
 
 
 def etag_of(data: Mapping[str, Any]) -> str:

@@ -13,7 +13,14 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from weightbase.api.auth import Principal, access
-from weightbase.api.common import API_PREFIX, MAX_LIMIT, Page, page, workspace
+from weightbase.api.common import (
+    API_PREFIX,
+    MAX_LIMIT,
+    Page,
+    page,
+    page_by_position,
+    workspace,
+)
 from weightbase.governance.compliance import FairnessEvidence
 from weightbase.workspace import Workspace
 
@@ -139,6 +146,12 @@ def check_compliance(model: str, version: str, body: ComplianceBody, wb: Wb) -> 
 
 
 @router.get(_COMPLIANCE, response_model=Page, dependencies=[Reader])
-def compliance_history(model: str, version: str, wb: Wb) -> Page:
-    """Every compliance report of a version, oldest first."""
-    return page(wb.compliance.history(f"{model}@{version}"), None)
+def compliance_history(
+    model: str,
+    version: str,
+    wb: Wb,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    after: Annotated[int | None, Query(ge=0, description="the previous page's next")] = None,
+) -> Page:
+    """A version's compliance reports, oldest first, a page at a time."""
+    return page_by_position(wb.compliance.history(f"{model}@{version}"), limit, after)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from weightbase.api.auth import Principal, access
-from weightbase.api.common import API_PREFIX, Page, page, workspace
+from weightbase.api.common import API_PREFIX, MAX_LIMIT, Page, page_by_id, workspace
 from weightbase.governance.ethics import DEFAULT_QUESTIONNAIRE
 from weightbase.governance.explain import NOT_AVAILABLE
 from weightbase.workspace import Workspace
@@ -45,9 +45,16 @@ def questionnaire() -> dict[str, Any]:
 
 
 @router.get(f"{_VERSION}/ethics-reviews", response_model=Page, dependencies=[Reader])
-def reviews(model: str, version: str, wb: Wb) -> Page:
-    """Every ethics review of a version, oldest first (500 if one was edited after sign-off)."""
-    return page(wb.ethics.reviews(f"{model}@{version}"), None)
+def reviews(
+    model: str,
+    version: str,
+    wb: Wb,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    after: Annotated[int | None, Query(ge=0, description="the previous page's next")] = None,
+) -> Page:
+    """A version's ethics reviews, oldest first, a page at a time (500 if one was edited
+    after sign-off)."""
+    return page_by_id(wb.ethics.reviews(f"{model}@{version}"), limit, after)
 
 
 @router.post(f"{_VERSION}/ethics-reviews", status_code=201)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from weightbase.api.auth import access
-from weightbase.api.common import API_PREFIX, Page, page, workspace
+from weightbase.api.common import API_PREFIX, MAX_LIMIT, Page, page, page_by_id, workspace
 from weightbase.workspace import Workspace
 
 __all__ = ["router"]
@@ -32,9 +32,13 @@ class WebhookBody(BaseModel):
 
 
 @router.get("", response_model=Page)
-def list_webhooks(wb: Wb) -> Page:
-    """Every subscription, by id (one page; secrets are never shown)."""
-    return page(wb.webhooks.list(), None)
+def list_webhooks(
+    wb: Wb,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    after: Annotated[int | None, Query(ge=0, description="the previous page's next")] = None,
+) -> Page:
+    """Subscriptions by id, a page at a time (secrets are never shown)."""
+    return page_by_id(wb.webhooks.list(), limit, after)
 
 
 @router.post("", status_code=201)
@@ -62,7 +66,10 @@ def deliveries(
     webhook_id: int,
     wb: Wb,
     status: Annotated[str | None, Query(description="pending, delivered or failed")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=999)] = 100,
+    after: Annotated[int | None, Query(ge=1, description="the previous page's next")] = None,
 ) -> Page:
     """A subscription's deliveries, newest first: status, attempts, last answer, latency."""
-    return page(wb.webhooks.deliveries(webhook_id, status=status, limit=limit), None)
+    found = wb.webhooks.deliveries(webhook_id, status=status, limit=limit + 1, before_id=after)
+    chunk = found[:limit]
+    return page(chunk, chunk[-1].id if len(found) > limit else None)

@@ -171,8 +171,12 @@ class Webhooks:
         *,
         status: str | None = None,
         limit: int = 100,
+        before_id: int | None = None,
     ) -> builtins.list[Delivery]:
-        """Deliveries, newest first: of one subscription and in one status when given."""
+        """Deliveries, newest first: of one subscription and in one status when given.
+
+        ``before_id`` pages on: the id of the last (oldest) delivery seen.
+        """
         if status is not None and status not in DELIVERY_STATUSES:
             raise ValidationError(
                 f"unknown delivery status {status!r}; choose one of {', '.join(DELIVERY_STATUSES)}"
@@ -184,6 +188,8 @@ class Webhooks:
             query = query.where(WebhookDeliveryRow.webhook_id == webhook_id)
         if status is not None:
             query = query.where(WebhookDeliveryRow.status == status)
+        if before_id is not None:
+            query = query.where(WebhookDeliveryRow.id < before_id)
         with self._catalog.session() as session:
             if webhook_id is not None:
                 _require(session, webhook_id)
