@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmarks {store,registry,tracking} [--json] [--quick] …``."""
+"""Command line: ``python -m benchmarks {store,registry,tracking,server} [--json] [--quick] …``."""
 
 from __future__ import annotations
 
@@ -105,7 +105,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir_help="make the temporary folder (catalogs, stores, checkpoint files) under "
         "this folder (default: the system temporary folder)",
     )
+    server = commands.add_parser(
+        "server",
+        help="REST server against embedded calls and mlflow server: API overhead, remote "
+        "logging and pushes, 200 concurrent clients, schemathesis",
+        description=(
+            "Start weightbase server and mlflow server on loopback (SQLite each), measure the "
+            "API overhead, remote logging and pushes against them, 200 clients at once and "
+            "a schemathesis run (several minutes), print one markdown table and record it in "
+            "docs/benchmarks.md."
+        ),
+    )
+    _common_options(
+        server,
+        json_help="print the headline figures with their ranges over rounds (and a 'details' "
+        "object) as JSON instead of the table",
+        quick_help="tiny workloads, 20 clients for 2 s, 2 rounds",
+        workdir_help="make the temporary folder (both servers' homes and SQLite files) under "
+        "this folder (default: the system temporary folder)",
+    )
+    server.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="shrink the full run's durations and point counts by this factor (0 < SCALE <= 1), "
+        "as a short trial of it; a scaled run never writes the docs",
+    )
+    server.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="rounds of each timed comparison (default 3, or 2 with --quick); ranges are "
+        "over rounds",
+    )
     args = parser.parse_args(argv)
+    if args.command == "server":
+        if not 0 < args.scale <= 1:
+            parser.error("--scale must be in (0, 1]")
+        if args.rounds is not None and args.rounds < 1:
+            parser.error("--rounds must be at least 1")
+        return _server(args)
     if args.command == "tracking":
         return _tracking(args)
     if args.command == "registry":
@@ -208,6 +247,26 @@ def _tracking(args: argparse.Namespace) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return _report(args, "tracking", results, render_tracking, log)
+
+
+def _server(args: argparse.Namespace) -> int:
+    from benchmarks.server import ServerConfig, run_server
+    from benchmarks.server_report import render_server
+
+    log = _logger()
+
+    workdir = Path(tempfile.mkdtemp(prefix="wb-bench-", dir=args.workdir))
+    try:
+        config = ServerConfig.create(
+            workdir=workdir, quick=args.quick, scale=args.scale, rounds=args.rounds
+        )
+        results = run_server(config, log)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if args.scale < 1 and not args.no_write_docs:
+        log("--scale below 1: docs not written (a scaled-down run is not the reported one)")
+        args.no_write_docs = True
+    return _report(args, "server", results, render_server, log)
 
 
 def _logger() -> Callable[[str], None]:
