@@ -28,6 +28,7 @@ _ACTIONS: tuple[tuple[str, re.Pattern[str], Action], ...] = (
     ("POST", re.compile(r"/-/versions/\{\w+\}/ethics-reviews$"), "approve"),
     # deleting a model or a version is an admin's; removing an alias is an editor's
     ("DELETE", re.compile(r"^/api/v1/models/\{model\}(/-/versions/\{version\})?$"), "admin"),
+    ("DELETE", re.compile(r"^/api/v1/datasets/\{dataset\}$"), "admin"),
 )
 #: Path values for the requests that should be let through: things that are not there.
 _ABSENT = {

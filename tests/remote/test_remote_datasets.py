@@ -19,12 +19,11 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits  # type: ignore[import-untyped]
 from tests.remote.datasets_support import (
-    DatasetsServer,
     assert_same_arrays,
     assert_same_content,
     assert_same_version,
-    start_server,
 )
+from tests.remote_support import LiveServer
 
 import weightbase
 from weightbase.datasets import (
@@ -54,11 +53,6 @@ T = TypeVar("T")
 NAME = "org/digits"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatasetsServer]:
-    yield from start_server(tmp_path_factory.mktemp("datasets-server") / "home")
-
-
 @pytest.fixture
 def served(workspace: Workspace) -> Workspace:
     """The fresh workspace the server serves (each catalog backend)."""
@@ -66,8 +60,8 @@ def served(workspace: Workspace) -> Workspace:
 
 
 @pytest.fixture
-def remote(server: DatasetsServer, served: Workspace) -> Iterator[RemoteWorkspace]:
-    with server.serving(served) as opened:
+def remote(live_server: LiveServer, served: Workspace) -> Iterator[RemoteWorkspace]:
+    with live_server.serving(served) as opened:
         yield opened
 
 

@@ -199,9 +199,9 @@ def get_dataset(dataset: str, wb: Wb) -> dict[str, Any]:
     return wb.datasets.get(dataset).to_dict()
 
 
-@router.delete(_DATASET, status_code=204)
+@router.delete(_DATASET, status_code=204, dependencies=[Depends(access("admin"))])
 def delete_dataset(dataset: str, wb: Wb, reason: str | None = None) -> Response:
-    """Soft-delete a dataset; its versions' arrays are unpinned for the store's gc."""
+    """Soft-delete a dataset (an admin's); its versions' arrays are unpinned for the gc."""
     wb.datasets.delete(dataset, reason=reason)
     return Response(status_code=204)
 
