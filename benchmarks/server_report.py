@@ -252,5 +252,9 @@ def render_server(results: ServerResults, machine: Machine) -> str:
             " (6) Two passes, so that the admin token stays valid: first every operation but"
             " revoking tokens and disabling or re-roling users, then those; shrinking is off,"
             " so each failing example is counted once." + failing,
+            "",
+            "Run it with `python -m benchmarks server` (about ten minutes); `--quick` is a"
+            " one-minute smoke test and `--scale 0.1` a short trial of the full run, neither"
+            " of which writes this file.",
         ]
     )
