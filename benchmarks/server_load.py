@@ -9,6 +9,7 @@ gives every response, and those with status ≥ 500 are counted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import statistics
@@ -39,6 +40,8 @@ Log = Callable[[str], None]
 #: fuzzed in a second pass, after every other operation, so that those keep a valid admin.
 TOKEN_ENDING_OPERATIONS = r"^/api/v1/(tokens/[^/]+|users/[^/]+/(disable|role))$"
 _CLIENT_TIMEOUT_S = 120.0
+#: Seconds the clients may take to be ready to start together.
+_START_TIMEOUT_S = 300.0
 _FUZZ_TIMEOUT_S = 3600.0
 _KEPT_SAMPLES = 20
 _5XX_LINE = re.compile(r'^weightbase_http_requests_total\{[^}]*status="5\d\d"[^}]*\}\s+(\S+)$')
@@ -61,6 +64,7 @@ class _LoadClient:
     transport_errors: int = 0
     client_errors: int = 0
     finished: float = 0.0
+    failure: BaseException | None = None
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -74,10 +78,19 @@ class _LoadClient:
         return values + self.index / 1000
 
     def run(self, url: str, token: str, barrier: threading.Barrier, seconds: float) -> None:
+        try:
+            self._log_until(url, token, barrier, seconds)
+        except BaseException as exc:  # handed to the main thread, which raises it
+            self.failure = exc
+            barrier.abort()
+        finally:
+            self.finished = time.monotonic()
+
+    def _log_until(self, url: str, token: str, barrier: threading.Barrier, seconds: float) -> None:
         path = f"/api/v1/runs/{self.run_id}/metrics"
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=url, headers=headers, timeout=_CLIENT_TIMEOUT_S) as client:
-            barrier.wait()
+            barrier.wait(timeout=_START_TIMEOUT_S)
             deadline = time.monotonic() + seconds
             while time.monotonic() < deadline:
                 first = self.next_step
@@ -103,7 +116,6 @@ class _LoadClient:
                 elif response.status_code >= 400:
                     self.client_errors += 1
                     self._note(f"client {self.index}: HTTP {response.status_code} {response.text}")
-        self.finished = time.monotonic()
 
     def _note(self, text: str) -> None:
         if len(self.errors) < _KEPT_SAMPLES:
@@ -136,10 +148,15 @@ def concurrent_clients(
     ]
     for thread in threads:
         thread.start()
-    barrier.wait()
+    # broken when a client fails to start: its failure is raised below
+    with contextlib.suppress(threading.BrokenBarrierError):
+        barrier.wait(timeout=_START_TIMEOUT_S)
     started = time.monotonic()
     for thread in threads:
         thread.join()
+    failures = [client.failure for client in clients if client.failure is not None]
+    if failures:
+        raise RuntimeError(f"{len(failures)} load clients failed") from failures[0]
     seconds = max(client.finished for client in clients) - started
     log(f"  clients done in {seconds:.1f} s; checking every point sent")
 

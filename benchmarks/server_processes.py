@@ -8,6 +8,7 @@ log, are waited on until they answer, and are stopped when the benchmark ends.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -86,15 +87,23 @@ class ServerProcess:
     log_path: Path
 
     def stop(self) -> None:
-        """Ask the server to stop (SIGINT, as Ctrl-C), then kill it if it lingers."""
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        """Ask the server to stop (SIGINT, as Ctrl-C), then kill what lingers.
+
+        The signals go to the server's process group, which it leads: ``mlflow
+        server`` runs uvicorn and a job runner as child processes.
+        """
+        if self.process.poll() is None:
+            self._signal_group(signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self._signal_group(signal.SIGKILL)  # children that outlived their parent
+
+    def _signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):  # the group is gone
+            os.killpg(self.process.pid, signum)
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -249,7 +258,12 @@ def _started(
     started = time.perf_counter()
     with log_path.open("wb") as output:
         process = subprocess.Popen(
-            argv, env=env, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            argv,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # a process group of its own, stopped as a whole
         )
     server = ServerProcess(name, f"http://{HOST}:{port}", process, log_path)
     try:
