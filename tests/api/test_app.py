@@ -210,3 +210,19 @@ def test_an_app_on_settings_opens_that_workspace(tmp_path: Path) -> None:
 def test_model_names_build_paths_back(server: Server) -> None:
     path = server.app.url_path_for("get_model", model="org/sub/name")
     assert path == "/api/v1/models/org/sub/name"
+
+
+def test_values_the_catalog_cannot_hold_are_422_not_500(admin: httpx.Client) -> None:
+    big = "9" * 25  # past any 64-bit integer column
+    for method, path, params in [
+        ("GET", "/audit", {"since_id": big}),
+        ("GET", "/events", {"since_id": big}),
+        ("GET", f"/runs/{big}", {}),
+        ("GET", f"/runs/{big}/metrics", {}),
+        ("DELETE", f"/webhooks/{big}", {}),
+        ("GET", f"/approvals/{big}", {}),
+    ]:
+        response = admin.request(method, path, params=params)
+        assert_error(response, 422, "validation_error")
+    with_nul = admin.get("/audit", params={"actor": "a\x00b"})
+    assert with_nul.status_code in (200, 422), with_nul.text  # SQLite stores NUL; PostgreSQL not

@@ -216,8 +216,32 @@ def _catalog_unavailable(request: Request, exc: Exception) -> JSONBody:
     )
 
 
+def _unstorable(request: Request, exc: Exception) -> JSONBody:
+    """A value the catalog cannot hold: a number past 64 bits, a NUL in text (422, not 500)."""
+    cause = exc.orig if isinstance(exc, sa_exc.StatementError) else exc
+    if not isinstance(cause, OverflowError | ValueError) and not isinstance(exc, sa_exc.DataError):
+        request_id = request_id_of(request)
+        logger.error("request %s failed: %s", request_id, exc, exc_info=exc)
+        return error_response(
+            500,
+            "internal_error",
+            f"internal server error; quote request id {request_id} when reporting it",
+            request_id=request_id,
+        )
+    return error_response(
+        422,
+        "validation_error",
+        "a value in the request is out of what the catalog holds "
+        "(a number beyond 64 bits, or a NUL character in text)",
+        request_id=request_id_of(request),
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map the error tree, schema errors, HTTP errors and driver errors to the one body."""
+    app.add_exception_handler(OverflowError, _unstorable)
+    app.add_exception_handler(sa_exc.DataError, _unstorable)
+    app.add_exception_handler(sa_exc.StatementError, _unstorable)
     app.add_exception_handler(WeightbaseError, _weightbase_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
