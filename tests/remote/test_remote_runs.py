@@ -292,7 +292,7 @@ def test_a_batch_whose_answer_is_lost_is_stored_once(
     monkeypatch.undo()
     run.complete()
     assert len(lost) == 5
-    assert run.sender.retries == 5
+    assert (run.sender.retries, run.sender.repeats) == (5, 5)
     counts = _counts(remote, run.id, "loss")
     assert counts == {step: 1 for step in range(500)}
 

@@ -80,8 +80,10 @@ class MetricSender:
         self.sequence = 0
         #: ``time.monotonic()`` after which an unreachable server is given up on (None: never).
         self.deadline: float | None = None
+        #: Points the server has acknowledged; requests tried again; parts it had stored before.
         self.points_sent = 0
         self.retries = 0
+        self.repeats = 0
         self._http = connection
         self._path = f"/api/v1/runs/{run_id}/writers/{self.writer_id}/batches"
         # parts of batches handed over and not yet all stored, by the batch's identity: a
@@ -136,7 +138,7 @@ class MetricSender:
                     run_id=self.run_id,
                 )
             try:
-                self._http.request(
+                response = self._http.request(
                     "PUT",
                     f"{self._path}/{part.sequence}",
                     content=part.body,
@@ -149,6 +151,8 @@ class MetricSender:
                 attempt += 1
                 self._wait(attempt, part, exc)
                 continue
+            if response.json().get("repeat"):
+                self.repeats += 1  # stored before; its answer was lost
             if attempt:
                 logger.warning(
                     "run %d: the server took metric batch %d again after %d retries",
