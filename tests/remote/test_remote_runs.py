@@ -145,6 +145,7 @@ def test_experiments_search_compare_and_convergence(remote: RemoteWorkspace) -> 
     assert [r.id for r in best] == [ids[0]]
     assert [r.id for r in runs.search_all(metrics=[("train/loss", ">=", 0.15)])] == ids[:0:-1]
     assert runs.search_all(status=["failed", RunStatus.CANCELLED]) == []
+    assert runs.search_all(status=[]) == []
     compared = runs.compare([ids[0], runs.get(ids[1])], params=["opt"])
     assert compared.params == {"opt": ("sgd", "adam")}
     assert compared.differing_params == ("opt",)
@@ -342,3 +343,33 @@ def test_parts_are_halved_for_a_server_that_takes_small_bodies(
         assert run.sender.points_sent == 20_000
         history = remote.runs.history(run.id, "loss")
         assert history.values.tolist() == list(np.arange(20_000.0))
+
+
+def test_at_exit_a_run_ends_or_its_handle_gives_up_saying_so(
+    remote: RemoteWorkspace, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = remote.runs.start("remote/exit")
+    run.log({"loss": 1.0}, step=0)
+    run.shutdown("SIGTERM")
+    ended = remote.runs.get(run.id)
+    assert (ended.status, ended.status_reason) == (RunStatus.FAILED, "terminated by SIGTERM")
+    assert ended.metrics["loss"].count == 1
+
+    stuck = remote.runs.start("remote/exit")
+    real = remote.connection.request
+
+    def unreachable(method: str, path: str, **options: Any) -> Any:
+        if "/writers/" in path:
+            raise StorageError("cannot reach the weightbase server: connection refused")
+        return real(method, path, **options)
+
+    monkeypatch.setattr(remote.connection, "request", unreachable)
+    stuck.log({"loss": 1.0}, step=0)
+    stuck.flush_timeout = 0.2
+    stuck.shutdown("exit")
+    assert "giving up on the server" in caplog.text
+    assert "1 points it could not write" in caplog.text
+    with pytest.raises(Conflict, match="closed"):
+        stuck.log({"loss": 2.0})
+    monkeypatch.undo()
+    assert remote.runs.get(stuck.id).status is RunStatus.RUNNING  # nothing pretended to end

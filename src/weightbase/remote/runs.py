@@ -358,6 +358,8 @@ class RemoteRuns(RunTracker):
     ) -> RunPage:
         check_limit(limit)
         statuses = [status] if isinstance(status, str | RunStatus) else list(status or ())
+        if status is not None and not statuses:
+            return RunPage((), None)  # no status allowed: no run matches, as embedded
         query: dict[str, Any] = {
             "experiment": f"id:{experiment}" if isinstance(experiment, int) else experiment,
             "status": [RunStatus.parse(value).value for value in statuses] or None,
