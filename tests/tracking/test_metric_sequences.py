@@ -98,7 +98,7 @@ _FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=64)
 @settings(max_examples=50, deadline=None)
 @given(
     st.dictionaries(
-        st.from_regex(r"[a-z][a-z0-9_/]{0,20}[a-z0-9]", fullmatch=True),
+        st.from_regex(r"[a-z][a-z0-9_]{0,10}(/[a-z0-9_]{1,10}){0,2}", fullmatch=True),
         st.lists(st.tuples(st.integers(0, 2**53 - 1), _FLOATS), min_size=1, max_size=20),
         max_size=5,
     )
