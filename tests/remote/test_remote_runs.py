@@ -292,8 +292,9 @@ def test_a_batch_whose_answer_is_lost_is_stored_once(
         run.flush()
     monkeypatch.undo()
     run.complete()
-    assert len(lost) == 5
-    assert (run.sender.retries, run.sender.repeats) == (5, 5)
+    # each part's first answer was lost (5 flushes: 5 parts, or more if the timer cut one)
+    assert len(lost) >= 5
+    assert run.sender.retries == run.sender.repeats == len(lost)
     counts = _counts(remote, run.id, "loss")
     assert counts == {step: 1 for step in range(500)}
 
