@@ -27,7 +27,7 @@ from weightbase.errors import (
     ValidationError,
 )
 from weightbase.registry.service import ModelRegistry
-from weightbase.remote import RemoteWorkspace
+from weightbase.remote import RemoteWorkspace, transfer
 from weightbase.remote.models import RemoteModels
 from weightbase.remote.store import RemoteStore
 from weightbase.tensors import TensorStore
@@ -181,13 +181,14 @@ def test_an_interrupted_push_shows_nothing_and_a_retry_sends_only_the_rest(
 ) -> None:
     local, remote = served
     weights = _weights(8)
+    monkeypatch.setattr(transfer, "BATCH_BYTES", 1)  # one chunk a request
     connection = remote.connection
     real = connection.request
     sent: list[str] = []
 
     def dies_after_three(method: str, path: str, **kwargs: Any) -> Any:
-        if method == "PUT" and "/chunks/" in path:
-            if len(sent) == 3:
+        if method == "POST" and path.endswith("/store/chunks"):
+            if len(sent) >= 3:
                 raise StorageError("the connection dropped")
             sent.append(path)
         return real(method, path, **kwargs)
@@ -199,10 +200,10 @@ def test_an_interrupted_push_shows_nothing_and_a_retry_sends_only_the_rest(
     with pytest.raises(NotFound):
         local.models.get("m")  # nothing visible
     version = remote.models.push("m", weights)
-    transfer = remote.models.last_transfer
-    assert transfer is not None
-    assert transfer.present_chunks == 3
-    assert transfer.sent_chunks == 5
+    sent_again = remote.models.last_transfer
+    assert sent_again is not None
+    assert sent_again.present_chunks == 3
+    assert sent_again.sent_chunks == 5
     assert all(np.array_equal(local.models.pull(version)[k], weights[k]) for k in weights)
 
 
@@ -355,3 +356,24 @@ def test_the_server_scans_pushed_files_itself(served: tuple[Workspace, RemoteWor
     made = _commit_with_file(remote, "extra/state.pkl", pickle.dumps({"epoch": 3}))
     reports = local.scans.history(f"m@{made['version']}")
     assert [report.clean for report in reports] == [True]
+
+
+def test_a_batch_of_chunks_is_verified_record_by_record(
+    served: tuple[Workspace, RemoteWorkspace],
+) -> None:
+    local, remote = served
+    frame = _frame()
+    digest = chunk_digest(frame)
+
+    def record(name: str, data: bytes) -> bytes:
+        return name.encode() + len(data).to_bytes(8, "big") + data
+
+    with _client(remote) as client:
+        assert client.post("/chunks", content=record("0" * 64, frame)).status_code == 422
+        assert client.post("/chunks", content=record(digest, frame)[:-1]).status_code == 422
+        assert client.post("/chunks", content=b"short").status_code == 422
+        assert not local.store.objects.exists(chunk_key(digest))
+        stored = client.post("/chunks", content=record(digest, frame) * 2)
+        assert stored.status_code == 200, stored.text
+        assert stored.json() == {"chunks": 2, "created": 1, "bytes": 2 * (72 + len(frame))}
+        assert local.store.objects.exists(chunk_key(digest))

@@ -5,9 +5,10 @@ Weights travel chunk by chunk, and only the chunks the server lacks:
 1. ``POST /store/missing`` with the digests a snapshot references answers which
    of them the server does not hold (and marks those it holds as fresh, so a
    garbage collection running meanwhile keeps them);
-2. ``PUT /store/chunks/{digest}`` uploads one chunk's frame; the server checks
-   that the bytes hash to the digest and that the frame parses before it stores
-   them, atomically: a chunk is whole or absent;
+2. ``PUT /store/chunks/{digest}`` uploads one chunk's frame (``POST
+   /store/chunks`` several, in one body); the server checks that the bytes hash
+   to the digest and that the frame parses before it stores them, atomically: a
+   chunk is whole or absent;
 3. ``POST /store/snapshots`` uploads the manifest, accepted only when every
    chunk it references (delta bases included) is stored; then a push commits
    it as a version (``POST /models/{name}/-/versions``).
@@ -40,7 +41,7 @@ from weightbase.tensors.manifest import Snapshot, validate_name
 from weightbase.tensors.read import chunk_key
 from weightbase.workspace import Workspace
 
-__all__ = ["MAX_CHUNK_BYTES", "MAX_DIGESTS", "router"]
+__all__ = ["MAX_BATCH_BYTES", "MAX_CHUNK_BYTES", "MAX_DIGESTS", "router"]
 
 router = APIRouter(prefix=f"{API_PREFIX}/store", tags=["store"])
 
@@ -50,6 +51,8 @@ Wb = Annotated[Workspace, Depends(workspace)]
 MAX_CHUNK_BYTES = (64 << 20) + 4096
 #: The most digests one ``missing`` question may ask about.
 MAX_DIGESTS = 200_000
+#: The largest batch of chunks one ``POST /store/chunks`` carries.
+MAX_BATCH_BYTES = 48 << 20
 #: The refs clients may list, set and delete: training checkpoints; versions' refs are the
 #: registry's, set by commits.
 CHECKPOINT_REFS = "checkpoints/"
@@ -57,6 +60,8 @@ CHECKPOINT_REFS = "checkpoints/"
 MAX_MANIFEST_BYTES = 32 << 20
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+# A batch record: the digest in hex, then the frame's length.
+_RECORD_HEAD = 64 + 8
 # Content-addressed keys only: a chunk, a manifest, an index entry (never a ref).
 _READABLE = re.compile(
     r"(chunks/[0-9a-f]{2}/[0-9a-f]{64}|snapshots/[0-9a-f]{64}|index/[0-9a-f]{2}/[0-9a-f]{64})"
@@ -147,6 +152,38 @@ async def put_chunk(digest: str, request: Request, wb: Wb) -> StoredChunk:
     return await run_in_threadpool(_store_chunk, wb, digest, frame)
 
 
+class StoredChunks(BaseModel):
+    """What a batch upload stored: chunks in it, and how many were new."""
+
+    chunks: int
+    created: int
+    bytes: int
+
+
+@router.post(
+    "/chunks",
+    dependencies=[Depends(access())],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
+async def put_chunks(request: Request, wb: Wb) -> StoredChunks:
+    """Store several chunk frames, each verified as ``PUT /chunks/{digest}`` verifies one.
+
+    The body is a run of records, each the chunk's digest (64 ASCII hex digits), its
+    frame's length (8 bytes, big-endian) and the frame. Each chunk is stored whole or
+    not at all; a bad record refuses the request (422), and the chunks before it that
+    were stored stay, unreferenced until a manifest names them.
+    """
+    body = await _read_body(request, MAX_BATCH_BYTES, what="batch of chunks")
+    return await run_in_threadpool(_store_batch, wb, body)
+
+
 @router.post(
     "/snapshots",
     status_code=201,
@@ -228,7 +265,7 @@ async def _read_body(request: Request, limit: int, *, what: str) -> bytes:
     return b"".join(parts)
 
 
-def _store_chunk(wb: Workspace, digest: str, frame: bytes) -> StoredChunk:
+def _store_chunk(wb: Workspace, digest: str, frame: bytes, *, sync: bool = True) -> StoredChunk:
     actual = chunk_digest(frame)
     if actual != digest:
         raise ValidationError(
@@ -250,9 +287,30 @@ def _store_chunk(wb: Workspace, digest: str, frame: bytes) -> StoredChunk:
             created = False
         except NotFound:
             objects.put(key, frame)
-            objects.sync()
             created = True
+    if sync:  # a batch syncs once, before it answers
+        objects.sync()
     return StoredChunk(digest=digest, size=len(frame), created=created)
+
+
+def _store_batch(wb: Workspace, body: bytes) -> StoredChunks:
+    view = memoryview(body)
+    offset = count = created = 0
+    while offset < len(view):
+        if len(view) - offset < _RECORD_HEAD:
+            raise ValidationError(f"the batch ends inside a record header at byte {offset}")
+        digest = bytes(view[offset : offset + 64]).decode("ascii", errors="replace")
+        _check_digest(digest)
+        size = int.from_bytes(view[offset + 64 : offset + _RECORD_HEAD], "big")
+        start = offset + _RECORD_HEAD
+        if size > MAX_CHUNK_BYTES or start + size > len(view):
+            raise ValidationError(f"chunk {digest} says {size} bytes, past the batch's end")
+        stored = _store_chunk(wb, digest, bytes(view[start : start + size]), sync=False)
+        count += 1
+        created += int(stored.created)
+        offset = start + size
+    wb.store.objects.sync()  # every name stored is durable before the answer says so
+    return StoredChunks(chunks=count, created=created, bytes=len(body))
 
 
 def _store_snapshot(wb: Workspace, data: bytes) -> StoredSnapshot:

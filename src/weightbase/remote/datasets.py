@@ -265,7 +265,7 @@ def _version_of(data: Mapping[str, Any]) -> DatasetVersion:
 
 def _sum(transfers: Iterable[Transfer]) -> Transfer:
     total = Transfer()
-    for part in transfers:
+    for part in {id(item): item for item in transfers}.values():  # one staging: one Transfer
         total.sent_chunks += part.sent_chunks
         total.sent_bytes += part.sent_bytes
         total.present_chunks += part.present_chunks

@@ -170,20 +170,24 @@ class RemoteModels(ModelRegistry):
             parent = self._latest_snapshot(name)
             parent_snapshot = self._store.snapshot(parent) if parent is not None else None
             with tempfile.TemporaryDirectory(prefix="weightbase-push-") as folder:
-                staging = self._store.staging(Path(folder), parent_snapshot)
-                staged = TensorStore(staging, options=self._store.options)
-                how: WriteArgs = {
-                    "ref": "pushes/staged",
-                    "parent": parent,
-                    "codec": codec,
-                    "progress": progress,
-                    "stats": stats,
-                }
-                snapshot, pushed_config, found = write_source(staged, source, how)
-                self.last_transfer = self._store.upload(
-                    staging, snapshot, workers=self.upload_workers
+                staging = self._store.staging(
+                    Path(folder), parent_snapshot, workers=self.upload_workers
                 )
-                staging.close()
+                try:
+                    staged = TensorStore(staging, options=self._store.options)
+                    how: WriteArgs = {
+                        "ref": "pushes/staged",
+                        "parent": parent,
+                        "codec": codec,
+                        "progress": progress,
+                        "stats": stats,
+                    }
+                    snapshot, pushed_config, found = write_source(staged, source, how)
+                    self.last_transfer = self._store.upload(
+                        staging, snapshot, workers=self.upload_workers
+                    )
+                finally:
+                    staging.close()
             snapshot_id = snapshot.id
         body = {
             "snapshot": snapshot_id,

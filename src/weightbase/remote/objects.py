@@ -14,6 +14,7 @@ chunk the server holds), writes land in a local folder, from which
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from weightbase.tensors.objects.local import LocalObjectStore
 
 if TYPE_CHECKING:
     from weightbase.remote.http import Connection
+    from weightbase.remote.transfer import Uploader
 
 __all__ = ["ServerObjects", "StagingObjects"]
 
@@ -49,12 +51,28 @@ class ServerObjects(ObjectStore):
         data = self.connection.get_bytes(f"{_STORE}/objects/{key}")
         with self._lock:
             self._known.add(key)
+        if key.startswith("index/"):
+            self._know_entry(data)
         return data
+
+    def _know_entry(self, data: bytes) -> None:
+        """An index entry names a stored tensor's chunks: learn which the server still has."""
+        try:
+            chunks = json.loads(data)["chunks"]
+            digests = {str(ref["d"]) for ref in chunks} | {
+                str(base) for ref in chunks for base in ref.get("b", ())
+            }
+        except (ValueError, KeyError, TypeError):
+            return  # a damaged entry is only a missed shortcut, as the writer treats it
+        self.know(digests)
 
     def get_range(self, key: str, start: int, length: int) -> Buffer:
         return memoryview(self.get(key))[start : start + length]
 
     def exists(self, key: str) -> bool:
+        """Whether the server holds ``key`` (asked of it)."""
+        if key.startswith("chunks/"):
+            self.know([key.rsplit("/", 1)[-1]])
         try:
             self.touch(key)
         except NotFound:
@@ -62,19 +80,18 @@ class ServerObjects(ObjectStore):
         return True
 
     def touch(self, key: str) -> None:
-        """Whether the server holds a chunk, marking it fresh there; ``NotFound`` if not."""
+        """Pass if the server is known to hold ``key`` (marked fresh when it was learnt).
+
+        What the server holds is learnt in batches (:meth:`know`: a parent's chunks, an
+        index entry's), not asked chunk by chunk: a writer takes any other chunk as
+        missing, and the uploader asks, a batch at a time, before it sends one.
+        """
         with self._lock:
             if key in self._known:
                 return
         if key.startswith("chunks/"):
-            digest = key.rsplit("/", 1)[-1]
-            answer = self.connection.post(f"{_STORE}/missing", {"digests": [digest]}, retry=True)
-            if digest in answer["missing"]:
-                raise NotFound(f"no chunk {digest} on {self.connection.url}", key=key)
-        else:
-            self.get(key)
-        with self._lock:
-            self._known.add(key)
+            raise NotFound(f"chunk {key} is not known to be on {self.connection.url}", key=key)
+        self.get(key)
 
     def know(self, digests: Iterable[str]) -> None:
         """Ask in one round trip which of ``digests`` the server holds, and remember those."""
@@ -99,16 +116,26 @@ class ServerObjects(ObjectStore):
 
 
 class StagingObjects(ObjectStore):
-    """Writes to a local folder, reads from it or else from the server."""
+    """Writes to a local folder, reads from it or else from the server.
 
-    def __init__(self, server: ServerObjects, folder: Path) -> None:
+    With an ``uploader``, each chunk written is also sent at once: the writer puts
+    only chunks it found missing on the server, so the upload runs alongside the
+    encoding of the rest.
+    """
+
+    def __init__(
+        self, server: ServerObjects, folder: Path, *, uploader: Uploader | None = None
+    ) -> None:
         self.server = server
         self.local = LocalObjectStore(folder)
         self.url = f"staging:{folder}"
+        self.uploader = uploader
 
     def put(self, key: str, data: Buffer, *, durable: bool = True) -> None:
         # Staging is scratch: a crash loses the push, which is then simply run again.
         self.local.put(key, data, durable=False)
+        if self.uploader is not None and key.startswith("chunks/"):
+            self.uploader.send(key.rsplit("/", 1)[-1], bytes(data))
 
     def get(self, key: str) -> Buffer:
         try:
@@ -133,4 +160,6 @@ class StagingObjects(ObjectStore):
         return self.local.list(prefix)
 
     def close(self) -> None:
+        if self.uploader is not None:
+            self.uploader.close()  # nothing left running once the push is over
         self.local.close()

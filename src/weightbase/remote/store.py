@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from weightbase.errors import NotFound, NotSupported, ValidationError
 from weightbase.remote.http import path_of
 from weightbase.remote.objects import ServerObjects, StagingObjects
-from weightbase.remote.transfer import Transfer, upload_snapshot
+from weightbase.remote.transfer import Transfer, Uploader, upload_snapshot
 from weightbase.tensors import FsckReport, GcReport, Sharing, Snapshot, TensorSource, TensorStore
 
 if TYPE_CHECKING:
@@ -112,28 +112,34 @@ class RemoteStore(TensorStore):
         parent_snapshot = self.snapshot(parent) if parent is not None else None
         with tempfile.TemporaryDirectory(prefix="weightbase-checkpoint-") as folder:
             staging = self.staging(Path(folder), parent_snapshot)
-            snapshot = TensorStore(staging, options=self.options).write(
-                tensors,
-                ref="staged",
-                parent=parent_snapshot,
-                files=files,
-                metadata=metadata,
-                codec=codec,
-                progress=progress,
-                stats=stats,
-            )
-            self.last_transfer = upload_snapshot(self._http, staging, snapshot)
-            staging.close()
+            try:
+                snapshot = TensorStore(staging, options=self.options).write(
+                    tensors,
+                    ref="staged",
+                    parent=parent_snapshot,
+                    files=files,
+                    metadata=metadata,
+                    codec=codec,
+                    progress=progress,
+                    stats=stats,
+                )
+                self.last_transfer = upload_snapshot(self._http, staging, snapshot)
+            finally:
+                staging.close()
         self.set_ref(ref, snapshot)
         return snapshot
 
-    def staging(self, folder: Path, parent: Snapshot | None = None) -> StagingObjects:
-        """A staging store in ``folder`` over the server's objects; ``parent``'s chunks known."""
+    def staging(
+        self, folder: Path, parent: Snapshot | None = None, *, workers: int = 4
+    ) -> StagingObjects:
+        """A staging store in ``folder`` over the server's objects, ``parent``'s chunks known,
+        whose new chunks go up as they are written (``workers`` uploads at a time)."""
         objects = self.objects
         assert isinstance(objects, ServerObjects)
         if parent is not None:
             objects.know(parent.chunk_digests())
-        return StagingObjects(objects, folder)
+        uploader = Uploader(self._http, Transfer(), workers=workers)
+        return StagingObjects(objects, folder, uploader=uploader)
 
     def upload(self, staging: StagingObjects, snapshot: Snapshot, *, workers: int = 4) -> Transfer:
         """Send what the server lacks of ``snapshot`` from ``staging``, then its manifest."""

@@ -43,6 +43,8 @@ _U8 = get_dtype("U8")
 _RAW_IF_ABOVE = 0.98
 # A delta this small is kept without trying the full encoding as well.
 _DELTA_GOOD_ENOUGH = 0.5
+# Large tensors hashed and looked up side by side: mostly waiting, on a remote store.
+_PLANNERS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,8 +419,13 @@ def write_snapshot(
         small = [s for s in sources if s.nbytes <= options.pack_threshold]
         large = [s for s in sources if s.nbytes > options.pack_threshold]
         pending: dict[str, Callable[[], TensorEntry]] = {}
-        for source in large:
-            pending[source.name] = writer.tensor(source)
+        # Each large tensor is hashed and looked up (is its content stored already?) before
+        # its chunks are queued; on a store across a network the lookups are round trips,
+        # so they run side by side. The manifest keeps the sources' order all the same.
+        with ThreadPoolExecutor(max_workers=_PLANNERS) as planner:
+            planned = [planner.submit(writer.tensor, source) for source in large]
+            for source, plan in zip(large, planned, strict=True):
+                pending[source.name] = plan.result()
         pending.update(writer.packs(small))
         pending_files = {f.name: writer.file(f) for f in files}
         tensors = {name: finish() for name, finish in pending.items()}
