@@ -374,3 +374,17 @@ def test_at_exit_a_run_ends_or_its_handle_gives_up_saying_so(
         stuck.log({"loss": 2.0})
     monkeypatch.undo()
     assert remote.runs.get(stuck.id).status is RunStatus.RUNNING  # nothing pretended to end
+
+
+def test_closing_the_workspace_sends_what_open_runs_hold(served: Served) -> None:
+    workspace = connect(served.url, token=served.token)
+    run = workspace.runs.start("left-open")
+    for step in range(500):
+        run.log({"loss": 1.0 / (step + 1)}, step=step)
+    workspace.close()  # the run is not ended: its points still arrive, its status stays
+    with pytest.raises(Conflict, match="closed"):
+        run.log({"loss": 0.0}, step=501)  # the handle was let go
+    stored = served.workspace.runs.get(run.id)
+    assert stored.status is RunStatus.RUNNING
+    history = served.workspace.runs.history(run.id, "loss")
+    assert len(history.steps) == 500

@@ -14,6 +14,7 @@ import builtins
 import math
 import os
 import tempfile
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -81,6 +82,7 @@ class RemoteRuns(RunTracker):
         flush_interval: float = 1.0,
         flush_timeout: float = 300.0,
     ) -> None:  # no super().__init__: the base's state is a catalog, which is remote
+        self._handles: weakref.WeakSet[RemoteRun] = weakref.WeakSet()
         self.connection = connection
         self.store = store
         self._store = store
@@ -191,7 +193,7 @@ class RemoteRuns(RunTracker):
     def _handle(self, run: Run, *, owner: bool, system_metrics: bool | float) -> RemoteRun:
         # one past the highest step logged (not counting the sampler's), as embedded
         steps = [s.last_step for n, s in run.metrics.items() if not n.startswith("system/")]
-        return RemoteRun(
+        handle = RemoteRun(
             self,
             self._http,
             run.id,
@@ -200,6 +202,14 @@ class RemoteRuns(RunTracker):
             next_step=max(steps) + 1 if steps else 0,
             system_metrics=system_metrics,
         )
+        self._handles.add(handle)
+        return handle
+
+    def close_handles(self) -> None:
+        """Send what every open handle still holds and let go of it (status unchanged):
+        what a workspace does before it closes its connection."""
+        for handle in list(self._handles):
+            handle.close()
 
     # -- runs made elsewhere ------------------------------------------------------------
 

@@ -133,10 +133,15 @@ class RemoteWorkspace(Workspace):
         return self._closed
 
     def close(self) -> None:
-        """Close the connection; closing twice does nothing."""
+        """Send what open run handles hold, then close the connection; twice does nothing."""
         if not self._closed:
             self._closed = True
-            self.connection.close()
+            try:
+                runs = self.__dict__.get("runs")
+                if runs is not None:
+                    runs.close_handles()
+            finally:
+                self.connection.close()
 
     def __exit__(self, *exc: object) -> None:
         self.close()
