@@ -60,12 +60,12 @@ def access(action: Action | None = None) -> Callable[[Request], Awaitable[Princi
 
     async def admit(request: Request) -> Principal | None:
         needed: Action = action or ("read" if request.method in _READS else "write")
-        principal = await _authenticate(request, needed)
-        if principal is not None:
-            authenticator: Authenticator = request.app.state.authenticator
-            # Ownership narrows changes only: reads need no lookup of the model.
-            model = request.path_params.get("model") if needed != "read" else None
-            allowed = await run_in_threadpool(authenticator.can, principal, needed, model)
+        # Ownership narrows changes only: reads need no lookup of the model.
+        model = request.path_params.get("model") if needed != "read" else None
+        found = await _authenticate(request, needed, model)
+        principal = None if found is None else found[0]
+        if found is not None:
+            principal, allowed = found
             if not allowed:
                 raise PermissionDenied(
                     f"{principal.user} may not {needed} " + (f"model {model}" if model else "here"),
@@ -87,7 +87,10 @@ def access(action: Action | None = None) -> Callable[[Request], Awaitable[Princi
     return admit
 
 
-async def _authenticate(request: Request, needed: Action) -> Principal | None:
+async def _authenticate(
+    request: Request, needed: Action, model: str | None
+) -> tuple[Principal, bool] | None:
+    """Who the token is and whether they may do ``needed`` (one trip to a worker thread)."""
     header = request.headers.get("authorization")
     if header is None:
         if needed == "read" and request.app.state.options.anonymous_read:
@@ -102,4 +105,9 @@ async def _authenticate(request: Request, needed: Action) -> Principal | None:
     authenticator: Authenticator | None = request.app.state.authenticator
     if authenticator is None:
         raise AuthenticationError("this server has no token service; it serves anonymous reads")
-    return await run_in_threadpool(authenticator.authenticate, secret)
+
+    def check() -> tuple[Principal, bool]:
+        principal = authenticator.authenticate(secret)
+        return principal, authenticator.can(principal, needed, model)
+
+    return await run_in_threadpool(check)
