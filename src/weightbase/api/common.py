@@ -56,8 +56,11 @@ class EntityName(Convertor[str]):
 register_url_convertor("entity_name", EntityName())
 
 
-def workspace(request: Request) -> Workspace:
-    """The workspace the app serves (opened when the app starts)."""
+async def workspace(request: Request) -> Workspace:
+    """The workspace the app serves (opened when the app starts).
+
+    ``async``, so FastAPI hands it over in the event loop, not via a worker thread.
+    """
     found: Workspace = request.app.state.workspace
     return found
 
