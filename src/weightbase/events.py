@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 #: Subscribe with this type to receive every event.
 ALL_EVENTS = "*"
 
-_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,127}$")
+_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,127}\Z")
 
 
 @dataclass(frozen=True, slots=True)

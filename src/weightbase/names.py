@@ -8,7 +8,7 @@ from weightbase.errors import ValidationError
 
 __all__ = ["check_entity_name", "check_tag", "split_ref", "split_version"]
 
-_ENTITY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+_ENTITY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*\Z")
 
 
 def check_entity_name(name: str, *, what: str = "model") -> str:

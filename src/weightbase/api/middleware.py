@@ -29,7 +29,7 @@ logger = logging.getLogger("weightbase.api")
 #: The id of the request being served (for log records); None outside a request.
 REQUEST_ID: ContextVar[str | None] = ContextVar("weightbase_request_id", default=None)
 
-_GOOD_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_GOOD_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
 _UNMATCHED = "<unmatched>"
 
 

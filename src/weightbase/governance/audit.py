@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AuditEntry", "AuditLog", "AuditOrigin"]
 
-_NAME = re.compile(r"^[a-z][a-z0-9_.:-]*$")
+_NAME = re.compile(r"^[a-z][a-z0-9_.:-]*\Z")
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,7 +75,7 @@ __all__ = [
 
 Decision = Literal["approved", "concerns", "rejected"]
 
-_QUESTION_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_QUESTION_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")
 
 
 def _digest(data: Any) -> str:

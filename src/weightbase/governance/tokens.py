@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["ApiToken", "NewToken", "Tokens", "hash_secret"]
 
 _PREFIX = "wb_"
-_TOKEN = re.compile(r"^wb_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+_TOKEN = re.compile(r"^wb_([0-9a-f]{12})_([A-Za-z0-9_-]{43})\Z")
 # last_used_at is written at most this often per token, so reads stay reads.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
 # Compared against when no token has the id given, so that miss costs what a hit does.

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["User", "Users", "check_user_name"]
 
-_USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
+_USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*\Z")
 
 
 def check_user_name(name: str, *, what: str = "user") -> str:

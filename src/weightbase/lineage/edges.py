@@ -35,7 +35,7 @@ RELATIONS = frozenset(
     }
 )
 
-_RELATION = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_RELATION = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")
 
 
 class Relations:

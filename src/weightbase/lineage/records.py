@@ -11,7 +11,7 @@ from weightbase.errors import ValidationError
 
 __all__ = ["LineageEdge", "Node", "ReachedNode"]
 
-_KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")
 
 
 @dataclass(frozen=True, slots=True, order=True)

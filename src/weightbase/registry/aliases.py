@@ -39,7 +39,7 @@ __all__ = [
     "set_stage",
 ]
 
-_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,127}$")
+_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,127}\Z")
 
 
 def check_alias(alias: str) -> str:

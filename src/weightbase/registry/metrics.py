@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["add_metrics", "check_metrics", "log_metrics"]
 
-_METRIC = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./ -]{0,254}$")
+_METRIC = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./ -]{0,254}\Z")
 
 
 def check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:

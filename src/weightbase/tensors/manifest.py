@@ -29,6 +29,9 @@ def validate_name(name: str, *, what: str = "tensor") -> str:
         raise ValidationError(f"{what} names must be non-empty strings, got {name!r}", name=name)
     if "\x00" in name:
         raise ValidationError(f"{what} name {name!r} contains a NUL byte", name=name)
+    # a tensor name is a key inside a file, kept verbatim; every other name is one line
+    if what != "tensor" and any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValidationError(f"{what} name {name!r} contains a control character", name=name)
     if what == "tensor" and ("/" in name or "\\" in name):
         raise ValidationError(f"tensor name {name!r} contains a path separator", name=name)
     parts = name.replace("\\", "/").split("/")

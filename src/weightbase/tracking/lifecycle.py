@@ -233,9 +233,17 @@ class Lifecycle:
 
 
 def check_run_name(name: object) -> None:
-    """``ValidationError`` unless ``name`` is ``None`` or 1 to 255 characters of text."""
-    if name is not None and (not isinstance(name, str) or not name or len(name) > 255):
-        raise ValidationError(f"a run name must be 1 to 255 characters, not {name!r}")
+    """``ValidationError`` unless ``name`` is ``None`` or 1 to 255 characters of one-line text."""
+    if name is not None and (
+        not isinstance(name, str) or not name or len(name) > 255 or _has_control(name)
+    ):
+        raise ValidationError(
+            f"a run name must be 1 to 255 characters without control characters, not {name!r}"
+        )
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
 
 
 def insert_run(

@@ -47,7 +47,7 @@ __all__ = ["BLOCK_POINTS", "MetricStore"]
 BLOCK_POINTS = 65_536
 
 _NAN = float("nan")
-_WRITER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_WRITER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 _FLAG_FINITE, _FLAG_NAN, _FLAG_POS_INF, _FLAG_NEG_INF = 0, 1, 2, 3
 
 

@@ -199,6 +199,8 @@ def _import_run(
         tag = f"{key}={value}"
         if len(tag) > _MAX_TAG or not tag.strip():
             dropped.append(f"{where}: tag {key!r} is over {_MAX_TAG} characters as key=value")
+        elif _has_control(tag):
+            dropped.append(f"{where}: tag {key!r} holds line breaks or control characters")
         else:
             tags.append(tag)
 
@@ -222,6 +224,9 @@ def _import_run(
     name = info.run_name or None
     if name is not None and len(name) > _MAX_TAG:
         name = name[:_MAX_TAG]
+    if name is not None and _has_control(name):
+        dropped.append(f"{where}: run name {name!r} holds control characters; left unnamed")
+        name = None
     try:
         run = tracker.import_run(
             experiment,
@@ -241,6 +246,10 @@ def _import_run(
 
 def _valid(name: str) -> bool:
     return bool(NAME_PATTERN.match(name)) and "//" not in name
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
 
 
 def _when(milliseconds: int | None) -> datetime:

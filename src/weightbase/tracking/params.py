@@ -155,6 +155,8 @@ def check_tags(tags: Iterable[str]) -> list[str]:
     for tag in tags:
         if not isinstance(tag, str) or not tag.strip() or len(tag) > MAX_TAG:
             raise ValidationError(f"a tag must be 1 to {MAX_TAG} characters, not {tag!r}")
+        if any(ord(c) < 32 or ord(c) == 127 for c in tag):
+            raise ValidationError(f"a tag must not hold control characters, not {tag!r}")
         found.append(tag.strip())
     return sorted(set(found))
 

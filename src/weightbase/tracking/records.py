@@ -44,7 +44,7 @@ __all__ = [
 #: Metric, param and artifact names: 1 to 250 characters of letters, digits and
 #: ``_ - . / :`` or space; starting with a letter, digit or ``_``; not ending in
 #: ``/`` or space; no ``//``. ``system/`` names are the system-metrics sampler's.
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_\-./: ]{0,248}[A-Za-z0-9_\-.:])?$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_\-./: ]{0,248}[A-Za-z0-9_\-.:])?\Z")
 _NAME_RULE = (
     "1 to 250 letters, digits and _ - . / : or spaces, starting with a letter, digit or _, "
     "not ending in / or a space, without //"

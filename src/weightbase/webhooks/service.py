@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Delivery", "Webhook", "Webhooks"]
 
-_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,127}$")
+_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,127}\Z")
 _KIND = "webhook"
 
 
