@@ -160,7 +160,9 @@ class DatasetRegistry:
             check_samples(content)
         content = check_content(name, content)
         tag_list = [check_tag(tag) for tag in tags]
-        explicit = canonical_version(version) if version is not None else None
+        explicit = self._named.check_new_version(
+            self._catalog, DatasetVersionRow, name, version, bump
+        )
         parent = self.version(derived_from) if derived_from is not None else None
         steps = preprocessing or Preprocessing()
         splits, statistics, quality = _derive(content, split, stored)

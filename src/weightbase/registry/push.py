@@ -1,8 +1,9 @@
 """Pushing a version: storing a source's weights, then publishing them as ``name@version``.
 
 The weights go to the tensor store first, under a pending ref, sharing every
-chunk already there and stored as deltas of the model's latest version where
-that is smaller; then one catalog transaction finds a live version with the
+chunk already there and stored as deltas of the delta parent where that pays
+(the version it is fine-tuned or derived from, else the model's latest; or
+``delta_from``); then one catalog transaction finds a live version with the
 same content or inserts a new one, with its tags, metrics, aliases, lineage
 edges, history and events; last, a new version's snapshot is pinned by its own
 ref (:mod:`weightbase.versioning.publish`). A crash leaves no version or a whole one.
@@ -12,6 +13,7 @@ scan is kept with the version (:mod:`weightbase.governance.scan_results`).
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -42,7 +44,7 @@ from weightbase.versioning.publish import (
     publish_snapshot,
     same_content,
 )
-from weightbase.versioning.semver import BumpPart, canonical_version, latest_version
+from weightbase.versioning.semver import BumpPart, latest_version
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -52,7 +54,17 @@ if TYPE_CHECKING:
     from weightbase.registry.records import ModelVersion
     from weightbase.tensors import TensorStore, WriteStats
 
-__all__ = ["PINS", "PushOptions", "WriteArgs", "push", "write_source"]
+__all__ = ["LINEAGE", "PINS", "DeltaParent", "PushOptions", "WriteArgs", "push", "write_source"]
+
+
+class DeltaParent(enum.Enum):
+    """The default ``delta_from`` of a push: the version its lineage names."""
+
+    LINEAGE = "lineage"
+
+
+#: Deltas against ``fine_tuned_from``, else ``derived_from``, else the model's latest version.
+LINEAGE = DeltaParent.LINEAGE
 
 #: Where model versions reference snapshots, for finishing interrupted publishes.
 PINS = (
@@ -84,6 +96,7 @@ class PushOptions:
     progress: Callable[[int], None] | None
     stats: WriteStats | None
     trainable: tuple[str, ...] | None = None
+    delta_from: VersionLike | DeltaParent | None = LINEAGE
 
 
 def push(context: RegistryContext, name: str, source: Any, options: PushOptions) -> ModelVersion:
@@ -93,7 +106,9 @@ def push(context: RegistryContext, name: str, source: Any, options: PushOptions)
     alias_list = [check_alias(alias) for alias in options.aliases]
     tag_list = [check_tag(tag) for tag in options.tags]
     metric_values = check_metrics(options.metrics or {})
-    explicit = canonical_version(options.version) if options.version is not None else None
+    explicit = context.models.check_new_version(
+        context.catalog, ModelVersionRow, name, options.version, options.bump
+    )
     if explicit is None and options.bump not in ("major", "minor", "patch"):
         raise ValidationError(f"cannot bump {options.bump!r}; choose one of major, minor, patch")
     links = {
@@ -107,7 +122,7 @@ def push(context: RegistryContext, name: str, source: Any, options: PushOptions)
 
     # Refused on findings before anything is stored; None when nothing there is pickled.
     scan = _scan(context, source)
-    parent = _latest_snapshot(context, name)
+    parent = _delta_parent(context, name, options.delta_from, links)
     with publish_snapshot(context.store, "models") as publication:
         snapshot, push_config, trainable = _store_source(
             context, source, publication, parent, options
@@ -204,8 +219,27 @@ def _apply_extras(
         row.description = description
 
 
+def _delta_parent(
+    context: RegistryContext,
+    name: str,
+    delta_from: VersionLike | DeltaParent | None,
+    links: Mapping[str, ModelVersion],
+) -> str | None:
+    """The snapshot a push stores deltas against: ``delta_from``'s, else its lineage's."""
+    if delta_from is None:
+        return None
+    if not isinstance(delta_from, DeltaParent):
+        return find_version(context, delta_from).snapshot_id
+    # A fine-tune shares nearly every weight's high bytes with what it was tuned from,
+    # whichever model that version belongs to; the model's own latest may be unrelated.
+    lineage = links.get("fine_tuned_from") or links.get("derived_from")
+    if lineage is not None:
+        return lineage.snapshot_id
+    return _latest_snapshot(context, name)
+
+
 def _latest_snapshot(context: RegistryContext, name: str) -> str | None:
-    """The snapshot of the latest live version of ``name``: what a push stores deltas against."""
+    """The snapshot of the latest live version of ``name``: the default delta parent."""
     with context.catalog.session() as session:
         model = context.models.live(session, name)
         if model is None:

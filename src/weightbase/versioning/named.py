@@ -17,10 +17,12 @@ from weightbase.catalog.schema import DatasetRow, ModelRow, utcnow
 from weightbase.errors import NotFound, ValidationError
 from weightbase.names import check_entity_name
 from weightbase.versioning.pages import Page
+from weightbase.versioning.semver import BumpPart, new_version, next_version
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from weightbase.catalog import Catalog
     from weightbase.changes import ChangeRecorder
     from weightbase.governance.audit import AuditEntry
 
@@ -55,6 +57,27 @@ class NamedEntities(Generic[RowT]):
         if row is None:
             raise NotFound(f"no {self.kind} called {name!r}", **{self.kind: name})
         return row
+
+    def check_new_version(
+        self, catalog: Catalog, version_row: Any, name: str, version: str | None, part: BumpPart
+    ) -> str | None:
+        """``version`` canonical (or None), once it or the bump of ``part`` is within bounds.
+
+        Called before a new version's content is written, so that a number out
+        of bounds stores nothing; the number is taken again when the row is.
+        """
+        if version is not None:
+            return new_version(version)
+        with catalog.session() as session:
+            row = self.live(session, name)
+            owner = getattr(version_row, f"{self.kind}_id")
+            taken = (
+                []
+                if row is None
+                else list(session.scalars(select(version_row.version).where(owner == row.id)))
+            )
+        next_version(taken, None, part, what=name)
+        return None
 
     def insert(self, session: Session, name: str) -> RowT:
         """Insert the row, or find the one another writer inserted first; locked either way."""

@@ -14,11 +14,13 @@ import semver
 from weightbase.errors import Conflict, ValidationError
 
 __all__ = [
+    "MAX_VERSION_PART",
     "BumpPart",
     "VersionKey",
     "bump",
     "canonical_version",
     "latest_version",
+    "new_version",
     "next_version",
     "parse_version",
     "sort_versions",
@@ -33,6 +35,11 @@ VersionKey = tuple[int, int, int, int, tuple[tuple[int, int | str], ...], str]
 
 # The first version of a model that has none, by the part being bumped.
 _FIRST = {"major": "1.0.0", "minor": "0.1.0", "patch": "0.0.1"}
+
+#: The largest major, minor or patch number a version may have: the catalog keeps
+#: each in an integer column, 32 bits wide on PostgreSQL.
+MAX_VERSION_PART = 2**31 - 1
+_BOUND = f"each of major, minor and patch is at most {MAX_VERSION_PART}"
 
 
 def parse_version(text: str) -> semver.Version:
@@ -52,9 +59,25 @@ def parse_version(text: str) -> semver.Version:
         ) from None
 
 
+def new_version(text: str) -> str:
+    """``text`` as the registry stores it, if a new version may have that number.
+
+    ``ValidationError`` if it is not a version, or if a part is over
+    :data:`MAX_VERSION_PART`.
+    """
+    parsed = parse_version(text)
+    if max(parsed.major, parsed.minor, parsed.patch) > MAX_VERSION_PART:
+        raise ValidationError(
+            f"version {text!r} is out of bounds: {_BOUND}",
+            version=text,
+            bound=MAX_VERSION_PART,
+        )
+    return str(parsed)
+
+
 def version_columns(number: str) -> dict[str, str | int | None]:
-    """The catalog columns of a version number: the text and its parsed parts for ordering."""
-    parsed = parse_version(number)
+    """The catalog columns of a new version number: the text and its parts for ordering."""
+    parsed = parse_version(new_version(number))
     return {
         "version": number,
         "major": parsed.major,
@@ -134,6 +157,14 @@ def bump(latest: str | None, part: BumpPart) -> str:
             minor, patch = minor + 1, 0
     elif not pre:
         patch += 1
+    if max(major, minor, patch) > MAX_VERSION_PART:
+        raise ValidationError(
+            f"cannot bump {part} of {latest}: the version would be out of bounds ({_BOUND}); "
+            "give the new version explicitly",
+            version=latest,
+            part=part,
+            bound=MAX_VERSION_PART,
+        )
     return f"{major}.{minor}.{patch}"
 
 
@@ -143,6 +174,7 @@ def next_version(taken: Sequence[str], explicit: str | None, part: BumpPart, *, 
     A deleted version keeps its number, so a bump steps past numbers in use.
     """
     if explicit is not None:
+        new_version(explicit)
         if explicit in taken:
             raise Conflict(
                 f"{what}@{explicit} already exists; choose another version or let it be bumped",
