@@ -25,6 +25,7 @@ from weightbase.api.common import (
 from weightbase.api.errors import JSONBody
 from weightbase.errors import ValidationError
 from weightbase.registry.diff import diff_to_dict
+from weightbase.registry.push import LINEAGE
 from weightbase.versioning.semver import canonical_version, version_key
 from weightbase.workspace import Workspace
 
@@ -107,6 +108,13 @@ class PushBody(BaseModel):
     config: dict[str, Any] | None = None
     derived_from: str | None = Field(default=None, description="name@version")
     fine_tuned_from: str | None = Field(default=None, description="name@version")
+    delta_from: str | None = Field(
+        default=None,
+        description=(
+            "name@version the client stored deltas against; null: none; "
+            "absent: the lineage parent (fine_tuned_from, derived_from, else the latest)"
+        ),
+    )
     create: bool = True
     trainable: list[str] | None = Field(
         default=None, description="the trainable parameters' names (default: all)"
@@ -230,6 +238,7 @@ def push_version(model: str, body: PushBody, wb: Wb) -> dict[str, Any]:
         fine_tuned_from=body.fine_tuned_from,
         create=body.create,
         trainable=body.trainable,
+        delta_from=body.delta_from if "delta_from" in body.model_fields_set else LINEAGE,
     )
     return found.to_dict()
 

@@ -45,7 +45,7 @@ from weightbase.registry.context import (
     version_ref,
 )
 from weightbase.registry.diff import SnapshotDiff, diff_snapshots
-from weightbase.registry.push import PINS
+from weightbase.registry.push import LINEAGE, PINS, DeltaParent
 from weightbase.registry.queries import VersionLike
 from weightbase.versioning.named import NamedEntities
 
@@ -174,6 +174,7 @@ class ModelRegistry:
         progress: Callable[[int], None] | None = None,
         stats: WriteStats | None = None,
         trainable: Iterable[str] | None = None,
+        delta_from: VersionLike | DeltaParent | None = LINEAGE,
     ) -> ModelVersion:
         """Store ``source`` as a new version of ``name`` and return it.
 
@@ -187,7 +188,11 @@ class ModelRegistry:
         returned with ``created=False``, with the tags, aliases, metrics,
         lineage, stage and description this push names applied to it (an
         explicit ``version`` other than its own is a ``Conflict``). Changed
-        tensors are stored as deltas of the latest version where that is smaller.
+        tensors are stored as deltas where that pays, against ``delta_from``: by
+        default (``LINEAGE``) the ``fine_tuned_from`` version, else the
+        ``derived_from`` one, of whichever model, else ``name``'s latest; a
+        version ref picks another, within a model or across models; None
+        stores the weights whole.
         What storing the weights cost is added into ``stats``, when given.
         ``trainable`` names the trainable parameters of a ``Snapshot`` source (a
         module's own are read from it; other sources count every parameter).
@@ -208,6 +213,7 @@ class ModelRegistry:
             progress=progress,
             stats=stats,
             trainable=tuple(trainable) if trainable is not None else None,
+            delta_from=delta_from,
         )
         return _push.push(self._context, name, source, options)
 

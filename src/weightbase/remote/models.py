@@ -22,6 +22,7 @@ from weightbase.lineage import Node, ReachedNode
 from weightbase.names import split_version
 from weightbase.registry.analysis import ModelAnalysis
 from weightbase.registry.models import check_model_name
+from weightbase.registry.push import LINEAGE, DeltaParent
 from weightbase.registry.records import Model, ModelVersion, Page
 from weightbase.registry.service import ModelRegistry
 from weightbase.remote.decode import decode, decode_all
@@ -150,6 +151,7 @@ class RemoteModels(ModelRegistry):
         progress: Callable[[int], None] | None = None,
         stats: WriteStats | None = None,
         trainable: Iterable[str] | None = None,
+        delta_from: VersionLike | DeltaParent | None = LINEAGE,
     ) -> ModelVersion:
         """Store ``source`` as a new version of ``name`` on the server (see ``ModelRegistry.push``).
 
@@ -167,7 +169,7 @@ class RemoteModels(ModelRegistry):
             snapshot_id, pushed_config, found = source.id, None, None  # on the server
             self.last_transfer = Transfer(present_chunks=len(source.chunk_digests()))
         else:
-            parent = self._latest_snapshot(name)
+            parent = self._delta_parent(name, delta_from, fine_tuned_from, derived_from)
             parent_snapshot = self._store.snapshot(parent) if parent is not None else None
             with tempfile.TemporaryDirectory(prefix="weightbase-push-") as folder:
                 staging = self._store.staging(
@@ -204,6 +206,8 @@ class RemoteModels(ModelRegistry):
             "create": create,
             "trainable": _names(trainable if trainable is not None else found),
         }
+        if not isinstance(delta_from, DeltaParent):  # absent: the server's default, the lineage
+            body["delta_from"] = _ref_text(delta_from)
         return decode(ModelVersion, self._http.post(_model(name) + "/-/versions", body))
 
     def version(self, ref: VersionLike, version: str | None = None) -> ModelVersion:
@@ -380,6 +384,23 @@ class RemoteModels(ModelRegistry):
             self._http.post(_version(name, part) + "/tags", body)
         else:
             self._http.post(_model(ref) + "/-/tags", body)
+
+    def _delta_parent(
+        self,
+        name: str,
+        delta_from: VersionLike | DeltaParent | None,
+        fine_tuned_from: VersionLike | None,
+        derived_from: VersionLike | None,
+    ) -> str | None:
+        """The snapshot the staging store takes deltas against, as a local push chooses it."""
+        if delta_from is None:
+            return None
+        if not isinstance(delta_from, DeltaParent):
+            return self.version(delta_from).snapshot_id
+        lineage = fine_tuned_from if fine_tuned_from is not None else derived_from
+        if lineage is not None:
+            return self.version(lineage).snapshot_id
+        return self._latest_snapshot(name)
 
     def _latest_snapshot(self, name: str) -> str | None:
         try:

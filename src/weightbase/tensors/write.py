@@ -43,6 +43,8 @@ _U8 = get_dtype("U8")
 _RAW_IF_ABOVE = 0.98
 # A delta this small is kept without trying the full encoding as well.
 _DELTA_GOOD_ENOUGH = 0.5
+# A delta adds a level to every later read of its chunk: it must save this much of a keyframe.
+_DELTA_PAYS_BELOW = 0.9
 # Large tensors hashed and looked up side by side: mostly waiting, on a remote store.
 _PLANNERS = 16
 
@@ -55,7 +57,8 @@ class WriteOptions:
     chunk_size: int = 4 << 20
     pack_threshold: int = 64 << 10
     pack_size: int = 1 << 20
-    max_delta_chain: int = 8
+    #: Delta levels a read of any chunk may resolve; past it a write stores a keyframe.
+    max_delta_chain: int = 4
     workers: int = 4
 
     def __post_init__(self) -> None:
@@ -63,6 +66,8 @@ class WriteOptions:
             codec_by_name(self.codec)  # raises with the list of choices
         if self.chunk_size < 4096 or self.chunk_size % 16:
             raise ValidationError("chunk_size must be a multiple of 16 bytes, at least 4 KiB")
+        if self.max_delta_chain < 0:
+            raise ValidationError("max_delta_chain must be 0 (no deltas) or more")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +88,9 @@ class WriteStats:
 
     Owned by the caller and passed as ``stats=`` to a write, which adds its
     counts as it goes; one object may gather several writes, even concurrent ones.
+    ``new_bytes`` counts each chunk a write stored once, and a write stores only
+    chunks its snapshot references, so for one write into fresh stats
+    ``new_bytes <= snapshot.stored_bytes``.
     """
 
     raw_bytes: int = 0
@@ -143,6 +151,8 @@ class _Writer:
         self.stats = stats
         self.pool = ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="wb-write")
         self.in_flight = threading.BoundedSemaphore(options.workers * 2 + 2)
+        self.claimed: set[str] = set()  # chunk digests this write has stored or found
+        self.claim_lock = threading.Lock()
         # parent tensors by content digest, to reuse entries for unchanged tensors
         self.parent_by_digest: dict[tuple[str, str, tuple[int, ...]], TensorEntry] = {}
         if parent is not None:
@@ -160,16 +170,16 @@ class _Writer:
     def _encode(self, raw: Buffer, dtype: DType, base: tuple[ChunkRef, Buffer] | None) -> _Encoded:
         codec = self._codec_for(dtype)
         explicit = self.options.codec not in ("auto", "delta")
-        candidates: list[_Encoded] = []
+        delta: _Encoded | None = None
         if base is not None:
             ref, base_raw = base
             frame = encode_frame(raw, dtype, codec, base=(ref.digest, base_raw))
-            candidates.append(_Encoded(frame, "", (ref.digest, *ref.bases)))
+            delta = _Encoded(frame, "", (ref.digest, *ref.bases))
             if self.options.codec == "delta" or len(frame) <= _DELTA_GOOD_ENOUGH * len(raw):
-                return _finish(candidates[0])
-        frame = encode_frame(raw, dtype, codec)
-        candidates.append(_Encoded(frame, "", ()))
-        best = min(candidates, key=lambda c: len(c.frame))
+                return _finish(delta)
+        best = _Encoded(encode_frame(raw, dtype, codec), "", ())
+        if delta is not None and len(delta.frame) <= _DELTA_PAYS_BELOW * len(best.frame):
+            best = delta
         if not explicit and len(best.frame) - HEADER_SIZE > _RAW_IF_ABOVE * len(raw):
             best = _Encoded(encode_frame(raw, dtype, codec_by_name("raw")), "", ())
         return _finish(best)
@@ -184,7 +194,12 @@ class _Writer:
     ) -> ChunkRef:
         encoded = self._encode(raw, dtype, base)
         key = chunk_key(encoded.digest)
-        new = not self._refresh(key)
+        # Equal chunks of one write (tied weights, zero tensors) run side by side: only the
+        # first to claim a digest may count it new, or new_bytes would count it twice.
+        with self.claim_lock:
+            first = encoded.digest not in self.claimed
+            self.claimed.add(encoded.digest)
+        new = first and not self._refresh(key)
         if new:
             self.objects.put(key, encoded.frame)
         self.stats.add_chunk(len(encoded.frame), new=new, delta=bool(encoded.bases))

@@ -27,6 +27,7 @@ from weightbase.cli.options import (
 )
 from weightbase.cli.render import version_line
 from weightbase.errors import ValidationError
+from weightbase.registry.push import LINEAGE, DeltaParent
 from weightbase.tensors import WriteStats
 
 __all__ = ["pull", "push"]
@@ -45,6 +46,13 @@ def _parse_metrics(pairs: Sequence[str]) -> dict[str, float]:
                 f"--metric expects key=value with a number, such as accuracy=0.91; got {pair!r}"
             ) from None
     return metrics
+
+
+def _delta_from(ref: str | None) -> str | DeltaParent | None:
+    """``delta_from=`` for a push: the lineage's when ``--delta-from`` is not given."""
+    if ref is None:
+        return LINEAGE
+    return None if ref.lower() == "none" else ref
 
 
 def push(
@@ -91,12 +99,22 @@ def push(
         str | None,
         typer.Option("--codec", help="auto, raw, zstd, lz4, bytegroup or delta (default: auto)."),
     ] = None,
+    delta_from: Annotated[
+        str | None,
+        typer.Option(
+            "--delta-from",
+            help="NAME@REF to store deltas against, of any model, or none to store whole "
+            "(default: the --fine-tuned-from or --derived-from version, else NAME's latest).",
+            show_default=False,
+        ),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Store weights as a new version of NAME; content equal to a version's is not stored twice.
 
     Unchanged chunks are shared with every earlier version, and changed tensors
-    are stored as deltas of the latest version where that is smaller.
+    are stored as deltas where that pays: of the version it was fine-tuned or
+    derived from, else of NAME's latest, or of --delta-from.
     """
     if version is not None and bump is not None:
         raise ValidationError("give --version or --bump, not both")
@@ -122,6 +140,7 @@ def push(
                 codec=codec,
                 progress=advance,
                 stats=stats,
+                delta_from=_delta_from(delta_from),
             )
         new_bytes = stats.new_bytes
     if json:
