@@ -6,6 +6,8 @@ the same parent for its staging store.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -151,3 +153,29 @@ def test_new_bytes_of_a_push_never_exceed_its_stored_bytes(workspace: Workspace)
     tuned = _tuned(tied, 40)
     version = workspace.models.push("encoder-tuned", tuned, fine_tuned_from=version, stats=second)
     assert 0 < second.new_bytes <= workspace.store.snapshot(version.snapshot_id).stored_bytes
+
+
+def test_the_cli_takes_delta_from(weightbase_home: Path, tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+    from typer.testing import CliRunner
+
+    from weightbase.cli import app
+
+    base = _base()
+    files = {}
+    for label, state in (("base", base), ("a", _tuned(base, 50)), ("b", _tuned(base, 51))):
+        files[label] = tmp_path / f"{label}.safetensors"
+        save_file(state, str(files[label]))
+
+    def new_bytes(*args: str) -> int:
+        result = CliRunner().invoke(app, ["models", "push", *args, "--json"])
+        assert result.exit_code == 0, (result.output, result.exception)
+        return int(json.loads(result.stdout)["new_bytes"])
+
+    whole = new_bytes("encoder", str(files["base"]))
+    tuned = new_bytes("tuned", str(files["a"]), "--fine-tuned-from", "encoder@0.1.0")
+    assert tuned < 0.75 * whole
+    picked = new_bytes("picked", str(files["b"]), "--delta-from", "encoder@0.1.0")
+    assert picked < 0.75 * whole
+    stored_whole = new_bytes("whole", str(files["b"]), "--delta-from", "none")
+    assert stored_whole > 0.9 * whole
