@@ -27,8 +27,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-
 from weightbase.catalog.schema import ModelRow
 from weightbase.errors import ValidationError
 from weightbase.lineage import Node
@@ -242,15 +240,28 @@ class ModelRegistry:
 
     def pull(
         self, ref: VersionLike, version: str | None = None, *, names: Iterable[str] | None = None
-    ) -> dict[str, np.ndarray[Any, Any]]:
-        """A version's tensors as NumPy arrays (all, or ``names``)."""
-        return self._context.store.read(self.version(ref, version).snapshot_id, names)
+    ) -> Any:
+        """A version's tensors as NumPy arrays (all, or ``names``).
+
+        A version pushed from a training checkpoint comes back whole (without
+        ``names``): the checkpoint's own nested object, with arrays for its tensors.
+        """
+        return self._pull(self.version(ref, version).snapshot_id, names, as_torch=False)
 
     def pull_torch(
         self, ref: VersionLike, version: str | None = None, *, names: Iterable[str] | None = None
-    ) -> dict[str, Any]:
-        """A version's tensors as a torch state dict (CPU tensors)."""
-        return self._context.store.read_torch(self.version(ref, version).snapshot_id, names)
+    ) -> Any:
+        """A version's tensors as a torch state dict (CPU tensors).
+
+        A version pushed from a training checkpoint comes back whole (without
+        ``names``): the object ``torch.load`` gave, with the same tensors bit for bit.
+        """
+        return self._pull(self.version(ref, version).snapshot_id, names, as_torch=True)
+
+    def _pull(self, snapshot_id: str, names: Iterable[str] | None, *, as_torch: bool) -> Any:
+        from weightbase.tensors.formats.torch import read_content
+
+        return read_content(self._context.store, snapshot_id, names, as_torch=as_torch)
 
     def load_into(
         self, module: Any, ref: VersionLike, version: str | None = None, *, strict: bool = True

@@ -31,8 +31,6 @@ from weightbase.remote.transfer import Transfer
 from weightbase.tensors.manifest import Snapshot
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from weightbase.registry.diff import SnapshotDiff
     from weightbase.remote.http import Connection
     from weightbase.remote.store import RemoteStore
@@ -243,13 +241,19 @@ class RemoteModels(ModelRegistry):
 
     def pull(
         self, ref: VersionLike, version: str | None = None, *, names: Iterable[str] | None = None
-    ) -> dict[str, np.ndarray[Any, Any]]:
-        return self._store.read(self.version(ref, version).snapshot_id, names)
+    ) -> Any:
+        from weightbase.tensors.formats.torch import read_content
+
+        snapshot_id = self.version(ref, version).snapshot_id
+        return read_content(self._store, snapshot_id, names, as_torch=False)
 
     def pull_torch(
         self, ref: VersionLike, version: str | None = None, *, names: Iterable[str] | None = None
-    ) -> dict[str, Any]:
-        return self._store.read_torch(self.version(ref, version).snapshot_id, names)
+    ) -> Any:
+        from weightbase.tensors.formats.torch import read_content
+
+        snapshot_id = self.version(ref, version).snapshot_id
+        return read_content(self._store, snapshot_id, names, as_torch=True)
 
     def load_into(
         self, module: Any, ref: VersionLike, version: str | None = None, *, strict: bool = True

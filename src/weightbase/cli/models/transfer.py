@@ -178,7 +178,13 @@ def pull(
     ] = None,
     json: JsonOption = False,
 ) -> None:
-    """Write a version's weights out (a pushed folder or file comes back byte for byte)."""
+    """Write a version's weights out, as a file or as the folder it was pushed from.
+
+    A pushed folder or safetensors file comes back byte for byte. A torch file
+    comes back with the same tensors, bit for bit, and the same tree (a training
+    checkpoint's dicts, lists, tuples and values), written by torch.save: not
+    the same bytes as the file pushed.
+    """
     with open_workspace() as wb:
         found = wb.models.version(ref)
         with byte_progress(

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 __all__ = ["EXPORT_FORMATS", "export_path", "import_path"]
 
 EXPORT_FORMATS = ("safetensors", "torch", "folder", "npz")
+#: The name a torch file kept as a plain state dict is written under in a folder.
+PLAIN_TORCH_NAME = "model.pt"
 # dtypes NumPy knows only through ml_dtypes: np.load could not restore them from an npz
 _NOT_IN_NPZ = frozenset(
     {
@@ -50,7 +52,7 @@ def import_path(
     """
     from weightbase.tensors.formats.hf import import_folder
     from weightbase.tensors.formats.safetensors import open_safetensors
-    from weightbase.tensors.formats.torch import TORCH_SUFFIXES, load_torch_file
+    from weightbase.tensors.formats.torch import TORCH_SUFFIXES, checkpoint_layouts, load_torch_file
 
     source = Path(path)
     if source.is_dir():
@@ -79,10 +81,12 @@ def import_path(
                 stats=stats,
             )
     if source.suffix in TORCH_SUFFIXES:
+        state = load_torch_file(source)
         return store.write(
-            load_torch_file(source),
+            state,
             ref=ref,
             parent=parent,
+            files=checkpoint_layouts(source, state),
             codec=codec,
             metadata={"format": "torch", **(metadata or {})},
             progress=progress,
@@ -132,6 +136,11 @@ def export_path(
     if format == "torch":
         return export_torch(store, snap, target, progress=progress)
     if format == "folder":
+        if not snap.files and snap.metadata.get("format") == "torch":
+            # a plain state dict file is kept as its tensors alone, without its name
+            target.mkdir(parents=True, exist_ok=True)
+            export_torch(store, snap, target / PLAIN_TORCH_NAME, progress=progress)
+            return target
         if not snap.files:
             raise ValidationError("this snapshot was not made from a folder; export a file instead")
         return export_folder(store, snap, target, progress)

@@ -1,8 +1,9 @@
 """Hugging Face model folders: config, tokenizer and (sharded) weights, in and out.
 
 Every file of the folder is kept: safetensors shards as tensors plus their
-headers (so each shard is rebuilt bit for bit), torch weight files through the
-safe loader, everything else as a blob. A sharded checkpoint's index must name
+headers (so each shard is rebuilt bit for bit), torch weight files and
+checkpoints through the safe loader (their tensors, and a checkpoint's tree),
+everything else as a blob. A sharded checkpoint's index must name
 shards that exist, or nothing is written.
 """
 
@@ -18,7 +19,12 @@ from typing import TYPE_CHECKING
 from weightbase.errors import MalformedFileError, ValidationError
 from weightbase.tensors.formats._files import atomic_file
 from weightbase.tensors.formats.safetensors import open_safetensors, write_safetensors_file
-from weightbase.tensors.formats.torch import TORCH_SUFFIXES, export_torch, load_torch_file
+from weightbase.tensors.formats.torch import (
+    TORCH_SUFFIXES,
+    export_torch,
+    load_torch_file,
+    torch_file_layout,
+)
 from weightbase.tensors.manifest import Snapshot
 from weightbase.tensors.sources import TensorSource, sources_from_torch
 from weightbase.tensors.write import FileSource, WriteStats
@@ -90,7 +96,7 @@ def import_folder(
                 state = load_torch_file(file)
                 found = sources_from_torch(state)
                 stat = file.stat()
-                layout = FileSource(rel, b"", tuple(state), kind="torch", size=stat.st_size)
+                layout = torch_file_layout(rel, state, stat.st_size)
             else:
                 layouts.append(FileSource(rel, file.read_bytes()))
                 continue
@@ -138,7 +144,7 @@ def export_folder(
             header = store.file_bytes(snap, name)
             write_safetensors_file(store, snap, target, header, list(entry.tensors), progress)
         elif entry.kind == "torch":
-            export_torch(store, snap, target, entry.tensors, progress)
+            export_torch(store, snap, target, progress=progress, file=name)
         else:
             with atomic_file(target) as handle:
                 handle.write(store.file_bytes(snap, name))
