@@ -21,6 +21,8 @@ errors (OS, botocore, SQL drivers) are translated where they leave a backend.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "ApprovalRequired",
     "AuthenticationError",
@@ -38,11 +40,31 @@ __all__ = [
     "WeightbaseError",
 ]
 
+# Messages quote file names, headers and other libraries' errors: a terminal must not
+# interpret what they carry. ANSI escape sequences go whole, line breaks and tabs become
+# spaces (an error is one line), and every other C0 or C1 control character goes.
+_ANSI_ESCAPE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves
+    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC: titles, hyperlinks
+    r"|\x1b[ -/]*[0-~]"  # the other escapes: charsets, resets, keypad modes
+)
+_SPACING = re.compile(r"[\t\n\v\f\r\x85]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(message: str) -> str:
+    """``message`` without escape sequences or control characters, on one line."""
+    return _CONTROL.sub("", _SPACING.sub(" ", _ANSI_ESCAPE.sub("", message)))
+
 
 class WeightbaseError(Exception):
-    """Base class of every error weightbase raises on purpose."""
+    """Base class of every error weightbase raises on purpose.
+
+    Its message is kept free of control characters and escape sequences.
+    """
 
     def __init__(self, message: str, **context: object) -> None:
+        message = _printable(str(message))
         super().__init__(message)
         self.message = message
         self.context = context

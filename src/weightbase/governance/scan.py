@@ -71,6 +71,8 @@ PICKLE_SUFFIXES = frozenset(
 TEXT_SUFFIXES = frozenset({".json", ".txt", ".md"})
 # NumPy files, which hold pickles when their arrays hold objects.
 _NUMPY_SUFFIXES = frozenset({".npy", ".npz"})
+# Files torch.load reads, which it writes as zip archives (or, long ago, as pickles).
+_TORCH_SUFFIXES = frozenset({".pt", ".pth", ".ckpt", ".bin"})
 
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _TORCH_LEGACY_PICKLES = 5  # magic, protocol, system info, the object, the storage keys
@@ -147,6 +149,8 @@ def scan_pickled_files(
 def _is_pickled(file: Path) -> bool:
     """By its suffix, or, for a file with none of the known ones, by a pickle's first bytes."""
     try:
+        if not stat.S_ISREG(os.stat(file).st_mode):
+            return False  # opening a FIFO would block; the import refuses what is not a file
         with open(file, "rb") as stream:
             head = stream.read(2)
     except OSError:
@@ -161,6 +165,15 @@ def _is_pickled_name(name: str, head: bytes) -> bool:
     if suffix == ".safetensors" or suffix in TEXT_SUFFIXES:
         return False  # a safetensors header length can start with what looks like PROTO
     return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
+def _prefixed(report: Report, what: str) -> Report:
+    """``report`` with malformed findings saying first what the file is not."""
+
+    def prefixed(kind: FindingKind, detail: str, **where: Any) -> None:
+        report(kind, f"{what}: {detail}" if kind == FindingKind.MALFORMED else detail, **where)
+
+    return prefixed
 
 
 def _walk_folder(root: Path) -> Iterator[Path]:
@@ -219,6 +232,10 @@ class _Scanner:
         elif suffix == ".safetensors" or _SAFETENSORS_HEAD.match(head, 8):
             self.safetensors(stream, path, member, report)
         elif (head[:1] == b"\x80" and head[1:2] < b"\x06") or suffix in PICKLE_SUFFIXES:
+            if head[:1] != b"\x80" and suffix in _TORCH_SUFFIXES:
+                report = _prefixed(
+                    report, "not a torch archive (neither a zip archive nor a pickle)"
+                )
             self.pickles(stream, path, member, report)
         elif suffix in TEXT_SUFFIXES:
             self.judged(path, member, "text")

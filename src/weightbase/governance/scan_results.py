@@ -15,7 +15,7 @@ from sqlalchemy import select
 from weightbase.catalog.schema import ScanResultRow
 from weightbase.errors import UnsafeFormatError
 from weightbase.governance.scan import scan_pickled, scan_pickled_files
-from weightbase.governance.scan_records import Finding, ScanReport
+from weightbase.governance.scan_records import Finding, FindingKind, ScanReport
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -58,8 +58,13 @@ def _refuse_findings(report: ScanReport | None) -> ScanReport | None:
         return report
     named = "; ".join(_describe(finding) for finding in report.findings[:NAMED_FINDINGS])
     more = len(report.findings) - NAMED_FINDINGS
+    # A file that is only malformed names no code; it is refused because it cannot be judged.
+    unreadable = all(finding.kind == FindingKind.MALFORMED for finding in report.findings)
+    why = "loading it could run code"
+    if unreadable:
+        why = "it cannot be read to its end, so it cannot be judged safe"
     raise UnsafeFormatError(
-        f"refusing {report.target}: loading it could run code; {named}"
+        f"refusing {report.target}: {why}; {named}"
         + (f"; and {more} more" if more > 0 else "")
         + f" (weightbase scan {report.target} lists every finding)",
         path=report.target,

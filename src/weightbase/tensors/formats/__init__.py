@@ -45,14 +45,18 @@ def import_path(
     metadata: Mapping[str, str] | None = None,
     progress: Callable[[int], None] | None = None,
     stats: WriteStats | None = None,
+    allow_empty: bool = False,
 ) -> Snapshot:
     """Store a safetensors file, a torch file (safely) or a model folder.
 
     What the write cost is added into ``stats``, when given (see ``TensorStore.write``).
+    A source with no tensors is refused unless ``allow_empty`` (a folder of plain files).
+    Only regular files are read, and a folder's symlinks only where they stay inside it.
     """
+    from weightbase.tensors.formats._refusals import check_regular_file, load_torch_weights
     from weightbase.tensors.formats.hf import import_folder
     from weightbase.tensors.formats.safetensors import open_safetensors
-    from weightbase.tensors.formats.torch import TORCH_SUFFIXES, checkpoint_layouts, load_torch_file
+    from weightbase.tensors.formats.torch import TORCH_SUFFIXES, checkpoint_layouts
 
     source = Path(path)
     if source.is_dir():
@@ -65,11 +69,15 @@ def import_path(
             metadata=metadata,
             progress=progress,
             stats=stats,
+            allow_empty=allow_empty,
         )
     if not source.exists():
         raise ValidationError(f"{source} does not exist")
+    check_regular_file(source)  # a FIFO or device would block the reader for ever
     if source.suffix == ".safetensors":
         with open_safetensors(source) as (sources, layout):
+            if not sources and not allow_empty:
+                raise ValidationError(f"{source} holds no tensors", path=str(source))
             return store.write(
                 sources,
                 ref=ref,
@@ -81,7 +89,9 @@ def import_path(
                 stats=stats,
             )
     if source.suffix in TORCH_SUFFIXES:
-        state = load_torch_file(source)
+        state = load_torch_weights(source)
+        if not state and not allow_empty:
+            raise ValidationError(f"{source} holds no tensors", path=str(source))
         return store.write(
             state,
             ref=ref,

@@ -9,6 +9,7 @@ shards that exist, or nothing is written.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -18,13 +19,9 @@ from typing import TYPE_CHECKING
 
 from weightbase.errors import MalformedFileError, ValidationError
 from weightbase.tensors.formats._files import atomic_file
+from weightbase.tensors.formats._refusals import check_regular_file, load_torch_weights
 from weightbase.tensors.formats.safetensors import open_safetensors, write_safetensors_file
-from weightbase.tensors.formats.torch import (
-    TORCH_SUFFIXES,
-    export_torch,
-    load_torch_file,
-    torch_file_layout,
-)
+from weightbase.tensors.formats.torch import TORCH_SUFFIXES, export_torch, torch_file_layout
 from weightbase.tensors.manifest import Snapshot
 from weightbase.tensors.sources import TensorSource, sources_from_torch
 from weightbase.tensors.write import FileSource, WriteStats
@@ -38,28 +35,83 @@ _SKIP_DIRS = {".git", ".cache", "__pycache__"}
 
 
 def _walk(root: Path) -> list[Path]:
+    """The folder's files in order; nothing outside ``root`` is ever among them.
+
+    A symlink is followed only when it resolves inside the folder; one that leads out of it,
+    dangles or loops is refused, as is anything that is not a regular file. A linked folder
+    inside is not walked twice: its files are found where they really are.
+    """
+    real_root = os.path.realpath(root)
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
-        found.extend(Path(dirpath, name) for name in sorted(filenames))
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=_walk_error):
+        kept = []
+        for name in sorted(d for d in dirnames if d not in _SKIP_DIRS):
+            folder = Path(dirpath, name)
+            if folder.is_symlink():
+                _check_link(root, real_root, folder)
+            else:
+                kept.append(name)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            file = Path(dirpath, name)
+            if file.is_symlink():
+                _check_link(root, real_root, file)
+            check_regular_file(file)
+            found.append(file)
     return found
+
+
+def _walk_error(error: OSError) -> None:
+    raise ValidationError(
+        f"cannot read {error.filename}: {error.strerror or error}", path=str(error.filename)
+    )
+
+
+def _check_link(root: Path, real_root: str, link: Path) -> None:
+    """Refuse ``link`` unless it resolves to something that exists inside ``root``."""
+    try:
+        os.stat(link)
+    except OSError as exc:
+        what = "loops" if exc.errno == errno.ELOOP else "dangles (its target does not exist)"
+        raise ValidationError(f"{link} is a symlink that {what}", path=str(link)) from None
+    target = os.path.realpath(link)
+    if os.path.commonpath([real_root, target]) != real_root:
+        raise ValidationError(
+            f"{link} is a symlink to {target}, outside {root}; a folder import reads only "
+            "what is inside the folder (copy the file in instead)",
+            path=str(link),
+        )
 
 
 def _check_index(root: Path, index_path: Path, shards: Mapping[str, tuple[str, ...]]) -> None:
     try:
         index = json.loads(index_path.read_bytes())
         weight_map = index["weight_map"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise MalformedFileError(f"{index_path}: not a valid shard index ({exc})") from None
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise MalformedFileError(
+            f"{index_path}: not a valid shard index ({type(exc).__name__}: {exc})",
+            path=str(index_path),
+        ) from None
+    if not isinstance(weight_map, dict) or not all(
+        isinstance(shard, str) for shard in weight_map.values()
+    ):
+        raise MalformedFileError(
+            f"{index_path}: not a valid shard index (its weight_map must map each tensor "
+            "name to the file name of a shard)",
+            path=str(index_path),
+        )
     missing = sorted({f for f in weight_map.values() if f not in shards})
     if missing:
         raise MalformedFileError(
             f"{index_path.name} names shards missing from {root}: {', '.join(missing)}",
             missing=missing,
+            path=str(index_path),
         )
     for tensor, shard in weight_map.items():
         if tensor not in shards[shard]:
-            raise MalformedFileError(f"{index_path.name}: shard {shard} has no tensor {tensor!r}")
+            raise MalformedFileError(
+                f"{index_path.name}: shard {shard} has no tensor {tensor!r}", path=str(index_path)
+            )
 
 
 def import_folder(
@@ -72,10 +124,12 @@ def import_folder(
     metadata: Mapping[str, str] | None = None,
     progress: Callable[[int], None] | None = None,
     stats: WriteStats | None = None,
+    allow_empty: bool = False,
 ) -> Snapshot:
     """Store a model folder as one snapshot; check everything before writing anything.
 
-    What the write cost is added into ``stats``, when given.
+    What the write cost is added into ``stats``, when given. A folder without weights is
+    refused unless ``allow_empty``.
     """
     root = Path(path)
     if not root.is_dir():
@@ -93,7 +147,7 @@ def import_folder(
                 found, layout = stack.enter_context(open_safetensors(file, name=rel))
                 shards[rel] = layout.tensors
             elif file.suffix in TORCH_SUFFIXES:
-                state = load_torch_file(file)
+                state = load_torch_weights(file)
                 found = sources_from_torch(state)
                 stat = file.stat()
                 layout = torch_file_layout(rel, state, stat.st_size)
@@ -112,6 +166,12 @@ def import_folder(
         for file in files:
             if file.name.endswith(".safetensors.index.json"):
                 _check_index(root, file, shards)
+        if not sources and not allow_empty:
+            raise ValidationError(
+                f"{root} holds no tensors (no .safetensors or torch weights files); "
+                "a model version needs weights",
+                path=str(root),
+            )
         return store.write(
             sources,
             ref=ref,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ import blake3
 from weightbase.errors import MalformedFileError, ValidationError
 from weightbase.tensors.dtypes import DType, get_dtype
 from weightbase.tensors.formats._files import atomic_file
+from weightbase.tensors.formats._refusals import check_regular_file
 from weightbase.tensors.manifest import Snapshot, validate_name
 from weightbase.tensors.sources import TensorSource
 from weightbase.tensors.write import FileSource
@@ -83,6 +85,8 @@ def parse_header(path: str | Path, file_size: int, head: bytes) -> SafetensorsHe
         doc = json.loads(head[8 : 8 + length])
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedFileError(f"{where}: header is not valid JSON: {exc}") from None
+    except RecursionError:  # a header is one level of tensors; nesting past the stack is hostile
+        raise MalformedFileError(f"{where}: header nests JSON too deeply") from None
     if not isinstance(doc, dict):
         raise MalformedFileError(f"{where}: header is not a JSON object")
     metadata = doc.pop("__metadata__", None) or {}
@@ -180,12 +184,17 @@ def open_safetensors(
     The file stays open (and is read piece by piece) while the context is active.
     """
     where = str(path)
+    check_regular_file(path)
     try:
-        fd = os.open(path, os.O_RDONLY)
+        # non-blocking, in case a FIFO took the file's place since the check
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise ValidationError(f"cannot open {where}: {exc.strerror}") from None
     try:
-        size = os.fstat(fd).st_size
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValidationError(f"{where} is not a regular file; only regular files are read")
+        size = info.st_size
         head = os.pread(fd, 8, 0)
         if len(head) == 8:
             (length,) = struct.unpack("<Q", head)
