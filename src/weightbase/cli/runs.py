@@ -230,7 +230,10 @@ def export_tensorboard(
 def import_mlflow(
     tracking_uri: Annotated[
         str,
-        typer.Argument(help="An MLflow tracking URI: sqlite:///mlflow.db, file:///…/mlruns…"),
+        typer.Argument(
+            help="The MLflow store to read, which must exist: sqlite:///path/mlflow.db, "
+            "file:///path/mlruns (or the folder's path), or http(s)://an MLflow server."
+        ),
     ],
     experiments: Annotated[
         list[str] | None,

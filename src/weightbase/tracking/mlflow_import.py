@@ -8,17 +8,29 @@ name, with its status, start and end times, params (as the strings MLflow
 keeps), tags (as ``key=value``) and every point of every metric with its step
 and timestamp. The MLflow run id is kept as the tag ``mlflow.run_id=<id>``, so
 importing again skips what is already there. Needs ``weightbase[mlflow]``.
+
+An import only reads. Its source must exist before it starts: MLflow's client
+would create an empty store where a path names none, and import nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import numpy as np
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from weightbase.errors import NotFound, ValidationError
 from weightbase.tracking._extras import require
@@ -27,10 +39,26 @@ from weightbase.tracking.records import NAME_PATTERN, RunStatus
 if TYPE_CHECKING:
     from weightbase.tracking.service import RunTracker
 
-__all__ = ["MLFLOW_RUN_TAG", "ImportReport", "import_mlflow"]
+__all__ = [
+    "MLFLOW_RUN_TAG",
+    "SUPPORTED_SCHEMES",
+    "ImportReport",
+    "check_tracking_uri",
+    "import_mlflow",
+]
 
 #: The tag prefix that records which MLflow run a weightbase run was imported from.
 MLFLOW_RUN_TAG = "mlflow.run_id="
+
+#: The tracking URI schemes an import reads; a URI without one is a file store's folder.
+SUPPORTED_SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql")
+_SUPPORTED = (
+    "sqlite:///path/to/mlflow.db, file:///path/to/mlruns (or the folder's path), "
+    "http(s)://an MLflow server, postgresql://, mysql:// or mssql:// databases"
+)
+_SQLITE_HEADER = b"SQLite format 3\x00"
+# The tables every MLflow tracking database has.
+_MLFLOW_TABLES = {"experiments", "runs"}
 
 _MAX_TAG = 255
 _PAGE = 1000
@@ -99,19 +127,167 @@ def import_mlflow(
 ) -> ImportReport:
     """Import the runs of an MLflow tracking store (every active experiment, or those named).
 
-    ``tracking_uri`` is any URI ``MlflowClient`` takes (``sqlite:///path.db``,
-    ``file:///path/mlruns``, a server). Deleted experiments and runs are left
-    out. Runs already imported (tagged ``mlflow.run_id=<id>``) are skipped.
+    ``tracking_uri`` is one of :data:`SUPPORTED_SCHEMES`: ``sqlite:///path.db``
+    (an MLflow database that exists), ``file:///path/mlruns`` or a folder's
+    path (an MLflow file store that exists), an MLflow server or a database
+    server. Deleted experiments and runs are left out. Runs already imported
+    (tagged ``mlflow.run_id=<id>``) are skipped. ``ValidationError`` before
+    anything is read or created if the URI names no MLflow store.
     """
     from weightbase.tracking.service import RunTracker
 
     tracker = wb_or_tracker if isinstance(wb_or_tracker, RunTracker) else wb_or_tracker.runs
-    client_module, entities = require(
-        "mlflow.tracking", "mlflow.entities", purpose="importing from MLflow", extra="mlflow"
+    file_store = check_tracking_uri(tracking_uri) == "file"
+    client_module, entities, errors = require(
+        "mlflow.tracking",
+        "mlflow.entities",
+        "mlflow.exceptions",
+        purpose="importing from MLflow",
+        extra="mlflow",
     )
-    client = client_module.MlflowClient(tracking_uri=tracking_uri)
+    with _file_store_allowed(file_store):
+        try:
+            client = client_module.MlflowClient(tracking_uri=tracking_uri)
+            found = client.search_experiments(view_type=entities.ViewType.ACTIVE_ONLY)
+        except errors.MlflowException as exc:
+            lines = str(exc.message).strip().splitlines() or [type(exc).__name__]
+            raise ValidationError(
+                f"cannot read the MLflow store {tracking_uri}: {lines[0]}", uri=tracking_uri
+            ) from None
+        return _import(tracker, client, entities, tracking_uri, found, experiments)
+
+
+def check_tracking_uri(tracking_uri: str) -> str:
+    """The scheme of ``tracking_uri`` (``"file"`` for a folder), if it names an MLflow store.
+
+    ``ValidationError`` for an empty URI, a scheme not in :data:`SUPPORTED_SCHEMES`,
+    a SQLite URI whose file is missing or is not an MLflow database, or a file
+    store whose folder is missing or holds no experiments.
+    """
+    if not isinstance(tracking_uri, str) or not tracking_uri.strip():
+        raise ValidationError(
+            f"give the MLflow tracking URI to import from: {_SUPPORTED}", uri=tracking_uri
+        )
+    scheme = urlsplit(tracking_uri).scheme.lower() if "://" in tracking_uri else ""
+    base = scheme.split("+", 1)[0]
+    if base == "sqlite":
+        _check_sqlite(tracking_uri)
+        return base
+    if base in ("", "file"):
+        _check_file_store(tracking_uri if base == "" else _file_path(tracking_uri))
+        return "file"
+    if base not in SUPPORTED_SCHEMES:
+        raise ValidationError(
+            f"cannot import from {tracking_uri!r}: unsupported scheme {scheme!r}; use {_SUPPORTED}",
+            uri=tracking_uri,
+            supported=SUPPORTED_SCHEMES,
+        )
+    return base
+
+
+def _check_sqlite(tracking_uri: str) -> None:
+    try:
+        database = make_url(tracking_uri).database
+    except ArgumentError:
+        database = None
+    if not database or database == ":memory:":
+        raise ValidationError(
+            f"{tracking_uri!r} names no database file; use sqlite:///path/to/mlflow.db",
+            uri=tracking_uri,
+        )
+    path = Path(database)
+    if not path.exists():
+        raise ValidationError(
+            f"no MLflow database at {path}: the file does not exist", uri=tracking_uri
+        )
+    if not path.is_file():
+        raise ValidationError(f"{path} is not a file, so not an MLflow database", uri=tracking_uri)
+    try:
+        with path.open("rb") as file:
+            head = file.read(len(_SQLITE_HEADER))
+    except OSError as exc:
+        raise ValidationError(
+            f"cannot read {path}: {exc.strerror or exc}", uri=tracking_uri
+        ) from None
+    if head != _SQLITE_HEADER:
+        raise ValidationError(f"{path} is not a SQLite database", uri=tracking_uri)
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        ) as db:
+            tables = {
+                row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+    except sqlite3.Error as exc:
+        raise ValidationError(
+            f"cannot read {path} as a SQLite database: {exc}", uri=tracking_uri
+        ) from None
+    if not _MLFLOW_TABLES.issubset(tables):
+        raise ValidationError(
+            f"{path} is a SQLite database but not an MLflow tracking store "
+            "(it has no experiments and runs tables)",
+            uri=tracking_uri,
+        )
+
+
+def _file_path(tracking_uri: str) -> str:
+    parts = urlsplit(tracking_uri)
+    if parts.netloc not in ("", "localhost"):
+        raise ValidationError(
+            f"{tracking_uri!r} names a folder on host {parts.netloc!r}; "
+            "use file:///path/to/mlruns for a folder on this machine",
+            uri=tracking_uri,
+        )
+    return url2pathname(parts.path)
+
+
+def _check_file_store(folder: str) -> None:
+    path = Path(folder)
+    if not path.exists():
+        raise ValidationError(
+            f"no MLflow file store at {path}: the folder does not exist", uri=folder
+        )
+    if not path.is_dir():
+        hint = ""
+        with contextlib.suppress(OSError), path.open("rb") as file:
+            if file.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER:
+                hint = f"; for a SQLite database use sqlite:///{path}"
+        raise ValidationError(
+            f"{path} is a file, not an MLflow file store folder{hint}", uri=folder
+        )
+    if not any(path.glob("*/meta.yaml")):
+        raise ValidationError(
+            f"{path} is not an MLflow file store: it has no experiment folders (*/meta.yaml)",
+            uri=folder,
+        )
+
+
+@contextmanager
+def _file_store_allowed(allowed: bool) -> Iterator[None]:
+    """Let MLflow open a file store, which MLflow 3 refuses unless told: an import only reads it."""
+    if not allowed:
+        yield
+        return
+    before = os.environ.get("MLFLOW_ALLOW_FILE_STORE")
+    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
+        else:
+            os.environ["MLFLOW_ALLOW_FILE_STORE"] = before
+
+
+def _import(
+    tracker: RunTracker,
+    client: Any,
+    entities: Any,
+    tracking_uri: str,
+    found: list[Any],
+    experiments: Iterable[str] | None,
+) -> ImportReport:
     wanted = None if experiments is None else list(experiments)
-    found = client.search_experiments(view_type=entities.ViewType.ACTIVE_ONLY)
     if wanted is not None:
         names = {experiment.name for experiment in found}
         missing = [name for name in wanted if name not in names]
