@@ -48,7 +48,7 @@ _ANSI_ESCAPE = re.compile(
     r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC: titles, hyperlinks
     r"|\x1b[ -/]*[0-~]"  # the other escapes: charsets, resets, keypad modes
 )
-_SPACING = re.compile(r"[\t\n\v\f\r\x85]+")
+_SPACING = re.compile(r"\s*[\n\v\f\r\x85]\s*|\t+")  # a line break and its indent
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 

@@ -374,6 +374,7 @@ def test_escape_codes_in_a_file_name_never_reach_the_message(
     [
         ("\x1b[1;31mbold red\x1b[0m text", "bold red text"),
         ("a\nb\r\nc\td", "a b c d"),
+        ("read:\n  a.csv: bad\n  b.csv: worse", "read: a.csv: bad b.csv: worse"),
         ("bell\x07 null\x00 del\x7f c1\x85end", "bell null del c1 end"),
         ("csi\x9b31m c1 \x9d0;title\x9c done", "csi c1  done"),
         ("title \x1b]0;pwned\x07 link \x1b]8;;http://x\x1b\\ end", "title  link  end"),
