@@ -119,10 +119,16 @@ def scan_pickled(path: str | os.PathLike[str], *, max_depth: int = MAX_DEPTH) ->
         raise NotFound(f"no file or folder at {target}", path=str(target))
     files = [target]
     if target.is_dir():
+        # what links out of the folder is not read here: the import refuses it
+        root = os.path.realpath(target)
         files = []
         for folder, subfolders, names in os.walk(target):
             subfolders.sort()
-            files.extend(Path(folder) / name for name in sorted(names))
+            files.extend(
+                Path(folder) / name
+                for name in sorted(names)
+                if os.path.commonpath([root, os.path.realpath(Path(folder) / name)]) == root
+            )
     pickled = [file for file in files if _is_pickled(file)]
     if not pickled:
         return None

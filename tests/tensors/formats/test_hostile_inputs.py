@@ -236,6 +236,18 @@ def test_a_push_never_stores_a_file_from_outside_the_folder(
     _nothing_pushed(wb)
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
+def test_a_push_never_scans_a_file_from_outside_the_folder(wb: Workspace, tmp_path: Path) -> None:
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps({"w": Pwned()}, protocol=2))
+    folder = _model_folder(tmp_path / "model")
+    os.symlink(evil, folder / "extra.pt")
+    with pytest.raises(ValidationError, match=r"extra\.pt is a symlink to .*outside") as caught:
+        wb.models.push("leaky", folder)
+    assert not isinstance(caught.value, UnsafeFormatError)
+    _nothing_pushed(wb)
+
+
 def test_a_remote_push_never_sends_a_file_from_outside_the_folder(
     live_server: Any, wb: Workspace, leaking_folder: Path
 ) -> None:
