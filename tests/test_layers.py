@@ -3,8 +3,9 @@
 basics (config, errors, names) → tensors → catalog → domain modules → interfaces.
 Every import counts: at module level, inside functions, under ``TYPE_CHECKING``, and
 lazy imports named by a string (``"weightbase.tensors.objects.s3"`` for
-``import_module``). Interfaces are cli, api, ui, remote (the client of the server) and the facade (``weightbase``,
-``weightbase.workspace``); everything not named here is a domain module."""
+``import_module``). Interfaces are cli, api, ui, remote (the client of the server) and
+the facade (``weightbase``, ``weightbase.workspace``); everything not named here is a
+domain module."""
 
 from __future__ import annotations
 
