@@ -7,10 +7,13 @@ raises one ``UnreadableFilesError`` naming every such file, and returns nothing.
 from __future__ import annotations
 
 import os
+import tokenize
 import wave
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import numpy as np
 
@@ -48,6 +51,17 @@ AUDIO_EXTENSIONS = (".wav",)
 PARQUET_EXTENSIONS = (".parquet", ".pq")
 
 _SHOWN_FAILURES = 20
+# What numpy.load raises on a damaged .npy or .npz: an empty file ends early (EOFError), a
+# damaged header fails to tokenize or parse, a damaged archive is a bad zip or deflate stream.
+_NUMPY_ERRORS = (
+    OSError,
+    ValueError,
+    EOFError,
+    SyntaxError,
+    tokenize.TokenError,
+    zipfile.BadZipFile,
+    zlib.error,
+)
 _T = TypeVar("_T")
 
 
@@ -152,8 +166,19 @@ def from_numpy_file(
     """
     source = Path(path)
     try:
-        loaded = np.load(source, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+        # opened here: given a path, numpy.load leaks its handle on a damaged .npz
+        with open(source, "rb") as stream:
+            return _numpy_content(stream, source, target=target, kind=kind)
+    except OSError as exc:
+        raise ValidationError(f"cannot read {source} with numpy.load: {exc}") from exc
+
+
+def _numpy_content(
+    stream: IO[bytes], source: Path, *, target: str | None, kind: DatasetKind | str | None
+) -> DatasetContent:
+    try:
+        loaded = np.load(stream, allow_pickle=False)
+    except _NUMPY_ERRORS as exc:
         raise ValidationError(f"cannot read {source} with numpy.load: {exc}") from exc
     if isinstance(loaded, np.ndarray):
         if target is not None:
@@ -175,8 +200,12 @@ def from_numpy_file(
                 f"{source.name} holds {', '.join(names)}: name the inputs 'x' "
                 "(and the target 'y', or name the target)"
             )
-        y = loaded[target_name] if target_name is not None else None
-        return from_numpy(loaded[x_name], y, kind=kind, target=target_name or "y")
+        try:  # a member is read (and its zip entry checked) only now
+            x = loaded[x_name]
+            y = loaded[target_name] if target_name is not None else None
+        except _NUMPY_ERRORS as exc:
+            raise ValidationError(f"cannot read {source} with numpy.load: {exc}") from exc
+        return from_numpy(x, y, kind=kind, target=target_name or "y")
 
 
 def _numeric_array(value: Any, name: str) -> np.ndarray:

@@ -85,7 +85,7 @@ def get_dtype(name: str) -> DType:
     """The dtype called ``name`` (safetensors spelling); ``ValidationError`` if unknown."""
     try:
         return _BY_NAME[name]
-    except KeyError:
+    except (KeyError, TypeError):  # a name read from a file may be any JSON value
         known = ", ".join(_BY_NAME)
         raise ValidationError(
             f"unknown dtype {name!r}; known dtypes: {known}", dtype=name

@@ -72,6 +72,8 @@ def parse_header(path: str | Path, file_size: int, head: bytes) -> SafetensorsHe
     where = str(path)
     if file_size < 8:
         raise MalformedFileError(f"{where}: {file_size} bytes is too short for a safetensors file")
+    if len(head) < 8:
+        raise MalformedFileError(f"{where}: file ended early (was it truncated while reading?)")
     (length,) = struct.unpack("<Q", head[:8])
     if length > MAX_HEADER_BYTES:
         raise MalformedFileError(
