@@ -207,6 +207,11 @@ def test_a_damaged_torch_file_imports_or_is_refused(sandbox: Sandbox, data: byte
 
 @fuzz_settings(deadline_s=4, scale=0.6)
 @given(stream=pickle_streams(), in_archive=st.booleans())
+# was LookupError: the allowed _codecs.encode called with an unknown encoding
+@example(
+    stream=b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00aX\x06\x00\x00\x00matin1\x86R.",
+    in_archive=False,
+)
 def test_a_pickle_opcode_stream_goes_through_the_safe_loader_or_is_refused(
     sandbox: Sandbox, stream: bytes, in_archive: bool
 ) -> None:

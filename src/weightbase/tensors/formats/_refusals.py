@@ -30,6 +30,7 @@ _GLOBAL = re.compile(r"GLOBAL\s+([A-Za-z_][\w.]*)")
 _LOADER_ERRORS = (
     KeyError,
     IndexError,
+    LookupError,  # an allowed _codecs.encode called with an unknown encoding
     TypeError,
     AttributeError,
     struct.error,
