@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, settings
 from weightbase.errors import WeightbaseError
 
 #: Examples per test unless ``WEIGHTBASE_FUZZ_EXAMPLES`` says otherwise.
-DEFAULT_EXAMPLES = 25
+DEFAULT_EXAMPLES = 100
 EXAMPLES_VARIABLE = "WEIGHTBASE_FUZZ_EXAMPLES"
 _T = TypeVar("_T")
 
