@@ -34,6 +34,10 @@ JSON = st.recursive(
     ),
     max_leaves=12,
 )
+#: JSON nested deeper than a recursive parser's stack: ``[[[...]]]`` or ``{"a":{"a":...}}``.
+DEEP_JSON = st.tuples(
+    st.integers(1, 100_000), st.sampled_from([(b"[", b"]"), (b'{"a":', b"}")])
+).map(lambda depth_pair: depth_pair[1][0] * depth_pair[0] + b"1" + depth_pair[1][1] * depth_pair[0])
 
 # -- bytes ---------------------------------------------------------------------------------
 

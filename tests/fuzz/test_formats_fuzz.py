@@ -23,6 +23,7 @@ from hypothesis import event, example, given
 from hypothesis import strategies as st
 from tests.fuzz.conftest import Sandbox, fuzz_settings, refused_or
 from tests.fuzz.strategies import (
+    DEEP_JSON,
     JSON,
     bytes_like,
     dumps_json,
@@ -100,6 +101,7 @@ SAFETENSORS_FILES = (
     | VALID_TENSORS.map(_safetensors).flatmap(bytes_like)
     | st.binary(max_size=64).map(_with_length)
     | JSON.map(dumps_json).map(_with_length)
+    | DEEP_JSON.map(_with_length)
 )
 
 
@@ -153,6 +155,7 @@ _WEIGHT_MAP = st.dictionaries(
 )
 SHARD_INDEXES = (
     JSON.map(dumps_json)
+    | DEEP_JSON
     | st.fixed_dictionaries({"weight_map": _WEIGHT_MAP}, optional={"metadata": JSON}).map(
         dumps_json
     )
@@ -278,7 +281,7 @@ def test_a_folder_of_any_files_and_links_imports_or_is_refused(
     with sandbox.folder() as folder:
         outside = folder / "outside"
         outside.mkdir()
-        (outside / "secret.safetensors").write_bytes(_VALID_FILE)
+        (outside / "secret.safetensors").write_bytes(_safetensors({"secret": ("U8", [1])}))
         model = folder / "model"
         model.mkdir()
         for name, content in files.items():
@@ -290,8 +293,11 @@ def test_a_folder_of_any_files_and_links_imports_or_is_refused(
                 link.parent.mkdir(parents=True, exist_ok=True)
                 os.symlink(target, link)
         before = sorted(p.name for p in outside.iterdir())
-        _import(folder, model)
+        snapshot = _import(folder, model)
         assert sorted(p.name for p in outside.iterdir()) == before
+        if snapshot is not None:  # nothing of the folder outside was read
+            assert not any("secret" in name for name in snapshot.tensors)
+            assert not any(name.startswith("..") for name in snapshot.files)
 
 
 @pytest.mark.parametrize("name", ["model.safetensors", "model.pt", "model.bin", "model"])
