@@ -88,6 +88,7 @@ FILES = (
 @fuzz_settings(deadline_s=3)
 @given(data=FILES, name=NAMES)
 @example(data=b"\x80\x05.", name="model.pkl")
+@example(data=b"S'\\K'\n.", name="model.pkl")  # was DeprecationWarning: invalid escape '\K'
 def test_any_bytes_under_any_name_scan_to_a_report(data: bytes, name: str) -> None:
     event("pickletools-valid" if is_valid_pickle(data) else "not a pickle")
     report = refused_or(lambda: scan_bytes(data, name=name))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import pickletools
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -388,13 +389,16 @@ def _walk(stream: IO[bytes], report: Callable[..., None]) -> PickleWalk:
     walk = PickleWalk()
     offset = stream.tell()
     try:
-        for opcode, arg, position in _ops(stream):
-            offset = position if position is not None else offset
-            if opcode.name == "STOP":
-                walk.value = machine.stack[-1] if machine.stack else None
-                walk.complete = True
-                break
-            _step(machine, opcode.name, arg, offset)
+        # genops decodes a STRING's escapes, warning (DeprecationWarning) on invalid ones
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            for opcode, arg, position in _ops(stream):
+                offset = position if position is not None else offset
+                if opcode.name == "STOP":
+                    walk.value = machine.stack[-1] if machine.stack else None
+                    walk.complete = True
+                    break
+                _step(machine, opcode.name, arg, offset)
     except _Malformed as exc:
         report(FindingKind.MALFORMED, f"the pickle {exc}", offset=offset)
     except (ValueError, OverflowError, MemoryError) as exc:

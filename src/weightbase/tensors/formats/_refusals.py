@@ -14,6 +14,7 @@ import pickletools
 import re
 import stat
 import struct
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -169,7 +170,9 @@ def _pickle_callable(path: str | Path) -> tuple[bool, str | None]:
     names; its opcodes are only decoded, never run."""
     pushed: list[str | None] = []  # what the opcodes before pushed, memo writes left out
     try:
-        with open(path, "rb") as stream:
+        # genops decodes a STRING's escapes, warning (DeprecationWarning) on invalid ones
+        with open(path, "rb") as stream, warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
             for opcode, arg, _ in pickletools.genops(stream):
                 if opcode.name in ("GLOBAL", "INST"):
                     module, _, name = str(arg).partition(" ")

@@ -72,8 +72,9 @@ def parse_header(path: str | Path, file_size: int, head: bytes) -> SafetensorsHe
     where = str(path)
     if file_size < 8:
         raise MalformedFileError(f"{where}: {file_size} bytes is too short for a safetensors file")
+    ended_early = f"{where}: file ended early (was it truncated while reading?)"
     if len(head) < 8:
-        raise MalformedFileError(f"{where}: file ended early (was it truncated while reading?)")
+        raise MalformedFileError(ended_early)
     (length,) = struct.unpack("<Q", head[:8])
     if length > MAX_HEADER_BYTES:
         raise MalformedFileError(
@@ -83,6 +84,8 @@ def parse_header(path: str | Path, file_size: int, head: bytes) -> SafetensorsHe
         raise MalformedFileError(
             f"{where}: header length {length} runs past the end of the {file_size} byte file"
         )
+    if len(head) < 8 + length:
+        raise MalformedFileError(ended_early)
     try:
         doc = json.loads(head[8 : 8 + length])
     except (UnicodeDecodeError, ValueError) as exc:
