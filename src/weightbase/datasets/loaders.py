@@ -52,9 +52,11 @@ PARQUET_EXTENSIONS = (".parquet", ".pq")
 
 _SHOWN_FAILURES = 20
 # What numpy.load raises on a damaged .npy or .npz: an empty file ends early (EOFError), a
-# damaged header fails to tokenize or parse, a damaged archive is a bad zip or deflate stream.
+# damaged header fails to tokenize or parse, a damaged archive is a bad zip or deflate stream
+# or asks for a zip version or compression method zipfile does not implement.
 _NUMPY_ERRORS = (
     OSError,
+    NotImplementedError,
     ValueError,
     EOFError,
     SyntaxError,
