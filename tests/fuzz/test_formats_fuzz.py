@@ -277,9 +277,13 @@ _LINKS = st.lists(
 
 
 @fuzz_settings(deadline_s=5, scale=0.6)
-@given(files=st.dictionaries(_FILE_NAMES, _CONTENTS, max_size=6), links=_LINKS)
+@given(
+    files=st.dictionaries(_FILE_NAMES, _CONTENTS, max_size=6),
+    links=_LINKS,
+    fifo=st.sampled_from([None, "pipe.safetensors", "sub/pytorch_model.bin"]),
+)
 def test_a_folder_of_any_files_and_links_imports_or_is_refused(
-    sandbox: Sandbox, files: dict[str, bytes], links: list[tuple[str, str]]
+    sandbox: Sandbox, files: dict[str, bytes], links: list[tuple[str, str]], fifo: str | None
 ) -> None:
     with sandbox.folder() as folder:
         outside = folder / "outside"
@@ -290,6 +294,9 @@ def test_a_folder_of_any_files_and_links_imports_or_is_refused(
         for name, content in files.items():
             (model / name).parent.mkdir(parents=True, exist_ok=True)
             (model / name).write_bytes(content)
+        if fifo is not None and not (model / fifo).exists():  # a reader would block on it
+            (model / fifo).parent.mkdir(parents=True, exist_ok=True)
+            os.mkfifo(model / fifo)
         for name, target in links:
             link = model / name
             if not link.exists() and not link.is_symlink():
