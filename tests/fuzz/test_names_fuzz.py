@@ -6,13 +6,24 @@ Any string gives a result or a ``ValidationError``; what a checker accepts keeps
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzz.conftest import fuzz_settings, refused_or
 
+from weightbase.governance.roles import check_role
+from weightbase.governance.users import check_user_name
 from weightbase.names import check_entity_name, check_tag, split_ref, split_version
+from weightbase.registry.aliases import check_alias, check_stage
+from weightbase.registry.models import check_model_name
+from weightbase.tensors.manifest import validate_name
+from weightbase.tensors.objects import validate_key
+from weightbase.tracking.params import check_tags
+from weightbase.tracking.reads import check_run_id
+from weightbase.tracking.records import check_name
 from weightbase.versioning.semver import (
     MAX_VERSION_PART,
     bump,
@@ -66,6 +77,27 @@ def test_an_entity_name_is_checked(name: Any, what: str) -> None:
         assert checked == name
         assert 0 < len(name) <= 255
         assert all(part and part[0].isascii() and part[0].isalnum() for part in name.split("/"))
+
+
+_TEXT_CHECKERS: dict[str, Callable[[Any], object]] = {
+    "check_user_name": check_user_name,
+    "check_role": check_role,
+    "check_alias": check_alias,
+    "check_stage": check_stage,
+    "check_model_name": check_model_name,
+    "tensor validate_name": validate_name,
+    "object validate_key": validate_key,
+    "metric check_name": check_name,
+    "check_run_id": check_run_id,
+    "check_tags": lambda tag: check_tags([tag]),
+}
+
+
+@pytest.mark.parametrize("checker", list(_TEXT_CHECKERS))
+@fuzz_settings(deadline_s=2, scale=0.3)
+@given(text=TEXTS)
+def test_every_other_name_checker_accepts_or_refuses(checker: str, text: str) -> None:
+    refused_or(lambda: _TEXT_CHECKERS[checker](text))
 
 
 @fuzz_settings(deadline_s=2)
