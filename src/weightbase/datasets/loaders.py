@@ -27,6 +27,7 @@ from weightbase.datasets.content import (
 )
 from weightbase.datasets.encoding import encode_strings, encode_table
 from weightbase.errors import MalformedFileError, ValidationError
+from weightbase.tensors.formats import check_inside, check_regular_file
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -301,7 +302,11 @@ def _reason(exc: BaseException) -> str:
 
 
 def _scan(root: Path, extensions: Iterable[str]) -> tuple[list[str], dict[str, str]]:
-    """Sample files under ``root`` (relative POSIX paths, sorted) and unreadable folders."""
+    """Sample files under ``root`` (relative POSIX paths, sorted) and unreadable folders.
+
+    A symlink that leads out of the folder, dangles or loops, and a sample that is not a
+    regular file (a FIFO would block the read forever), are refused: ``ValidationError``.
+    """
     suffixes = {e.lower() for e in extensions}
     found: list[str] = []
     failures: dict[str, str] = {}
@@ -313,7 +318,12 @@ def _scan(root: Path, extensions: Iterable[str]) -> tuple[list[str], dict[str, s
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         for name in names:
             if not name.startswith(".") and Path(name).suffix.lower() in suffixes:
-                found.append((Path(folder) / name).relative_to(root).as_posix())
+                file = Path(folder) / name
+                # as a model folder's import: no link out of the folder, no FIFO or device
+                if file.is_symlink():
+                    check_inside(root, file)
+                check_regular_file(file)
+                found.append(file.relative_to(root).as_posix())
     return sorted(found), failures
 
 

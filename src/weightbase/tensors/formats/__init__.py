@@ -8,13 +8,20 @@ from typing import TYPE_CHECKING
 
 from weightbase.errors import ValidationError
 from weightbase.tensors.dtypes import get_dtype
+from weightbase.tensors.formats._refusals import check_inside, check_regular_file
 
 if TYPE_CHECKING:
     from weightbase.tensors.manifest import Snapshot
     from weightbase.tensors.store import TensorStore
     from weightbase.tensors.write import WriteStats
 
-__all__ = ["EXPORT_FORMATS", "export_path", "import_path"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "check_inside",
+    "check_regular_file",
+    "export_path",
+    "import_path",
+]
 
 EXPORT_FORMATS = ("safetensors", "torch", "folder", "npz")
 #: The name a torch file kept as a plain state dict is written under in a folder.

@@ -8,6 +8,7 @@ unsafely, is never repeated.
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import pickletools
@@ -23,7 +24,7 @@ from weightbase.errors import MalformedFileError, UnsafeFormatError, ValidationE
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["check_regular_file", "load_torch_weights"]
+__all__ = ["check_inside", "check_regular_file", "load_torch_weights"]
 
 # A pickled global as torch's safe loader names it when it refuses one.
 _GLOBAL = re.compile(r"GLOBAL\s+([A-Za-z_][\w.]*)")
@@ -42,6 +43,27 @@ _LOADER_ERRORS = (
 )
 # Modules that are ``os`` under another name on one platform or another.
 _OS_ALIASES = {"posix": "os", "nt": "os"}
+
+
+def check_inside(root: str | Path, link: str | Path, *, real_root: str | None = None) -> None:
+    """Refuse the symlink ``link`` unless it resolves to something that exists inside ``root``.
+
+    What a folder import asks of every link it meets: one that loops, dangles or leads out
+    of the folder is a ``ValidationError`` naming it, so nothing outside is ever read.
+    """
+    try:
+        os.stat(link)
+    except OSError as exc:
+        what = "loops" if exc.errno == errno.ELOOP else "dangles (its target does not exist)"
+        raise ValidationError(f"{link} is a symlink that {what}", path=str(link)) from None
+    inside = real_root if real_root is not None else os.path.realpath(root)
+    target = os.path.realpath(link)
+    if os.path.commonpath([inside, target]) != inside:
+        raise ValidationError(
+            f"{link} is a symlink to {target}, outside {root}; a folder import reads only "
+            "what is inside the folder (copy the file in instead)",
+            path=str(link),
+        )
 
 
 def check_regular_file(path: str | Path) -> os.stat_result:

@@ -9,7 +9,6 @@ shards that exist, or nothing is written.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -19,7 +18,11 @@ from typing import TYPE_CHECKING
 
 from weightbase.errors import MalformedFileError, ValidationError
 from weightbase.tensors.formats._files import atomic_file
-from weightbase.tensors.formats._refusals import check_regular_file, load_torch_weights
+from weightbase.tensors.formats._refusals import (
+    check_inside,
+    check_regular_file,
+    load_torch_weights,
+)
 from weightbase.tensors.formats.safetensors import open_safetensors, write_safetensors_file
 from weightbase.tensors.formats.torch import TORCH_SUFFIXES, export_torch, torch_file_layout
 from weightbase.tensors.manifest import Snapshot
@@ -48,14 +51,14 @@ def _walk(root: Path) -> list[Path]:
         for name in sorted(d for d in dirnames if d not in _SKIP_DIRS):
             folder = Path(dirpath, name)
             if folder.is_symlink():
-                _check_link(root, real_root, folder)
+                check_inside(root, folder, real_root=real_root)
             else:
                 kept.append(name)
         dirnames[:] = kept
         for name in sorted(filenames):
             file = Path(dirpath, name)
             if file.is_symlink():
-                _check_link(root, real_root, file)
+                check_inside(root, file, real_root=real_root)
             check_regular_file(file)
             found.append(file)
     return found
@@ -65,22 +68,6 @@ def _walk_error(error: OSError) -> None:
     raise ValidationError(
         f"cannot read {error.filename}: {error.strerror or error}", path=str(error.filename)
     )
-
-
-def _check_link(root: Path, real_root: str, link: Path) -> None:
-    """Refuse ``link`` unless it resolves to something that exists inside ``root``."""
-    try:
-        os.stat(link)
-    except OSError as exc:
-        what = "loops" if exc.errno == errno.ELOOP else "dangles (its target does not exist)"
-        raise ValidationError(f"{link} is a symlink that {what}", path=str(link)) from None
-    target = os.path.realpath(link)
-    if os.path.commonpath([real_root, target]) != real_root:
-        raise ValidationError(
-            f"{link} is a symlink to {target}, outside {root}; a folder import reads only "
-            "what is inside the folder (copy the file in instead)",
-            path=str(link),
-        )
 
 
 def _check_index(root: Path, index_path: Path, shards: Mapping[str, tuple[str, ...]]) -> None:
