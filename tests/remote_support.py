@@ -36,7 +36,7 @@ from weightbase.errors import Conflict
 from weightbase.remote import RemoteWorkspace, connect
 from weightbase.workspace import Workspace
 
-__all__ = ["LiveServer", "behind", "start_server"]
+__all__ = ["LiveServer", "behind", "serve_in_thread", "start_server"]
 
 _SERVED: weakref.WeakKeyDictionary[Workspace, Workspace] = weakref.WeakKeyDictionary()
 
@@ -80,9 +80,9 @@ class LiveServer:
                 self.app.state.workspace, self.app.state.authenticator = before
 
 
-def start_server(home: str) -> Iterator[LiveServer]:
-    """Start a server (on a placeholder workspace in ``home``) and stop it afterwards."""
-    app = create_app(lambda: weightbase.open(home), ServerOptions(webhooks=False))
+@contextmanager
+def serve_in_thread(app: FastAPI) -> Iterator[str]:
+    """Run ``app`` with uvicorn in a thread on a free loopback port; its URL meanwhile."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -95,8 +95,15 @@ def start_server(home: str) -> Iterator[LiveServer]:
         assert time.monotonic() < deadline, "the server did not start in 30 s"
         time.sleep(0.02)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", app, threading.Lock())
+        yield f"http://127.0.0.1:{port}"
     finally:
         running.should_exit = True
         thread.join(timeout=30)
         sock.close()
+
+
+def start_server(home: str) -> Iterator[LiveServer]:
+    """Start a server (on a placeholder workspace in ``home``) and stop it afterwards."""
+    app = create_app(lambda: weightbase.open(home), ServerOptions(webhooks=False))
+    with serve_in_thread(app) as url:
+        yield LiveServer(url, app, threading.Lock())

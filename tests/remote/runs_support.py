@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import uvicorn
+from tests.remote_support import serve_in_thread
 
 import weightbase
 from weightbase.api import ServerOptions, create_app
@@ -64,23 +63,10 @@ def threaded_server(
     token = editor_token(workspace)
     options = ServerOptions(webhooks=False, max_body_bytes=max_body_bytes)
     app = create_app(lambda: weightbase.open(home, catalog_url=catalog_url), options)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "the server stopped while starting"
-        assert time.monotonic() < deadline, "the server did not start in 30 s"
-        time.sleep(0.02)
     try:
-        yield Served(f"http://127.0.0.1:{port}", workspace, token)
+        with serve_in_thread(app) as url:
+            yield Served(url, workspace, token)
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
         workspace.close()
 
 
