@@ -456,6 +456,8 @@ class MetricBlockRow(Base):
     epochs: Mapped[bytes | None] = mapped_column(LargeBinary)
     times: Mapped[bytes] = mapped_column(LargeBinary)
     metric_values: Mapped[bytes] = mapped_column(LargeBinary)
+    # Logged past the checkpoint a resumed run restarted from: kept, hidden by default.
+    superseded: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     __table_args__ = (
         CheckConstraint("count > 0 AND nonfinite >= 0 AND nonfinite <= count", name="counts"),
