@@ -35,6 +35,7 @@ TABLES = {
     "run_metrics",
     "run_artifacts",
     "metric_writers",
+    "run_environments",
     "datasets",
     "dataset_versions",
     "users",

@@ -87,6 +87,7 @@ __all__ = [
     "ModelVersionLayerRow",
     "ModelVersionRow",
     "RunArtifactRow",
+    "RunEnvironmentRow",
     "RunMetricRow",
     "RunParamRow",
     "RunRow",
@@ -504,6 +505,17 @@ class MetricWriterRow(Base):
     writer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     sequence: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RunEnvironmentRow(Base):
+    """A run's reproducibility record (JSON; NULL if it opted out) and seeds set (JSON object)."""
+
+    __tablename__ = "run_environments"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    captured_at: Mapped[datetime | None]
+    record: Mapped[str | None] = mapped_column(Text)
+    seeds: Mapped[str] = mapped_column(Text, default="{}")
 
 
 class RunArtifactRow(Base):
