@@ -14,6 +14,7 @@ from weightbase.cli.demo import demo
 from weightbase.cli.ethics import ethics_app
 from weightbase.cli.exit_codes import ExitCode, ExitCodeGroup
 from weightbase.cli.explain import explain_app
+from weightbase.cli.lineage import lineage
 from weightbase.cli.models import models_app
 from weightbase.cli.runs import runs_app
 from weightbase.cli.scan import scan
@@ -65,6 +66,7 @@ app.add_typer(compliance_app, name="compliance")
 app.add_typer(ethics_app, name="ethics")
 app.add_typer(explain_app, name="explain")
 app.command(name="demo")(demo)
+app.command(name="lineage")(lineage)
 app.command(name="scan")(scan)
 app.command(name="server")(server)
 

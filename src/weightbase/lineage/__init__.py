@@ -24,9 +24,30 @@ snake_case names (``model_version``, ``dataset_version``, ``run``,
 ``deployment``…) and ids are strings, so an edge may name things outside the
 catalog. Walks are single recursive SQL queries, cycle-safe, on SQLite and
 PostgreSQL alike (see :mod:`weightbase.lineage.traverse`).
+
+``lineage_of(wb, "dataset:iris@1.0.0")`` finds a node by what a person knows
+of it (``model:NAME@VERSION``, ``dataset:NAME@VERSION``, ``run:ID``,
+``checkpoint:REF``, or a graph node ``KIND:ID``; see
+:mod:`weightbase.lineage.address`) and returns its :class:`LineageGraph`, the
+walks both ways, named; :func:`to_dot` draws one for Graphviz. A training
+checkpoint's node is ``checkpoint:<its store ref>``
+(``checkpoint:checkpoints/runs/12/300``).
 """
 
+from weightbase.lineage.address import NodeAddress, lineage_of, parse_address
+from weightbase.lineage.graph import LineageGraph, to_dot
 from weightbase.lineage.records import LineageEdge, Node, ReachedNode
 from weightbase.lineage.service import RELATIONS, LineageService
 
-__all__ = ["RELATIONS", "LineageEdge", "LineageService", "Node", "ReachedNode"]
+__all__ = [
+    "RELATIONS",
+    "LineageEdge",
+    "LineageGraph",
+    "LineageService",
+    "Node",
+    "NodeAddress",
+    "ReachedNode",
+    "lineage_of",
+    "parse_address",
+    "to_dot",
+]

@@ -15,6 +15,7 @@ from sqlalchemy import and_, or_, select
 from weightbase.catalog.schema import LineageEdgeRow
 from weightbase.errors import ValidationError
 from weightbase.lineage.edges import RELATIONS, to_edge
+from weightbase.lineage.graph import LineageGraph
 from weightbase.lineage.records import LineageEdge, Node, ReachedNode
 from weightbase.lineage.traverse import walk
 
@@ -142,6 +143,25 @@ class LineageService:
     ) -> list[ReachedNode]:
         """What came from ``node``, following edges target → source, nearest first."""
         return self._walk(node, "down", depth, relations, session)
+
+    def graph(
+        self,
+        node: Node,
+        *,
+        depth: int | None = None,
+        relations: Collection[str] | None = None,
+        session: Session | None = None,
+    ) -> LineageGraph:
+        """Both walks from ``node``, ancestors and descendants, in one catalog session."""
+        if session is None:
+            with self._catalog.session() as own_session:
+                return self.graph(node, depth=depth, relations=relations, session=own_session)
+        return LineageGraph(
+            start=node,
+            depth=depth,
+            ancestors=tuple(self._walk(node, "up", depth, relations, session)),
+            descendants=tuple(self._walk(node, "down", depth, relations, session)),
+        )
 
     def _walk(
         self,
