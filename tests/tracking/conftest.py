@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from tests.conftest import remote_variants
 
 from weightbase.tracking import RunTracker
 from weightbase.workspace import Workspace
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests that take ``remote_or_embedded`` run embedded and against a live server."""
+    remote_variants(metafunc)
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
 """A ``Training`` run for the kill-and-resume test.
 
-    python _training_job.py HOME CATALOG_URL EPOCHS OUT [--kill-after N] [--resume]
+    python _training_job.py HOME CATALOG_URL EPOCHS OUT [--kill-after N] [--kill-at-step S]
+                            [--resume]
 
-It SIGKILLs itself right after the checkpoint of epoch N; OUT gets the final
-weights as raw bytes.
+It SIGKILLs itself right after the checkpoint of epoch N, or right after
+logging step S (past the last checkpoint); OUT gets the final weights as raw bytes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ def main() -> None:
     home, catalog_url, epochs, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     kill_after = (
         int(sys.argv[sys.argv.index("--kill-after") + 1]) if "--kill-after" in sys.argv else None
+    )
+    kill_at_step = (
+        int(sys.argv[sys.argv.index("--kill-at-step") + 1])
+        if "--kill-at-step" in sys.argv
+        else None
     )
     torch.manual_seed(0)
     torch.use_deterministic_algorithms(True)
@@ -48,7 +54,10 @@ def main() -> None:
                 loss = torch.nn.functional.cross_entropy(model(xb), yb)
                 loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
-                training.step({"train/loss": loss})
+                step = training.step({"train/loss": loss})
+                if step == kill_at_step:
+                    training.run.flush()
+                    os.kill(os.getpid(), signal.SIGKILL)
             training.end_epoch({"epoch/loss": loss})
             if kill_after is not None and epoch + 1 == kill_after:
                 training.run.flush()

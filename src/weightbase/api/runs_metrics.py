@@ -139,12 +139,28 @@ def metric_history(
     max_points: Annotated[
         int | None, Query(ge=2, description="thin the history to at most this many points")
     ] = None,
+    include_superseded: Annotated[
+        bool, Query(description="also the points a resume superseded, flagged in `superseded`")
+    ] = False,
 ) -> dict[str, Any]:
     """Every point of one metric of a run, by step; thinned evenly with ``max_points``."""
-    found = wb.runs.history(run_id, name)
+    found = wb.runs.history(run_id, name, include_superseded=include_superseded)
     data = downsample(found, max_points).to_dict()
     data["total_points"] = len(found)
     return data
+
+
+class SupersedeBody(BaseModel):
+    """The step a run resumes from: points logged after it are superseded."""
+
+    after_step: Annotated[int, Field(ge=-1, lt=_MAX_STEP)]
+
+
+@router.post("/runs/{run_id}/supersede")
+def supersede(run_id: int, body: SupersedeBody, wb: Wb) -> dict[str, Any]:
+    """Mark the points logged after ``after_step`` superseded (a resume from a checkpoint there)."""
+    count = wb.runs.metric_store.supersede(run_id, body.after_step)
+    return {"run_id": run_id, "after_step": body.after_step, "superseded": count}
 
 
 @router.post("/runs/{run_id}/compact")
@@ -201,6 +217,7 @@ def downsample(history: MetricHistory, max_points: int | None) -> MetricHistory:
         epochs=history.epochs[keep],
         times=history.times[keep],
         values=history.values[keep],
+        superseded=history.superseded[keep],
     )
 
 

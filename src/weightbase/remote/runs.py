@@ -29,6 +29,7 @@ from weightbase.remote.run import RemoteRun
 from weightbase.tensors import FileSource, Snapshot, TensorStore
 from weightbase.tracking.convergence import ConvergenceReport
 from weightbase.tracking.lifecycle import DEFAULT_EXPERIMENT, check_run_name
+from weightbase.tracking.metrics import check_resume_step
 from weightbase.tracking.params import canonical_params, check_tags, param_values
 from weightbase.tracking.reads import MAX_PAGE, check_limit, check_run_id
 from weightbase.tracking.records import (
@@ -184,10 +185,21 @@ class RemoteRuns(RunTracker):
             )
         return self._handle(run, owner=False, system_metrics=system_metrics)
 
-    def resume(self, run_id: int, *, system_metrics: bool | float = False) -> RemoteRun:
+    def resume(
+        self,
+        run_id: int,
+        *,
+        system_metrics: bool | float = False,
+        from_step: int | None = None,
+    ) -> RemoteRun:
+        if from_step is not None:  # refused before the run is touched
+            check_resume_step(from_step)
         run = self.get(run_id)
         if run.status is not RunStatus.RUNNING:
             run = self.set_status(run_id, RunStatus.RUNNING)
+        if from_step is not None:
+            self._http.post(f"{_run(run_id)}/supersede", {"after_step": from_step})
+            run = self.get(run_id)
         return self._handle(run, owner=True, system_metrics=system_metrics)
 
     def _handle(self, run: Run, *, owner: bool, system_metrics: bool | float) -> RemoteRun:
@@ -404,10 +416,11 @@ class RemoteRuns(RunTracker):
 
     # -- metrics -----------------------------------------------------------------------
 
-    def history(self, run_id: int, name: str) -> MetricHistory:
+    def history(self, run_id: int, name: str, *, include_superseded: bool = False) -> MetricHistory:
         check_run_id(run_id)
         check_name(name)
-        found = self._http.get(f"{_run(run_id)}/metrics/{path_of(name)}")
+        query = {"include_superseded": "true"} if include_superseded else {}
+        found = self._http.get(f"{_run(run_id)}/metrics/{path_of(name)}", **query)
         epochs = [math.nan if epoch is None else epoch for epoch in found["epochs"]]
         return MetricHistory(
             run_id=run_id,
@@ -416,6 +429,7 @@ class RemoteRuns(RunTracker):
             epochs=np.asarray(epochs, dtype=np.float64),
             times=np.asarray(found["times"], dtype=np.float64),
             values=np.asarray([float(value) for value in found["values"]], dtype=np.float64),
+            superseded=np.asarray(found.get("superseded", []), dtype=np.bool_),
         )
 
     def metric_names(self, run_id: int) -> builtins.list[str]:

@@ -18,6 +18,7 @@ from weightbase.catalog.schema import RunRow, utcnow
 from weightbase.errors import Conflict, ValidationError
 from weightbase.tracking.context import RUN_KIND
 from weightbase.tracking.experiments import ensure_experiment
+from weightbase.tracking.metrics import check_resume_step
 from weightbase.tracking.params import (
     canonical_params,
     check_tags,
@@ -144,11 +145,21 @@ class Lifecycle:
             system_metrics=system_metrics,
         )
 
-    def resume(self, run_id: int, *, system_metrics: bool | float) -> ActiveRun:
-        """A run taken back to running (a running one as it is), and its owning handle."""
+    def resume(
+        self, run_id: int, *, system_metrics: bool | float, from_step: int | None = None
+    ) -> ActiveRun:
+        """A run taken back to running (a running one as it is), and its owning handle.
+
+        With ``from_step``, the points logged after that step are superseded first.
+        """
+        if from_step is not None:  # refused before the run is touched
+            check_resume_step(from_step)
         run = get_run(self._context, run_id)
         if run.status is not RunStatus.RUNNING:
             run = self.set_status(run_id, RunStatus.RUNNING, reason=None, usage=None)
+        if from_step is not None:
+            self._context.metric_store.supersede(run_id, from_step)
+            run = get_run(self._context, run_id)
         return self._handle(
             run_id,
             run.experiment,

@@ -8,7 +8,10 @@ background write of 100,000 points is a handful of rows, and reading a
 updated in the same transaction, for searching and comparing runs in SQL. A
 finished run's blocks are merged (:meth:`MetricStore.compact`). A numbered
 batch (a remote run's) also records its writer's sequence in ``metric_writers``
-in that transaction, so a batch delivered twice is stored once.
+in that transaction, so a batch delivered twice is stored once. A run resumed
+from a checkpoint marks the blocks its dead attempt logged past that step
+``superseded`` (:meth:`MetricStore.supersede`): kept, left out of history and
+summaries unless asked for.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import case, delete, insert, select
+from sqlalchemy import case, delete, insert, select, update
 
 from weightbase.catalog.rows import dialect_insert
 from weightbase.catalog.schema import (
@@ -41,7 +44,7 @@ if TYPE_CHECKING:
     from weightbase.catalog import Catalog
     from weightbase.tracking.writer import MetricBatch
 
-__all__ = ["BLOCK_POINTS", "MetricStore"]
+__all__ = ["BLOCK_POINTS", "MetricStore", "check_resume_step"]
 
 #: The most points one stored block holds (4 arrays of 8-byte values: 2 MiB).
 BLOCK_POINTS = 65_536
@@ -210,6 +213,7 @@ class MetricStore:
                 .where(
                     MetricBlockRow.run_id == run_id,
                     MetricBlockRow.count < BLOCK_POINTS // 2,
+                    MetricBlockRow.superseded.is_(False),
                 )
                 .order_by(MetricBlockRow.key_id, MetricBlockRow.id)
             ).all()
@@ -236,17 +240,79 @@ class MetricStore:
 
     # -- reading ---------------------------------------------------------------------
 
-    def history(self, run_id: int, name: str) -> MetricHistory:
-        """Every point of metric ``name`` of run ``run_id``, ordered by step."""
+    def history(self, run_id: int, name: str, *, include_superseded: bool = False) -> MetricHistory:
+        """Every point of metric ``name`` of run ``run_id``, ordered by step.
+
+        Superseded points (a killed attempt's, past the checkpoint its run
+        resumed from) only with ``include_superseded``, flagged.
+        """
         key_id = self.key_ids([name]).get(name)
         with self._catalog.session() as session:
             if key_id is not None:
+                if include_superseded:
+                    found = _read_flagged(session, run_id, key_id)
+                    if found[0].shape[0]:
+                        return MetricHistory(run_id, name, *found)
                 steps, epochs, times, values = _read_series(session, run_id, key_id)
                 if steps.shape[0]:
                     return MetricHistory(run_id, name, steps, epochs, times, values)
             if session.get(RunRow, run_id) is None:
                 raise NotFound(f"no run {run_id}", run_id=run_id)
         raise NotFound(f"run {run_id} has no metric {name!r}", run_id=run_id, metric=name)
+
+    def supersede(self, run_id: int, after_step: int) -> int:
+        """Mark the points of ``run_id`` logged past ``after_step`` superseded; how many.
+
+        What a run resumed from a checkpoint at ``after_step`` does first: the
+        steps after it will be logged again, so the killed attempt's points
+        there are kept but hidden, and each metric's summary is worked out again
+        from the points still shown. ``system/…`` metrics count samples, not
+        training steps, and are left alone. A block holding points on both
+        sides of the step is split in two.
+        """
+        check_resume_step(after_step)
+
+        def work(session: Session) -> int:
+            _check_running(session, run_id)
+            blocks = session.execute(
+                select(MetricBlockRow.id, MetricBlockRow.key_id, MetricBlockRow.first_step)
+                .join(MetricKeyRow, MetricKeyRow.id == MetricBlockRow.key_id)
+                .where(
+                    MetricBlockRow.run_id == run_id,
+                    MetricBlockRow.superseded.is_(False),
+                    MetricBlockRow.last_step > after_step,
+                    MetricKeyRow.name.not_like("system/%"),
+                )
+                .order_by(MetricBlockRow.id)
+            ).all()
+            marked = 0
+            for block_id, key_id, first_step in blocks:
+                if first_step > after_step:
+                    count = session.execute(
+                        update(MetricBlockRow)
+                        .where(MetricBlockRow.id == block_id)
+                        .values(superseded=True)
+                        .returning(MetricBlockRow.count)
+                    ).scalar_one()
+                    marked += int(count)
+                    continue
+                steps, epochs, times, values = _read_series(session, run_id, key_id, [block_id])
+                points = np.stack([steps.astype(np.float64), epochs, times, values], axis=1)
+                later = steps > after_step
+                session.execute(delete(MetricBlockRow).where(MetricBlockRow.id == block_id))
+                session.execute(
+                    insert(MetricBlockRow),
+                    [
+                        _block(run_id, key_id, points[~later]),
+                        {**_block(run_id, key_id, points[later]), "superseded": True},
+                    ],
+                )
+                marked += int(np.count_nonzero(later))
+            for key_id in sorted({key_id for _, key_id, _ in blocks}):
+                _summarize_again(session, run_id, key_id)
+            return marked
+
+        return self._catalog.write(work)
 
     def summaries(
         self, session: Session, run_ids: Sequence[int]
@@ -273,6 +339,15 @@ class MetricStore:
                 nonfinite=row.nonfinite,
             )
         return found
+
+
+def check_resume_step(step: object) -> int:
+    """``step`` if it is a step a run can resume from: a whole number from -1 (nothing kept)."""
+    if isinstance(step, bool) or not isinstance(step, int) or not -1 <= step < 2**53:
+        raise ValidationError(
+            f"a resume step is a whole number from -1 (nothing kept) below 2**53, not {step!r}"
+        )
+    return step
 
 
 def _claim(session: Session, run_id: int, writer: str, sequence: int) -> bool:
@@ -305,6 +380,17 @@ def _check_running(session: Session, run_id: int) -> None:
         raise Conflict(
             f"run {run_id} is {status}: it takes no more metrics", run_id=run_id, status=status
         )
+
+
+def _summarize_again(session: Session, run_id: int, key_id: int) -> None:
+    """Work out one metric's summary again from its shown (not superseded) points."""
+    steps, epochs, times, values = _read_series(session, run_id, key_id)
+    session.execute(
+        delete(RunMetricRow).where(RunMetricRow.run_id == run_id, RunMetricRow.key_id == key_id)
+    )
+    if steps.shape[0]:
+        points = np.stack([steps.astype(np.float64), epochs, times, values], axis=1)
+        session.execute(insert(RunMetricRow), [_summary(run_id, key_id, points)])
 
 
 def _block(run_id: int, key_id: int, points: npt.NDArray[np.float64]) -> dict[str, Any]:
@@ -379,11 +465,44 @@ def _upsert_summaries(session: Session) -> Any:
     )
 
 
+def _read_flagged(
+    session: Session, run_id: int, key_id: int
+) -> tuple[
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.bool_],
+]:
+    """Every point of a series, superseded ones too, ordered by step, and which are superseded."""
+    shown = _read_series(session, run_id, key_id)
+    hidden = _read_series(session, run_id, key_id, superseded=True)
+    flags = np.concatenate(
+        [np.zeros(shown[0].shape[0], dtype=np.bool_), np.ones(hidden[0].shape[0], dtype=np.bool_)]
+    )
+    steps = np.concatenate([shown[0], hidden[0]])
+    # the dead attempt's points first at a step: they were logged before the new ones
+    order = np.lexsort((~flags, steps))
+    return (
+        steps[order],
+        np.concatenate([shown[1], hidden[1]])[order],
+        np.concatenate([shown[2], hidden[2]])[order],
+        np.concatenate([shown[3], hidden[3]])[order],
+        flags[order],
+    )
+
+
 def _read_series(
-    session: Session, run_id: int, key_id: int, block_ids: Sequence[int] | None = None
+    session: Session,
+    run_id: int,
+    key_id: int,
+    block_ids: Sequence[int] | None = None,
+    *,
+    superseded: bool = False,
 ) -> tuple[
     npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]
 ]:
+    """The points of a series, by step: the shown ones, or only the superseded ones."""
     statement = (
         select(
             MetricBlockRow.count,
@@ -397,6 +516,8 @@ def _read_series(
     )
     if block_ids is not None:
         statement = statement.where(MetricBlockRow.id.in_(block_ids))
+    else:
+        statement = statement.where(MetricBlockRow.superseded.is_(superseded))
     rows = session.execute(statement).all()
     steps = np.frombuffer(b"".join(row[1] for row in rows), dtype="<i8")
     epochs = np.frombuffer(

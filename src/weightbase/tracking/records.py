@@ -188,6 +188,7 @@ def _json_float(value: float) -> float | str:
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -199,6 +200,9 @@ class MetricHistory:
     Read-only NumPy arrays of equal length: ``steps`` (int64), ``epochs``
     (float64, NaN where a point had no epoch), ``times`` (Unix seconds) and
     ``values`` (float64, NaN/±inf as logged). ``nonfinite`` flags the NaN/inf points.
+    ``superseded`` (bool) flags points a killed attempt logged past the
+    checkpoint its run resumed from; only a history read with
+    ``include_superseded=True`` has any.
     """
 
     run_id: int
@@ -207,9 +211,14 @@ class MetricHistory:
     epochs: FloatArray
     times: FloatArray
     values: FloatArray
+    superseded: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
 
     def __post_init__(self) -> None:
-        for array in (self.steps, self.epochs, self.times, self.values):
+        if self.superseded.shape[0] != self.steps.shape[0]:
+            if self.superseded.shape[0]:
+                raise ValidationError("a history's superseded flags must match its points")
+            object.__setattr__(self, "superseded", np.zeros(self.steps.shape[0], dtype=np.bool_))
+        for array in (self.steps, self.epochs, self.times, self.values, self.superseded):
             array.flags.writeable = False
 
     def __len__(self) -> int:
@@ -228,6 +237,7 @@ class MetricHistory:
             "epochs": [None if math.isnan(e) else e for e in self.epochs.tolist()],
             "times": self.times.tolist(),
             "values": [_json_float(v) for v in self.values.tolist()],
+            "superseded": self.superseded.tolist(),
         }
 
 

@@ -126,11 +126,13 @@ class RunSearch:
             if token is None:
                 return found
 
-    def history(self, run_id: int, name: str) -> MetricHistory:
+    def history(self, run_id: int, name: str, *, include_superseded: bool = False) -> MetricHistory:
         """Every point of one metric of a run, ordered by step; ``NotFound`` if none."""
         check_run_id(run_id)
         check_name(name)
-        return self._context.metric_store.history(run_id, name)
+        return self._context.metric_store.history(
+            run_id, name, include_superseded=include_superseded
+        )
 
     def metric_names(self, run_id: int) -> list[str]:
         """The names of the metrics a run has logged, sorted."""

@@ -171,14 +171,24 @@ class RunTracker:
         """
         return self._lifecycle.attach(run_id, system_metrics=system_metrics)
 
-    def resume(self, run_id: int, *, system_metrics: bool | float = False) -> ActiveRun:
+    def resume(
+        self,
+        run_id: int,
+        *,
+        system_metrics: bool | float = False,
+        from_step: int | None = None,
+    ) -> ActiveRun:
         """Take a paused, failed or cancelled run back to running; return a handle that owns it.
 
         A run still marked running (its process was killed before it could say
         otherwise) is taken over as it is. Training resumed from a checkpoint
-        goes on logging into the same run, after its last step.
+        passes its step as ``from_step``: the points logged after it (by the
+        attempt that died) are superseded, kept but left out of histories and
+        summaries, and the handle logs on from the step after it, so each curve
+        holds one point per step. Without ``from_step`` it logs on after the
+        last step.
         """
-        return self._lifecycle.resume(run_id, system_metrics=system_metrics)
+        return self._lifecycle.resume(run_id, system_metrics=system_metrics, from_step=from_step)
 
     # -- runs made elsewhere ------------------------------------------------------------
 
@@ -322,13 +332,15 @@ class RunTracker:
 
     # -- metrics -----------------------------------------------------------------------
 
-    def history(self, run_id: int, name: str) -> MetricHistory:
+    def history(self, run_id: int, name: str, *, include_superseded: bool = False) -> MetricHistory:
         """Every point of one metric of a run, as NumPy arrays ordered by step.
 
         ``NotFound`` if the run does not exist or never logged ``name``. Points
-        still in a writer's buffer are not there yet (``flush`` first).
+        still in a writer's buffer are not there yet (``flush`` first). Points
+        superseded by a resume (see :meth:`resume`) only with
+        ``include_superseded``, flagged in ``history.superseded``.
         """
-        return self._search.history(run_id, name)
+        return self._search.history(run_id, name, include_superseded=include_superseded)
 
     def metric_names(self, run_id: int) -> list[str]:
         """The names of the metrics a run has logged, sorted."""

@@ -16,7 +16,9 @@ stores a checkpoint (model, optimizer, scheduler, RNGs, counters) as a delta of
 the previous one. ``resume=True`` picks up the experiment's newest run with the
 same name that did not complete (it failed, was cancelled or killed), restores
 its latest checkpoint and carries on from the epoch after it, bit-exactly on
-CPU; ``resume=<run id>`` names the run (``restore=False`` resumes the run and
+CPU; the points the dead attempt logged after that checkpoint are superseded
+(kept, hidden from histories and summaries), so each curve has one point per
+step. ``resume=<run id>`` names the run (``restore=False`` resumes the run and
 its checkpoint series but loads nothing, for frameworks that restore their own
 state, as the Trainer callbacks do). ``register`` pushes the best checkpoint's
 weights as a model version ``trained_on`` the dataset version and
@@ -121,7 +123,16 @@ class Training(Generic[RunT]):
                 if self.restore and self._checkpoints.latest() is not None
                 else None
             )
-            self._run = self.wb.runs.resume(run_id, system_metrics=self.system_metrics)
+            # A restored run logs the steps after its checkpoint again: the dead
+            # attempt's points there are superseded, so each curve stays single-valued.
+            # Without a checkpoint it starts over; with restore=False the framework
+            # restores itself and its step is not known here.
+            from_step = None
+            if self.restore:
+                from_step = progress.step if progress is not None else 0
+            self._run = self.wb.runs.resume(
+                run_id, system_metrics=self.system_metrics, from_step=from_step
+            )
             if progress is not None:
                 self.step_count = progress.step
                 self.start_epoch = self.epoch = progress.epoch or 0
