@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
+from tests.lineage.lineage_support import Made, record_lineage
 
 from weightbase.cli import ExitCode
 from weightbase.lineage import Node
@@ -16,53 +15,12 @@ from weightbase.lineage import Node
 GROUP = "lineage"  # the command the fixtures in conftest.py run
 
 
-@dataclass(frozen=True)
-class Made:
-    """What the ``made`` fixture recorded: the ids the graph's nodes have."""
-
-    dataset: Node
-    run_id: int
-    base: Node
-    tuned: Node
-    checkpoint: str
-
-
-def record_lineage(wb: Any) -> Made:
-    """dataset ← run ← checkpoint; dataset ← mlp@0.1.0 (produced_by the run) ← tuned@0.1.0."""
-    from weightbase.datasets import from_numpy
-
-    rng = np.random.default_rng(0)
-    data = wb.datasets.register(
-        "digits", from_numpy(rng.standard_normal((40, 4)), np.arange(40) % 2)
-    )
-    dataset = wb.datasets.node(data)
-    with wb.runs.start("lineage") as run:
-        run.link(dataset, "trained_on")
-    checkpoint = f"checkpoints/runs/{run.id}/10"
-    snapshot = wb.store.write({"model.w": np.ones(4, dtype=np.float32)})
-    wb.store.set_ref(checkpoint, snapshot)
-    base = wb.models.push("mlp", {"w": np.zeros((4, 4), dtype=np.float32)})
-    wb.models.link(base, "produced_by", Node("run", str(run.id)))
-    wb.models.link(base, "trained_on", dataset)
-    wb.models.link(base, "derived_from", Node("checkpoint", checkpoint))
-    tuned = wb.models.push("mlp-tuned", {"w": np.ones((4, 4), dtype=np.float32)})
-    wb.models.link(tuned, "fine_tuned_from", base)
-    return Made(dataset, run.id, wb.models.node(base), wb.models.node(tuned), checkpoint)
-
-
 @pytest.fixture
 def made(weightbase_home: Path) -> Made:
     import weightbase
 
     with weightbase.open() as wb:
-        recorded = record_lineage(wb)
-        # the checkpoint was written by the run: recorded as any other edge
-        wb.lineage.add_edge(
-            Node("checkpoint", recorded.checkpoint),
-            Node("run", str(recorded.run_id)),
-            "produced_by",
-        )
-    return recorded
+        return record_lineage(wb)
 
 
 def _walk(found: list[dict[str, Any]]) -> list[tuple[str, str, int, str]]:

@@ -30,14 +30,14 @@ if TYPE_CHECKING:
     from weightbase.governance.ethics import Ethics
     from weightbase.governance.explain import Explanations
     from weightbase.governance.scan_results import Scans
-    from weightbase.lineage import Node
+    from weightbase.lineage import LineageService, Node
     from weightbase.registry.service import ModelRegistry
     from weightbase.remote.store import RemoteStore
     from weightbase.tracking.service import RunTracker
     from weightbase.webhooks import Webhooks
     from weightbase.workspace import Collected
 
-_LOCAL_MEMBERS = frozenset({"catalog", "events", "audit", "recorder", "lineage", "home"})
+_LOCAL_MEMBERS = frozenset({"catalog", "events", "audit", "recorder", "home"})
 
 __all__ = ["RemoteWorkspace", "connect"]
 
@@ -83,10 +83,23 @@ class RemoteWorkspace(Workspace):
 
         return RemoteRuns(self.connection, self.store)
 
+    @cached_property
+    def lineage(self) -> LineageService:  # type: ignore[override]
+        """The lineage graph on the server (the methods of ``LineageService``)."""
+        from weightbase.remote.lineage import RemoteLineage
+
+        return RemoteLineage(self.connection)
+
+    def describe(self, nodes: Iterable[Node]) -> dict[Node, str]:
+        """The server's readable name per node: ``name@version``, ``run 12``, else ``kind:id``."""
+        from weightbase.remote.lineage import describe
+
+        return describe(self.connection, list(nodes))
+
     # -- what needs the server's own machine ---------------------------------------------
 
     def __getattr__(self, name: str) -> NoReturn:
-        # Workspace.__init__'s members (catalog, events, audit, recorder, lineage, home) are
+        # Workspace.__init__'s members (catalog, events, audit, recorder, home) are
         # never set here; reaching one is reaching for the server's machine.
         if name in _LOCAL_MEMBERS:
             _local_only(name, "use the services (wb.models, wb.runs, …) or run on the server")
@@ -119,9 +132,6 @@ class RemoteWorkspace(Workspace):
     @cached_property
     def access(self) -> Access:
         _local_only("users and tokens", "an admin manages them through /api/v1/users")
-
-    def describe(self, nodes: Iterable[Node]) -> dict[Node, str]:
-        _local_only("describe()", "lineage() answers with each node's name")
 
     def gc(self, *, grace_seconds: float | None = None, dry_run: bool = False) -> Collected:
         _local_only("garbage collection", "run `weightbase store gc` on the server")
