@@ -19,7 +19,7 @@ from weightbase.datasets import (
     from_text_folder,
 )
 from weightbase.datasets import quality as quality_module
-from weightbase.datasets.quality import DEFAULT_WEIGHTS
+from weightbase.datasets.quality import DEFAULT_WEIGHTS, LIMITS
 from weightbase.errors import ValidationError
 
 pd = pytest.importorskip("pandas")
@@ -48,7 +48,7 @@ def test_duplicates_part_reflects_ten_percent_duplicated_rows() -> None:
     y_dup = np.concatenate([y, y[:10]])
     part = assess_quality(from_numpy(x_dup, y_dup)).part("duplicates")
     assert part.measure == pytest.approx(10 / 100)
-    assert part.value == pytest.approx(0.9)
+    assert part.value == pytest.approx(1 - 0.1 / LIMITS["duplicates"])
     # a repeated input with another label is not an exact duplicate of the sample
     y_conflict = np.concatenate([y, 1 - y[:10]])
     assert assess_quality(from_numpy(x_dup, y_conflict)).part("duplicates").measure == 0
@@ -84,7 +84,8 @@ def test_class_imbalance_part_is_normalised_entropy() -> None:
     skewed = (np.arange(100) < 10).astype(int)  # 10 / 90
     expected = -(0.1 * math.log(0.1) + 0.9 * math.log(0.9)) / math.log(2)
     part = assess_quality(from_numpy(x, skewed)).part("class_imbalance")
-    assert part.value == pytest.approx(expected)
+    assert part.measure == pytest.approx(expected)
+    assert part.value == pytest.approx(1 - (1 - expected) / LIMITS["class_imbalance"])
     assert not assess_quality(from_numpy(x, np.zeros(100, int))).part("class_imbalance").applicable
     assert not assess_quality(from_numpy(x)).part("class_imbalance").applicable
 
@@ -126,20 +127,23 @@ def test_label_noise_is_sampled_and_seeded() -> None:
     assert first.measure == pytest.approx(0.5, abs=0.06)
 
 
-def test_score_is_the_weighted_mean_of_applicable_parts() -> None:
+def test_score_is_the_worst_part_blended_with_the_weighted_mean() -> None:
     x, y = blobs(90)
     x = np.concatenate([x, x[:10]])
     y = np.concatenate([y, y[:10]])
     report = assess_quality(from_numpy(x, y))
-    applicable = [p for p in report.parts if p.value is not None]
-    expected = sum(p.weight * p.value for p in applicable) / sum(p.weight for p in applicable)
-    assert report.score == pytest.approx(expected)
+    values = [p.value for p in report.parts if p.value is not None]
+    weights = [p.weight for p in report.parts if p.value is not None]
+    mean = sum(w * v for w, v in zip(weights, values, strict=True)) / sum(weights)
+    assert report.score == pytest.approx(0.75 * min(values) + 0.25 * mean)
+    assert report.worst == report.part("duplicates")
     assert [p.name for p in report.parts] == list(DEFAULT_WEIGHTS)
     only_duplicates = assess_quality(
         from_numpy(x, y),
         weights={"missing_values": 0, "class_imbalance": 0, "outliers": 0, "label_noise": 0},
     )
-    assert only_duplicates.score == pytest.approx(0.9)
+    # the weights move the mean only: the worst part counts whatever its weight
+    assert only_duplicates.score == pytest.approx(report.part("duplicates").value)
     with pytest.raises(ValidationError, match="unknown quality parts"):
         assess_quality(from_numpy(x, y), weights={"beauty": 1.0})
 

@@ -1,26 +1,33 @@
-"""A dataset quality score in [0, 1], made of documented parts that are each reported.
+"""A dataset quality score in [0, 1] and a grade A-F, made of parts that are each reported.
 
-Each part measures one problem and turns it into a value in [0, 1] (1 = no problem):
+Each part measures one problem (its ``measure``: a fraction of bad samples, cells
+or values; for class imbalance the normalised entropy, whose badness is
+``1 - measure``) and turns it into a ``value`` in [0, 1] that falls linearly to 0
+as the badness reaches the part's ``limit``:
 
-===================  ======================================================  ======
-part                 value                                                   weight
-===================  ======================================================  ======
-``duplicates``       1 - (samples identical to an earlier sample) / n        0.25
-``missing_values``   1 - (missing cells) / (all cells)                       0.25
-``class_imbalance``  normalised entropy of the class counts, H / log(k)      0.20
-``outliers``         1 - (values with a modified z-score > 3.5) / (values)   0.15
-``label_noise``      1 - (sampled samples whose label is not the most        0.15
-                     common among their 5 nearest neighbours) / (sampled)
-===================  ======================================================  ======
+===================  ======================================================  =====  ======
+part                 badness                                                 limit  weight
+===================  ======================================================  =====  ======
+``duplicates``       (samples identical to an earlier sample) / n            0.40   0.25
+``missing_values``   (missing cells) / (all cells)                           0.15   0.25
+``class_imbalance``  1 - normalised entropy of the class counts, H / log(k)  2.00   0.20
+``outliers``         (values with a modified z-score > 3.5) / (values)       0.40   0.15
+``label_noise``      (sampled samples whose label is not the most common     0.50   0.15
+                     among their 5 nearest neighbours) / (sampled)
+===================  ======================================================  =====  ======
 
-A part that does not apply (no classes, no numeric features, one class only…) is reported
-with ``value=None`` and left out; the score is the weighted mean of the parts that apply:
-``score = sum(w_i * v_i) / sum(w_i)``. See docs/datasets.md for how each part is measured.
+``value = max(0, 1 - badness / limit)``. A part that does not apply (no classes, no
+numeric features, one class only…) has ``value=None`` and is left out. The score is
+held down by the worst part, so that one serious problem shows whatever the others say:
+
+    score = 0.75 * min(v_i) + 0.25 * sum(w_i * v_i) / sum(w_i)
+
+and the grade is A from 0.85, B from 0.70, C from 0.55, D from 0.40, F below (each
+part is graded on its value alike). See docs/datasets.md for how each part is measured.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,18 +37,22 @@ from typing import Any
 import numpy as np
 
 from weightbase.datasets.content import DatasetContent, DatasetFormat
-from weightbase.datasets.encoding import string_views
+from weightbase.datasets.digests import sample_digests
 from weightbase.datasets.stats import MAX_FEATURE_SUMMARIES, categorical_labels, target_values
 from weightbase.errors import ValidationError
 
 __all__ = [
     "DEFAULT_WEIGHTS",
+    "GRADES",
     "LABEL_NOISE_NEIGHBOURS",
     "LABEL_NOISE_SAMPLE",
+    "LIMITS",
     "OUTLIER_THRESHOLD",
+    "WORST_PART_SHARE",
     "QualityPart",
     "QualityReport",
     "assess_quality",
+    "grade_of",
 ]
 
 DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
@@ -53,12 +64,45 @@ DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
         "label_noise": 0.15,
     }
 )
+LIMITS: Mapping[str, float] = MappingProxyType(
+    {
+        # The badness at which a part is worth 0. A part reads A while its badness stays
+        # under 15% of its limit: 6% duplicates, 2.25% missing cells, 7.5% label noise.
+        "duplicates": 0.40,
+        "missing_values": 0.15,
+        # Imbalance is a property of the data more than a fault: even one class in a
+        # thousand (badness near 1) only halves the part.
+        "class_imbalance": 2.0,
+        "outliers": 0.40,
+        "label_noise": 0.50,
+    }
+)
+WORST_PART_SHARE = 0.75
+"""How much of the score is the worst part's value; the rest is the weighted mean."""
+GRADES: tuple[tuple[str, float], ...] = (("A", 0.85), ("B", 0.70), ("C", 0.55), ("D", 0.40))
+"""Each grade and the lowest score that earns it; below the last, ``F``."""
 OUTLIER_THRESHOLD = 3.5
 """Modified z-score (Iglewicz and Hoaglin) above which a value is an outlier."""
 LABEL_NOISE_NEIGHBOURS = 5
 LABEL_NOISE_SAMPLE = 2000
 """Label noise is estimated on a seeded random sample of at most this many samples."""
 _PROJECTED_DIMENSIONS = 128  # wider samples are randomly projected before neighbour search
+#: Parts whose measure is good when high (the entropy): their badness is 1 - measure.
+_MEASURE_IS_GOOD = frozenset({"class_imbalance"})
+
+
+def grade_of(score: float) -> str:
+    """The letter for a score (or a part's value): A, B, C, D or F, by :data:`GRADES`."""
+    for letter, lowest in GRADES:
+        if score >= lowest:
+            return letter
+    return "F"
+
+
+def part_value(name: str, measure: float, limit: float) -> float:
+    """A part's value from its raw measure: ``max(0, 1 - badness / limit)``."""
+    badness = 1.0 - measure if name in _MEASURE_IS_GOOD else measure
+    return float(min(1.0, max(0.0, 1.0 - badness / limit)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +110,8 @@ class QualityPart:
     """One part of the score: ``value`` in [0, 1] (``None`` if it does not apply).
 
     ``measure`` is the raw quantity the value comes from (a fraction, or the normalised
-    entropy for class imbalance); ``detail`` says how it was measured or why it was skipped.
+    entropy for class imbalance); ``limit`` the badness at which the value reaches 0;
+    ``detail`` says how it was measured or why it was skipped.
     """
 
     name: str
@@ -74,38 +119,64 @@ class QualityPart:
     weight: float
     measure: float | None
     detail: str
+    limit: float | None = None
 
     @property
     def applicable(self) -> bool:
         return self.value is not None
 
+    @property
+    def grade(self) -> str | None:
+        """The part's own letter, on the score's thresholds; ``None`` if it does not apply."""
+        return None if self.value is None else grade_of(self.value)
+
     def to_dict(self) -> dict[str, object]:
         return {
             "name": self.name,
             "value": self.value,
+            "grade": self.grade,
             "weight": self.weight,
             "measure": self.measure,
+            "limit": self.limit,
             "detail": self.detail,
         }
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> QualityPart:
-        value, measure = doc.get("value"), doc.get("measure")
+        value, measure, limit = doc.get("value"), doc.get("measure"), doc.get("limit")
+        name = str(doc["name"])
+        if limit is None and name in LIMITS:
+            # A record from before the limits (value = 1 - fraction): value it as now.
+            limit = LIMITS[name]
+            if measure is not None and value is not None:
+                value = part_value(name, float(measure), limit)
         return cls(
-            name=str(doc["name"]),
+            name=name,
             value=None if value is None else float(value),
             weight=float(doc["weight"]),
             measure=None if measure is None else float(measure),
             detail=str(doc.get("detail", "")),
+            limit=None if limit is None else float(limit),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class QualityReport:
-    """The quality score and every part it was made from."""
+    """The quality score, its grade and every part it was made from."""
 
     score: float
     parts: tuple[QualityPart, ...]
+
+    @property
+    def grade(self) -> str:
+        """A (from 0.85), B (0.70), C (0.55), D (0.40) or F."""
+        return grade_of(self.score)
+
+    @property
+    def worst(self) -> QualityPart | None:
+        """The applicable part with the lowest value (the first such, on a tie)."""
+        applicable = [p for p in self.parts if p.value is not None]
+        return min(applicable, key=lambda p: p.value or 0.0) if applicable else None
 
     def part(self, name: str) -> QualityPart:
         for part in self.parts:
@@ -114,14 +185,35 @@ class QualityReport:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, object]:
-        return {"score": self.score, "parts": [p.to_dict() for p in self.parts]}
+        return {
+            "score": self.score,
+            "grade": self.grade,
+            "parts": [p.to_dict() for p in self.parts],
+        }
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> QualityReport:
-        return cls(
-            score=float(doc["score"]),
-            parts=tuple(QualityPart.from_dict(p) for p in doc["parts"]),
-        )
+        parts = tuple(QualityPart.from_dict(p) for p in doc["parts"])
+        # A record without a grade was scored by the old weighted mean: score it as now.
+        score = float(doc["score"]) if "grade" in doc else combine(parts)
+        return cls(score=score, parts=parts)
+
+
+def combine(parts: tuple[QualityPart, ...]) -> float:
+    """The score of these parts: ``0.75 * min(v) + 0.25 * weighted mean(v)``; 1 if none apply."""
+    applicable = [p for p in parts if p.value is not None]
+    if not applicable:
+        return 1.0
+    values = [p.value or 0.0 for p in applicable]
+    total = sum(p.weight for p in applicable)
+    # With every weight 0 the mean is undefined: the worst part alone decides.
+    mean = (
+        sum(p.weight * v for p, v in zip(applicable, values, strict=True)) / total
+        if total
+        else min(values)
+    )
+    score = WORST_PART_SHARE * min(values) + (1.0 - WORST_PART_SHARE) * mean
+    return float(min(1.0, max(0.0, score)))
 
 
 def assess_quality(
@@ -149,12 +241,17 @@ def assess_quality(
         "label_noise": _label_noise(content, classes, seed),
     }
     parts = tuple(
-        QualityPart(name, value, chosen[name], measure, detail)
-        for name, (value, measure, detail) in measured.items()
+        QualityPart(
+            name,
+            None if measure is None else part_value(name, measure, LIMITS[name]),
+            chosen[name],
+            measure,
+            detail,
+            LIMITS[name],
+        )
+        for name, (_, measure, detail) in measured.items()
     )
-    total = sum(p.weight for p in parts if p.value is not None)
-    score = sum(p.weight * p.value for p in parts if p.value is not None) / total if total else 1.0
-    return QualityReport(score=float(min(1.0, max(0.0, score))), parts=parts)
+    return QualityReport(score=combine(parts), parts=parts)
 
 
 _Measured = tuple[float | None, float | None, str]
@@ -175,69 +272,10 @@ def _duplicates(content: DatasetContent) -> _Measured:
         unique = np.unique(edges.T, axis=0).shape[0]
         fraction = 1.0 - unique / edges.shape[1]
         return 1.0 - fraction, fraction, "fraction of edges that repeat an earlier edge"
-    keys = _sample_keys(content)
+    keys = sample_digests(content, labels=True)
     n = len(keys)
     fraction = 1.0 - len(set(keys)) / n
     return 1.0 - fraction, fraction, "fraction of samples identical to an earlier sample"
-
-
-def _sample_keys(content: DatasetContent) -> list[bytes]:
-    """One digest per sample over its inputs and its label: equal digests = exact duplicates."""
-    n = content.sample_count
-    parts: list[list[bytes]] = []
-    fmt = content.format
-    if fmt is DatasetFormat.TENSOR:
-        parts.append(_row_bytes(content.arrays["x"]))
-        if "y" in content.arrays:
-            parts.append(_row_bytes(content.arrays["y"]))
-    elif fmt is DatasetFormat.TABLE:
-        for position, layout in enumerate(content.columns):
-            prefix = f"column.{position}"
-            if layout.encoding == "strings":
-                raw = string_views(
-                    content.arrays[f"{prefix}.bytes"], content.arrays[f"{prefix}.offsets"]
-                )
-                parts.append([len(b).to_bytes(8, "little") + b for b in raw])
-            key = "codes" if layout.encoding == "categorical" else "values"
-            if f"{prefix}.{key}" in content.arrays:
-                parts.append(_row_bytes(content.arrays[f"{prefix}.{key}"]))
-            if f"{prefix}.mask" in content.arrays:
-                parts.append(_row_bytes(content.arrays[f"{prefix}.mask"]))
-    elif fmt is DatasetFormat.IMAGE:
-        parts.append([_shape_and_bytes(im) for im in content.images()])
-    elif fmt is DatasetFormat.TEXT:
-        parts.append(string_views(content.arrays["text.bytes"], content.arrays["text.offsets"]))
-    elif fmt is DatasetFormat.AUDIO:
-        parts.append(
-            [
-                _shape_and_bytes(c.samples) + c.sample_rate.to_bytes(8, "little")
-                for c in content.audio()
-            ]
-        )
-    if "labels" in content.arrays:
-        parts.append(_row_bytes(content.arrays["labels"]))
-    return [
-        hashlib.blake2b(b"\x00".join(_framed(p[i]) for p in parts), digest_size=16).digest()
-        for i in range(n)
-    ]
-
-
-def _framed(piece: bytes) -> bytes:
-    return len(piece).to_bytes(8, "little") + piece
-
-
-def _row_bytes(array: np.ndarray) -> list[bytes]:
-    rows = np.ascontiguousarray(array).reshape(array.shape[0], -1)
-    width = rows.dtype.itemsize * rows.shape[1]
-    if width == 0:
-        return [b""] * rows.shape[0]
-    flat = rows.view(np.uint8).reshape(-1)
-    return [flat[i : i + width].tobytes() for i in range(0, flat.size, width)]
-
-
-def _shape_and_bytes(array: np.ndarray) -> bytes:
-    header = np.array(array.shape, dtype=np.int64).tobytes() + array.dtype.str.encode()
-    return header + np.ascontiguousarray(array).tobytes()
 
 
 # -- missing values ------------------------------------------------------------------------
