@@ -52,13 +52,21 @@ _INDEX_DTYPE = dtype_from_numpy(np.dtype(np.int64)).name
 
 
 class SplitSpecBody(BaseModel):
-    """How the splits were drawn: three fractions summing to 1, a seed, stratified or not."""
+    """How the splits were drawn: fractions summing to 1, a seed, stratified, duplicates grouped."""
 
     train: float = 0.8
     validation: float = 0.1
     test: float = 0.1
     seed: int = 0
     stratify: bool = False
+    group_duplicates: bool = Field(
+        default=True, description="copies of one sample (equal inputs) kept in one split"
+    )
+    near_duplicate_decimals: int | None = Field(
+        default=None,
+        description="group near-duplicates too: numbers rounded to this many decimals, "
+        "text normalised (NFKC, case-folded, whitespace collapsed)",
+    )
 
 
 class StepBody(BaseModel):

@@ -62,7 +62,7 @@ def add(
     tags: VersionTagsOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Register PATH as a new version of dataset NAME; print its statistics and quality score.
+    """Register PATH as a new version of dataset NAME; print its statistics and quality grade.
 
     Data equal to a version already registered is not stored twice: that
     version is shown, with the tags given applied to it.
@@ -130,7 +130,7 @@ def list_datasets(
 
 @datasets_app.command("show")
 def show(ref: RefArgument, json: JsonOption = False) -> None:
-    """A dataset version: size, statistics, the quality score and its parts, split sizes."""
+    """A dataset version: size, statistics, the quality grade, score and parts, split sizes."""
     with open_workspace() as wb:
         found = wb.datasets.version(ref if "@" in ref else f"{ref}@latest")
     if json:
@@ -148,12 +148,12 @@ def splits(
     ] = False,
     json: JsonOption = False,
 ) -> None:
-    """The train/validation/test split drawn at registration: spec and sizes."""
+    """The train/validation/test split drawn at registration: spec, sizes, duplicate groups."""
     with open_workspace() as wb:
         found = wb.datasets.splits(ref if "@" in ref else f"{ref}@latest")
     sizes = found.sizes
     if json:
-        doc: dict[str, Any] = {"spec": found.spec.to_dict(), "sizes": sizes}
+        doc: dict[str, Any] = found.to_dict()
         if indices:
             doc["indices"] = {part: array.tolist() for part, array in found.to_arrays().items()}
         emit_json(doc)
@@ -165,6 +165,7 @@ def splits(
     )
     for part, size in sizes.items():
         console.print(f"  {part}: {size:,} samples")
+    console.print(_groups_text(found.spec.group_duplicates, found.duplicate_groups))
 
 
 def _print_version(found: DatasetVersion) -> None:
@@ -208,12 +209,22 @@ def _print_version(found: DatasetVersion) -> None:
                 console.print(f"  [dim]… and {hidden} more features (--json has them all)[/]")
     quality = found.quality
     if quality is not None:
-        console.print(f"  [bold]quality score {quality.score:.3f}[/]")
+        console.print(f"  [bold]quality score {quality.score:.3f}, grade {quality.grade}[/]")
         for part in quality.parts:
-            value = "n/a" if part.value is None else f"{part.value:.3f}"
+            value = "n/a" if part.value is None else f"{part.grade} {part.value:.3f}"
+            measure = "" if part.measure is None else f", measure {part.measure:.4g}"
             console.print(
-                f"    {escape(part.name)}: {value} (weight {part.weight:g}) {escape(part.detail)}"
+                f"    {escape(part.name)}: {value} (weight {part.weight:g}{measure}) "
+                f"{escape(part.detail)}"
             )
     if found.split_sizes:
         sizes = ", ".join(f"{part} {size:,}" for part, size in found.split_sizes.items())
         console.print(f"  splits: {sizes}")
+        grouping = found.split_spec.group_duplicates if found.split_spec else False
+        console.print(_groups_text(grouping, found.split_duplicate_groups))
+
+
+def _groups_text(grouped: bool, groups: int | None) -> str:
+    if not grouped or groups is None:
+        return "  copies of one sample were not kept together (drawn without grouping)"
+    return f"  {groups:,} groups of copies of one sample kept together in one split"

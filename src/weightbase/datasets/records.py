@@ -85,6 +85,8 @@ class DatasetVersion:
     tags: tuple[str, ...] = ()
     created: bool = True
     splits_snapshot_id: str | None = field(default=None, repr=False)
+    split_duplicate_groups: int | None = None
+    """Groups of copies of one sample the splits kept together (``None``: not recorded)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "split_sizes", MappingProxyType(dict(self.split_sizes)))
@@ -96,6 +98,11 @@ class DatasetVersion:
     @property
     def quality_score(self) -> float | None:
         return self.quality.score if self.quality is not None else None
+
+    @property
+    def quality_grade(self) -> str | None:
+        """A to F (see ``QualityReport.grade``); ``None`` without a quality report."""
+        return self.quality.grade if self.quality is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,7 +118,9 @@ class DatasetVersion:
             "stored_bytes": self.stored_bytes,
             "statistics": self.statistics.to_dict() if self.statistics else None,
             "quality": self.quality.to_dict() if self.quality else None,
+            "quality_grade": self.quality_grade,
             "splits": dict(self.split_sizes),
+            "split_duplicate_groups": self.split_duplicate_groups,
             "split_spec": self.split_spec.to_dict() if self.split_spec else None,
             "preprocessing": self.preprocessing.to_dict()["steps"],
             "description": self.description,
@@ -152,6 +161,7 @@ def to_version(session: Session, dataset: DatasetRow, row: DatasetVersionRow) ->
         created_by=row.created_by,
         tags=tuple(tags),
         splits_snapshot_id=row.splits_snapshot_id,
+        split_duplicate_groups=splits.get("duplicate_groups"),
     )
 
 

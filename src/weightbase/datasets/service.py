@@ -23,12 +23,12 @@ from dataclasses import replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import select
 
 from weightbase.catalog.rows import add_tag
 from weightbase.catalog.schema import DatasetRow, DatasetVersionRow, TagRow, utcnow
 from weightbase.datasets.content import DatasetContent, DatasetFormat, DatasetKind
+from weightbase.datasets.parts import check_part, inputs_and_targets
 from weightbase.datasets.quality import QualityReport, assess_quality
 from weightbase.datasets.records import (
     Dataset,
@@ -85,7 +85,6 @@ if TYPE_CHECKING:
 __all__ = ["Dataset", "DatasetRegistry", "DatasetVersion"]
 
 _NODE = "dataset_version"
-_SPLITS = ("train", "validation", "test")
 
 
 def dataset_version_ref(version_id: int) -> str:
@@ -313,20 +312,25 @@ class DatasetRegistry:
         found = self.version(ref, version)
         if found.splits_snapshot_id is None or found.split_spec is None:
             raise NotFound(f"{found.ref} has no splits")
-        return Splits.from_arrays(found.split_spec, self._store.read(found.splits_snapshot_id))
+        return Splits.from_arrays(
+            found.split_spec,
+            self._store.read(found.splits_snapshot_id),
+            duplicate_groups=found.split_duplicate_groups,
+        )
 
     def arrays(
         self, ref: DatasetVersionLike, part: str | None = None, *, version: str | None = None
-    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
-        """Inputs and targets of a tensor or table dataset, all or one split (``train``…)."""
-        content = self.load(ref, version)
-        x, y = content.to_numpy()
-        if part is None:
-            return x, y
-        if part not in _SPLITS:
-            raise ValidationError(f"unknown split {part!r}; choose one of {', '.join(_SPLITS)}")
-        indices = getattr(self.splits(ref, version), part)
-        return x[indices], (y[indices] if y is not None else None)
+    ) -> tuple[Any, Any]:
+        """Inputs and targets, all or one split (``train``…), in the dataset's natural form.
+
+        NumPy arrays for tensors, a pandas DataFrame and Series for tables (indexed
+        by sample number), and so on by format: see :func:`inputs_and_targets`.
+        """
+        check_part(part)
+        found = self.version(ref, version)
+        content = self.load(found)
+        indices = None if part is None else getattr(self.splits(found), part)
+        return inputs_and_targets(content, indices)
 
     def history(
         self, name: str, *, limit: int = 1000, since_id: int | None = None
@@ -424,7 +428,7 @@ class DatasetRegistry:
             statistics=statistics.to_dict(),
             quality_score=quality.score,
             quality=quality.to_dict(),
-            splits={"spec": splits.spec.to_dict(), "sizes": splits.sizes},
+            splits=splits.to_dict(),
             splits_snapshot_id=split_snapshot.id,
             preprocessing=[step.to_dict() for step in preprocessing.steps],
             description=description,

@@ -1,14 +1,16 @@
 """Seeded train/validation/test splits, and the preprocessing steps recorded with a version.
 
 A split is index arrays (stored with the dataset version as tensors) plus the spec that
-made them; the same spec on the same samples gives the same indices.
+made them; the same spec on the same samples gives the same indices. Samples given one
+group (copies of one sample: equal content digests) always land in one split, so a test
+sample is never also trained on.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -31,13 +33,21 @@ SPLIT_NAMES = ("train", "validation", "test")
 
 @dataclass(frozen=True, slots=True)
 class SplitSpec:
-    """How to split: the three fractions (summing to 1), a seed and whether to stratify."""
+    """How to split: the three fractions (summing to 1), a seed and whether to stratify.
+
+    ``group_duplicates`` keeps copies of one sample (equal inputs) in one split;
+    ``near_duplicate_decimals`` widens "copy" to samples equal once numbers are
+    rounded to that many decimals and text normalised (see
+    :func:`weightbase.datasets.digests.sample_digests`).
+    """
 
     train: float = 0.8
     validation: float = 0.1
     test: float = 0.1
     seed: int = 0
     stratify: bool = False
+    group_duplicates: bool = True
+    near_duplicate_decimals: int | None = None
 
     def __post_init__(self) -> None:
         fractions = (self.train, self.validation, self.test)
@@ -47,6 +57,15 @@ class SplitSpec:
             raise ValidationError(f"split fractions must sum to 1, got {sum(fractions)}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValidationError(f"the split seed must be an integer >= 0, got {self.seed!r}")
+        decimals = self.near_duplicate_decimals
+        if decimals is not None and (
+            isinstance(decimals, bool) or not isinstance(decimals, int) or decimals < 0
+        ):
+            raise ValidationError(
+                f"near_duplicate_decimals must be an integer >= 0 or None, got {decimals!r}"
+            )
+        if decimals is not None and not self.group_duplicates:
+            raise ValidationError("near_duplicate_decimals needs group_duplicates=True")
 
     @property
     def fractions(self) -> tuple[float, float, float]:
@@ -59,27 +78,38 @@ class SplitSpec:
             "test": self.test,
             "seed": self.seed,
             "stratify": self.stratify,
+            "group_duplicates": self.group_duplicates,
+            "near_duplicate_decimals": self.near_duplicate_decimals,
         }
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> SplitSpec:
+        decimals = doc.get("near_duplicate_decimals")
         return cls(
             train=float(doc["train"]),
             validation=float(doc["validation"]),
             test=float(doc["test"]),
             seed=int(doc["seed"]),
             stratify=bool(doc["stratify"]),
+            # A spec recorded before duplicates were grouped says so by lacking the key.
+            group_duplicates=bool(doc.get("group_duplicates", False)),
+            near_duplicate_decimals=None if decimals is None else int(decimals),
         )
 
 
 @dataclass(frozen=True, eq=False)
 class Splits:
-    """Sorted ``int64`` sample indices of each split, and the spec that drew them."""
+    """Sorted ``int64`` sample indices of each split, and the spec that drew them.
+
+    ``duplicate_groups`` is how many groups of two or more copies of one sample
+    were kept together in one split (``None`` where it was not recorded).
+    """
 
     spec: SplitSpec
     train: np.ndarray
     validation: np.ndarray
     test: np.ndarray
+    duplicate_groups: int | None = None
 
     def __post_init__(self) -> None:
         for name in SPLIT_NAMES:
@@ -100,15 +130,26 @@ class Splits:
         return {f"split.{name}": getattr(self, name) for name in SPLIT_NAMES}
 
     @classmethod
-    def from_arrays(cls, spec: SplitSpec, arrays: Mapping[str, np.ndarray]) -> Splits:
+    def from_arrays(
+        cls,
+        spec: SplitSpec,
+        arrays: Mapping[str, np.ndarray],
+        *,
+        duplicate_groups: int | None = None,
+    ) -> Splits:
         missing = [f"split.{n}" for n in SPLIT_NAMES if f"split.{n}" not in arrays]
         if missing:
             raise MalformedFileError(f"stored splits lack {missing}", names=missing)
-        return cls(spec, *(arrays[f"split.{name}"] for name in SPLIT_NAMES))
+        train, validation, test = (arrays[f"split.{name}"] for name in SPLIT_NAMES)
+        return cls(spec, train, validation, test, duplicate_groups=duplicate_groups)
 
     def to_dict(self) -> dict[str, object]:
-        """The spec and sizes (JSON); the indices themselves go to the store as tensors."""
-        return {"spec": self.spec.to_dict(), "sizes": self.sizes}
+        """The spec, sizes and duplicate groups (JSON); the indices go to the store as tensors."""
+        return {
+            "spec": self.spec.to_dict(),
+            "sizes": self.sizes,
+            "duplicate_groups": self.duplicate_groups,
+        }
 
 
 def split(
@@ -116,39 +157,82 @@ def split(
     spec: SplitSpec | None = None,
     *,
     labels: Sequence[object] | np.ndarray | None = None,
+    groups: Sequence[Hashable] | np.ndarray | None = None,
 ) -> Splits:
     """Split ``sample_count`` samples; with ``spec.stratify``, each class is split alike.
 
-    Counts are rounded per class by largest remainder, so every split gets its share of
+    ``groups`` gives each sample a key (such as its content digest, from
+    :func:`weightbase.datasets.digests.sample_digests`); samples sharing a key go
+    to one split together, the way scikit-learn's ``GroupShuffleSplit`` keeps
+    groups whole. A group is stratified by its first sample's label.
+
+    The groups of each class are shuffled with a NumPy ``Generator`` seeded with
+    ``spec.seed`` and laid end to end; the cut points are each split's share of
+    the class's samples, rounded by largest remainder, and a group goes to the
+    split its middle falls in. Without groups (or with no group larger than one
+    sample) this cuts between single samples, so every split gets its share of
     each class as closely as whole samples allow. Indices come back sorted.
     """
     spec = spec or SplitSpec()
     if sample_count < 0:
         raise ValidationError(f"sample_count must be >= 0, got {sample_count}")
     rng = np.random.default_rng(spec.seed)
+    members = _groups(sample_count, groups)
     if spec.stratify:
         if labels is None:
             raise ValidationError("a stratified split needs the labels")
-        keys = np.asarray([_label_key(label) for label in labels], dtype=object)
-        if keys.shape != (sample_count,):
+        keys = [_label_key(label) for label in labels]
+        if len(keys) != sample_count:
             raise ValidationError(
                 f"{len(keys)} labels given for {sample_count} samples", samples=sample_count
             )
-        groups = [np.flatnonzero(keys == key) for key in sorted(set(keys.tolist()))]
+        strata: dict[str, list[np.ndarray]] = {}
+        for group in members:
+            strata.setdefault(keys[int(group[0])], []).append(group)
+        classes = [strata[key] for key in sorted(strata)]
     else:
-        groups = [np.arange(sample_count)]
+        classes = [members]
     parts: list[list[np.ndarray]] = [[], [], []]
-    for members in groups:
-        shuffled = rng.permutation(members)
-        counts = _allocate(len(shuffled), spec.fractions)
-        bounds = np.cumsum([0, *counts])
-        for i in range(3):
-            parts[i].append(shuffled[bounds[i] : bounds[i + 1]])
+    for class_groups in classes:
+        for i, chosen in enumerate(_cut(class_groups, spec.fractions, rng)):
+            parts[i].extend(chosen)
     train, validation, test = (
         np.sort(np.concatenate(chunks)).astype(np.int64) if chunks else np.empty(0, np.int64)
         for chunks in parts
     )
-    return Splits(spec, train, validation, test)
+    together = sum(1 for group in members if len(group) > 1)
+    return Splits(spec, train, validation, test, duplicate_groups=together)
+
+
+def _groups(sample_count: int, groups: Sequence[Hashable] | np.ndarray | None) -> list[np.ndarray]:
+    """The samples of each group, groups in order of their first sample."""
+    if groups is None:
+        return [np.array([i], dtype=np.int64) for i in range(sample_count)]
+    keys = groups.tolist() if isinstance(groups, np.ndarray) else list(groups)
+    if len(keys) != sample_count:
+        raise ValidationError(
+            f"{len(keys)} group keys given for {sample_count} samples", samples=sample_count
+        )
+    found: dict[Hashable, list[int]] = {}
+    for index, key in enumerate(keys):
+        found.setdefault(key, []).append(index)
+    return [np.array(indices, dtype=np.int64) for indices in found.values()]
+
+
+def _cut(
+    groups: list[np.ndarray], fractions: tuple[float, float, float], rng: np.random.Generator
+) -> list[list[np.ndarray]]:
+    """Shuffle ``groups`` and deal them to three splits by where each one's middle falls."""
+    order = rng.permutation(len(groups))
+    sizes = np.array([len(groups[i]) for i in order], dtype=np.int64)
+    bounds = np.cumsum([0, *_allocate(int(sizes.sum()), fractions)])
+    # Twice the middle, so single samples (k, k + 1) compare in whole numbers: 2k + 1.
+    middles = 2 * (np.cumsum(sizes) - sizes) + sizes
+    dealt: list[list[np.ndarray]] = [[], [], []]
+    for position, middle in zip(order, middles, strict=True):
+        part = int(np.searchsorted(2 * bounds[1:], middle, side="right"))
+        dealt[min(part, 2)].append(groups[position])
+    return dealt
 
 
 def _label_key(label: object) -> str:

@@ -8,11 +8,13 @@ its staging store before uploading what the server lacks.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from weightbase.datasets.content import DatasetContent
+from weightbase.datasets.digests import sample_digests
 from weightbase.datasets.splits import Splits, SplitSpec
 from weightbase.datasets.splits import split as split_samples
 from weightbase.errors import MalformedFileError, ValidationError
@@ -71,16 +73,25 @@ def check_samples(content: DatasetContent) -> None:
 def draw_splits(content: DatasetContent, split: SplitSpec | Splits | None) -> Splits:
     """The splits a version stores: ``split`` drawn, or checked if drawn already.
 
-    The default spec is 80/10/10, seed 0, stratified when the labels are classes.
+    The default spec is 80/10/10, seed 0, stratified when the labels are classes,
+    with copies of one sample (equal input digests) kept in one split. Splits
+    drawn already whose spec groups duplicates must keep each group whole.
     """
     labels = content.labels()
     if isinstance(split, Splits):
         if split.spec.stratify and labels is None:
             raise ValidationError("a stratified split needs class labels; this dataset has none")
         _check_partition(split, content.sample_count)
-        return split
+        return _check_groups(split, content)
     spec = split or SplitSpec(stratify=labels is not None and _is_classes(labels))
-    return _draw(content.sample_count, spec, labels)
+    if spec.stratify and labels is None:
+        raise ValidationError("a stratified split needs class labels; this dataset has none")
+    return split_samples(
+        content.sample_count,
+        spec,
+        labels=labels if spec.stratify else None,
+        groups=_duplicate_keys(content, spec),
+    )
 
 
 def write_dataset(
@@ -127,7 +138,30 @@ def _is_classes(labels: np.ndarray[Any, Any]) -> bool:
     return labels.dtype.kind in "iubUSO"
 
 
-def _draw(count: int, spec: SplitSpec, labels: np.ndarray[Any, Any] | None) -> Splits:
-    if spec.stratify and labels is None:
-        raise ValidationError("a stratified split needs class labels; this dataset has none")
-    return split_samples(count, spec, labels=labels if spec.stratify else None)
+def _duplicate_keys(content: DatasetContent, spec: SplitSpec) -> list[bytes] | None:
+    if not spec.group_duplicates:
+        return None
+    return sample_digests(content, decimals=spec.near_duplicate_decimals)
+
+
+def _check_groups(splits: Splits, content: DatasetContent) -> Splits:
+    """``splits`` with its duplicate groups counted; refused if one straddles two parts."""
+    keys = _duplicate_keys(content, splits.spec)
+    if keys is None:
+        return replace(splits, duplicate_groups=None)
+    where = np.empty(content.sample_count, dtype=np.int8)
+    for position, part in enumerate((splits.train, splits.validation, splits.test)):
+        where[part] = position
+    seen: dict[bytes, int] = {}
+    sizes: dict[bytes, int] = {}
+    for index, key in enumerate(keys):
+        first = seen.setdefault(key, index)
+        sizes[key] = sizes.get(key, 0) + 1
+        if where[first] != where[index]:
+            raise ValidationError(
+                f"samples {first} and {index} are copies of one sample but the splits put them "
+                "in different parts; keep them together, or draw with "
+                "SplitSpec(group_duplicates=False)",
+                samples=[first, index],
+            )
+    return replace(splits, duplicate_groups=sum(1 for size in sizes.values() if size > 1))

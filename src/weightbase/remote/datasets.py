@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from weightbase.datasets.content import DatasetContent
+from weightbase.datasets.parts import check_part, inputs_and_targets
 from weightbase.datasets.records import Dataset, DatasetVersion, DatasetVersionLike
 from weightbase.datasets.service import DatasetRegistry
 from weightbase.datasets.splits import Preprocessing, Splits, SplitSpec
 from weightbase.datasets.write import check_content, draw_splits, write_dataset, write_splits
-from weightbase.errors import NotFound, NotSupported, ValidationError
+from weightbase.errors import NotFound, NotSupported
 from weightbase.governance.audit import AuditEntry
 from weightbase.lineage import Node
 from weightbase.names import check_entity_name, check_tag, split_version
@@ -33,8 +34,6 @@ from weightbase.versioning.pages import Page
 from weightbase.versioning.semver import canonical_version
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from weightbase.remote.http import Connection
     from weightbase.remote.objects import StagingObjects
     from weightbase.remote.store import RemoteStore
@@ -44,7 +43,6 @@ __all__ = ["RemoteDatasets"]
 
 _DATASETS = "/api/v1/datasets"
 _NODE = "dataset_version"
-_SPLITS = ("train", "validation", "test")
 #: Versions asked for per page when listing them all.
 _VERSIONS_PAGE = 500
 
@@ -194,15 +192,12 @@ class RemoteDatasets(DatasetRegistry):
 
     def arrays(
         self, ref: DatasetVersionLike, part: str | None = None, *, version: str | None = None
-    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
+    ) -> tuple[Any, Any]:
+        check_part(part)
         found = self.version(ref, version)
-        x, y = self._content(found).to_numpy()
-        if part is None:
-            return x, y
-        if part not in _SPLITS:
-            raise ValidationError(f"unknown split {part!r}; choose one of {', '.join(_SPLITS)}")
-        indices = getattr(self._splits(found), part)
-        return x[indices], (y[indices] if y is not None else None)
+        content = self._content(found)
+        indices = None if part is None else getattr(self._splits(found), part)
+        return inputs_and_targets(content, indices)
 
     def history(
         self, name: str, *, limit: int = 1000, since_id: int | None = None
@@ -238,7 +233,9 @@ class RemoteDatasets(DatasetRegistry):
         if found.splits_snapshot_id is None or found.split_spec is None:
             raise NotFound(f"{found.ref} has no splits")
         indices = self._server_store.read(found.splits_snapshot_id)
-        return Splits.from_arrays(found.split_spec, indices)
+        return Splits.from_arrays(
+            found.split_spec, indices, duplicate_groups=found.split_duplicate_groups
+        )
 
 
 def _dataset(name: str) -> str:
