@@ -23,7 +23,6 @@ from weightbase.cli.options import (
     JsonOption,
     ModelNameArgument,
     NameFilterOption,
-    VersionRefArgument,
 )
 from weightbase.cli.render import (
     diff_renderables,
@@ -31,6 +30,8 @@ from weightbase.cli.render import (
     lineage_tree,
     table,
 )
+from weightbase.errors import NotFound
+from weightbase.lineage import lineage_of
 from weightbase.registry.diff import diff_to_dict
 
 if TYPE_CHECKING:
@@ -321,7 +322,13 @@ def history(
 
 
 def lineage(
-    ref: VersionRefArgument,
+    ref: Annotated[
+        str,
+        typer.Argument(
+            help="NAME@REF of the version, or any lineage node: dataset:NAME@VERSION, run:ID, "
+            "checkpoint:REF, KIND:ID (see weightbase lineage)."
+        ),
+    ],
     descendants: Annotated[
         bool,
         typer.Option("--descendants", help="What came from it, rather than where it came from."),
@@ -334,14 +341,27 @@ def lineage(
     """Where a version came from (derived from, fine-tuned from…), or what came from it."""
     direction: Literal["ancestors", "descendants"] = "descendants" if descendants else "ancestors"
     with open_workspace() as wb:
-        found = wb.models.version(ref)
-        reached = wb.models.lineage(found, direction=direction, depth=depth)
-        start = wb.models.node(found)
-        names = wb.describe([start, *(r.node for r in reached), *(r.via for r in reached)])
+        if ":" in ref.partition("@")[0]:  # no model name has one: a node, as `lineage` takes
+            graph = lineage_of(wb, ref, depth=depth)
+            start, title = graph.start, graph.name(graph.start)
+            reached = list(graph.descendants if descendants else graph.ancestors)
+            names = {node: graph.name(node) for node in graph.nodes}
+        else:
+            try:
+                found = wb.models.version(ref)
+            except NotFound as error:
+                raise NotFound(
+                    f"{error} (`weightbase lineage dataset:NAME@VERSION`, `run:ID`… starts "
+                    "from any other node)",
+                    ref=ref,
+                ) from error
+            reached = wb.models.lineage(found, direction=direction, depth=depth)
+            start, title = wb.models.node(found), found.ref
+            names = wb.describe([start, *(r.node for r in reached), *(r.via for r in reached)])
     if json:
         emit_json(
             {
-                "version": found.ref,
+                "version": title,
                 "direction": direction,
                 "nodes": [
                     {
@@ -355,6 +375,6 @@ def lineage(
         )
         return
     if not reached:
-        console.print(f"{escape(found.ref)} has no recorded {direction}")
+        console.print(f"{escape(title)} has no recorded {direction}")
         return
     console.print(lineage_tree(start, reached, names, descendants=descendants))
