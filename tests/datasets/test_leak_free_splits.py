@@ -201,3 +201,16 @@ def test_table_and_text_samples_group_by_inputs_not_labels(tmp_path: Any) -> Non
     with_labels = sample_digests(from_pandas(frame, target="label"), labels=True)
     assert with_labels[0] != with_labels[1]
     assert isinstance(from_pandas(frame, target="label"), DatasetContent)
+
+
+def test_a_split_drawn_without_groups_reports_none_kept_together(wb: Workspace) -> None:
+    assert split(10, SplitSpec()).duplicate_groups is None
+    x = np.zeros((10, 2))  # ten copies of one sample
+    ungrouped = wb.datasets.register(
+        "zeros", from_numpy(x), split=SplitSpec(0.5, 0.25, 0.25, group_duplicates=False)
+    )
+    assert ungrouped.split_duplicate_groups is None
+    assert wb.datasets.splits(ungrouped.ref).duplicate_groups is None
+    grouped = wb.datasets.register("zeros-grouped", from_numpy(x))
+    assert grouped.split_duplicate_groups == 1
+    assert sorted(grouped.split_sizes.values()) == [0, 0, 10]  # one group: one split

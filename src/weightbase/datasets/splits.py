@@ -102,7 +102,8 @@ class Splits:
     """Sorted ``int64`` sample indices of each split, and the spec that drew them.
 
     ``duplicate_groups`` is how many groups of two or more copies of one sample
-    were kept together in one split (``None`` where it was not recorded).
+    were kept together in one split (``None`` where samples were not grouped, or a
+    split recorded before grouping).
     """
 
     spec: SplitSpec
@@ -200,7 +201,8 @@ def split(
         np.sort(np.concatenate(chunks)).astype(np.int64) if chunks else np.empty(0, np.int64)
         for chunks in parts
     )
-    together = sum(1 for group in members if len(group) > 1)
+    # Without groups nothing was kept together: say so rather than claim none were found.
+    together = None if groups is None else sum(1 for group in members if len(group) > 1)
     return Splits(spec, train, validation, test, duplicate_groups=together)
 
 
