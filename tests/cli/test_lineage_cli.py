@@ -202,3 +202,20 @@ def test_an_unknown_node_is_not_found(fail: Any, made: Made, node: str) -> None:
 
 def test_json_and_dot_together_are_refused(fail: Any, made: Made) -> None:
     assert "--json" in fail("run:1", "--json", "--dot", code=ExitCode.USAGE)
+
+
+@pytest.mark.parametrize(
+    ("node", "code"),
+    [
+        ("model:[/x]@0.1.0", ExitCode.USAGE),  # markup in a name is refused, not rendered
+        ("dataset:a\x00b@0.1.0", ExitCode.USAGE),
+        ("run:" + "9" * 400, ExitCode.USAGE),  # past any row id: no OverflowError
+        ("run:9223372036854775807", ExitCode.NOT_FOUND),
+        ("note:" + "x" * 256, ExitCode.USAGE),
+        ("checkpoint:../../etc/passwd", ExitCode.USAGE),
+        ("checkpoint:runs/1/\n10", ExitCode.USAGE),
+        ("note:[bold]x[/bold]", ExitCode.NOT_FOUND),
+    ],
+)
+def test_hostile_node_text_is_one_error_line(fail: Any, made: Made, node: str, code: int) -> None:
+    fail(node, code=code)

@@ -39,6 +39,10 @@ Scheme = Literal["model", "dataset", "run", "checkpoint", "node"]
 
 _SCHEMES: frozenset[str] = frozenset(get_args(Scheme)) - {"node"}
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")
+#: The largest id a catalog row can have (a signed 64-bit integer).
+_MAX_ID = 2**63 - 1
+#: Graph kinds whose ids are catalog row ids.
+_ROW_KINDS = frozenset({"model_version", "dataset_version", "run"})
 _FORMS = (
     "model:NAME@VERSION, dataset:NAME@VERSION, run:ID, checkpoint:REF "
     "or a graph node KIND:ID such as model_version:7"
@@ -75,8 +79,10 @@ def parse_address(text: str) -> NodeAddress:
             f"(such as {prefix}:{ref.partition('@')[0] or 'NAME'}@latest)",
             node=text,
         )
-    if prefix == "run" and not (ref.isascii() and ref.isdigit()):
-        raise ValidationError(f"not a lineage node {text!r}: run:ID takes a run's number")
+    if prefix == "run" and not (ref.isascii() and ref.isdigit() and int(ref) <= _MAX_ID):
+        raise ValidationError(
+            f"not a lineage node {text!r}: run:ID takes a run's number", node=text
+        )
     if prefix == "checkpoint":
         # checkpoint:runs/3/120 and checkpoint:checkpoints/runs/3/120 name one checkpoint
         ref = ref if ref.startswith(CHECKPOINT_REFS) else CHECKPOINT_REFS + ref
@@ -84,6 +90,10 @@ def parse_address(text: str) -> NodeAddress:
     if prefix in _SCHEMES:
         return NodeAddress(prefix, ref)  # type: ignore[arg-type]  # one of Scheme's by the test
     Node(prefix, ref)  # a graph node's id has its own rules: check them now
+    if prefix in _ROW_KINDS and ref.isascii() and ref.isdigit() and int(ref) > _MAX_ID:
+        raise ValidationError(
+            f"not a lineage node {text!r}: a {prefix} id is at most {_MAX_ID}", node=text
+        )
     return NodeAddress("node", text)
 
 
