@@ -214,3 +214,10 @@ def test_a_split_drawn_without_groups_reports_none_kept_together(wb: Workspace) 
     grouped = wb.datasets.register("zeros-grouped", from_numpy(x))
     assert grouped.split_duplicate_groups == 1
     assert sorted(grouped.split_sizes.values()) == [0, 0, 10]  # one group: one split
+
+
+def test_a_missing_string_is_no_near_copy_of_any_text() -> None:
+    frame = pd.DataFrame({"text": pd.Series([None, "\x01", "", " "], dtype=object)})
+    keys = sample_digests(from_pandas(frame), decimals=0)
+    assert keys[0] not in keys[1:]
+    assert keys[2] == keys[3]  # blank after whitespace is collapsed and stripped

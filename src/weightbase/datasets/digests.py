@@ -110,7 +110,11 @@ def _texts(data: np.ndarray, offsets: np.ndarray, decimals: int | None) -> list[
     if decimals is None:
         return [len(raw).to_bytes(8, "little") + raw for raw in string_views(data, offsets)]
     texts = decode_strings(data, offsets)
-    return [b"\x01" if text is None else _normalised(text).encode("utf-8") for text in texts]
+    # A leading byte tells a missing string from any text.
+    return [
+        b"\x00" if text is None else b"\x01" + _normalised(text).encode("utf-8", "surrogatepass")
+        for text in texts
+    ]
 
 
 def _normalised(text: str) -> str:
