@@ -93,6 +93,7 @@ def test_graph_round_trips_through_json(catalog: Catalog) -> None:
     graph = lineage.graph(Node("model_version", "1")).named({Node("model_version", "1"): "m@0.1.0"})
     again = LineageGraph.from_dict(graph.to_dict())
     assert again.to_dict() == graph.to_dict()
+    assert hash(again) == hash(graph)  # a frozen record, names and all
     assert again.name(Node("model_version", "1")) == "m@0.1.0"
     assert again.name(Node("model_version", "2")) == "model_version:2"
     with pytest.raises(ValidationError, match="not a lineage graph"):

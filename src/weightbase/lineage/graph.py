@@ -29,7 +29,7 @@ class LineageGraph:
     depth: int | None
     ancestors: tuple[ReachedNode, ...]
     descendants: tuple[ReachedNode, ...]
-    names: Mapping[Node, str] = field(default_factory=lambda: MappingProxyType({}))
+    names: Mapping[Node, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     @property
     def nodes(self) -> list[Node]:
