@@ -186,6 +186,8 @@ def convergence(
     min_delta: Annotated[float | None, Query(ge=0)] = None,
     gap_increase: Annotated[float | None, Query(ge=0)] = None,
     min_rise: Annotated[float | None, Query(ge=0)] = None,
+    gap_ratio_low: Annotated[float | None, Query(ge=0)] = None,
+    gap_ratio_high: Annotated[float | None, Query(ge=0)] = None,
 ) -> dict[str, Any]:
     """Convergence analysis of a run's training (and validation) curve."""
     given = {
@@ -196,6 +198,8 @@ def convergence(
         "min_delta": min_delta,
         "gap_increase": gap_increase,
         "min_rise": min_rise,
+        "gap_ratio_low": gap_ratio_low,
+        "gap_ratio_high": gap_ratio_high,
     }
     rules = {rule: value for rule, value in given.items() if value is not None}
     report = wb.runs.convergence(

@@ -261,3 +261,9 @@ def import_mlflow(
         console.print(f"  {escape(mlflow_id)} → run {run_id}")
     for line in report.dropped:
         console.print(f"  [yellow]not carried over:[/] {escape(line)}")
+
+
+# `runs analyze` lives in its own module; registered here so it sits in this group.
+from weightbase.cli.runs_analyze import register as _register_analyze  # noqa: E402
+
+_register_analyze(runs_app)

@@ -60,7 +60,17 @@ _RUNS = "/api/v1/runs"
 _SERVER_PAGE = 500
 #: The thresholds of ``weightbase.tracking.convergence.analyze`` that ``convergence`` passes on.
 _RULES = frozenset(
-    {"window", "tolerance", "min_improvement", "patience", "min_delta", "gap_increase", "min_rise"}
+    {
+        "window",
+        "tolerance",
+        "min_improvement",
+        "patience",
+        "min_delta",
+        "gap_increase",
+        "min_rise",
+        "gap_ratio_low",
+        "gap_ratio_high",
+    }
 )
 
 

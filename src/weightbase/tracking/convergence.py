@@ -12,19 +12,30 @@ noise (a robust spread of its second differences); a difference counts only
 if it is larger than ``3·√2·noise/√w`` (three standard errors of a difference
 of two smoothed points).
 
-1. **converged**: the last window changed ``s`` by at most ``tolerance`` (1 %)
-   of the distance the curve has come (its start minus its best), *and* the
-   curve improved overall by at least ``min_improvement`` (1 %) of its start.
-2. **plateau detected**: over the last ``patience`` smoothed points (default
-   ``max(w, n // 5)``) the best value improved on the earlier best by at most
-   ``min_delta`` (0.1 %) of the curve's scale. A converged curve is also on a
-   plateau; a flat curve is on a plateau without having converged.
+The curve's *start* is ``s``'s first value (the mean of its first ``w``
+points), the *distance come* its start minus its best, and its *scale* the
+larger of that distance and the start's magnitude.
+
+1. **converged**: the last window (``s`` now against ``s`` ``w`` points
+   earlier) changed ``s`` by at most ``tolerance`` (1 %) of the distance come,
+   *and* the curve improved overall by more than ``min_improvement`` (1 %) of
+   its start's magnitude.
+2. **plateau detected**: converged, or over the last ``patience`` smoothed
+   points (default ``max(w, n // 5)``) the best value improved on the earlier
+   best by at most ``min_delta`` (0.1 %) of the curve's scale. So a converged
+   curve is always on a plateau; a flat curve is on a plateau without having
+   converged.
 3. **overfitting risk** (needs a validation curve): the gap (validation minus
-   training, training interpolated at the validation's steps) is tracked over
-   the last third of the validation curve (at least 3 points). ``high`` if the
+   training, training interpolated at the validation's steps, positive when
+   validation is worse) is judged by its growth and by its size. Growth, over
+   the last third of the validation curve (at least 3 points): ``high`` if the
    gap grew by more than ``gap_increase`` (5 %) of the best validation value
    *and* validation rose more than ``min_rise`` (2 %) above its best; ``low``
-   if only the gap grew; else ``none``.
+   if only the gap grew. Size: the *relative gap*, the final smoothed gap
+   divided by the final smoothed validation value's magnitude, is ``low`` from
+   ``gap_ratio_low`` (0.5: training loss under half the validation loss) and
+   ``high`` from ``gap_ratio_high`` (0.8: under a fifth). The risk is the
+   higher of the two; ``none`` if neither.
 4. **suggested stop**: with validation, the step (or epoch) of the smoothed
    validation minimum, unless validation is still improving at its last point
    (then ``None``); without validation, once converged or on a plateau, the
@@ -62,7 +73,8 @@ class ConvergenceReport:
     ``suggested_stop`` is in the units of the x values given (steps or
     epochs), ``None`` when there is nothing to suggest. ``best_validation`` and
     ``final_gap`` are in the curve's own units; ``gap_trend`` is the gap's
-    least-squares slope per x unit over the trend window.
+    least-squares slope per x unit over the trend window; ``relative_gap`` the
+    final gap over the final validation value (negative: validation better).
     """
 
     converged: bool
@@ -77,6 +89,7 @@ class ConvergenceReport:
     dropped_nonfinite: int
     window: int
     reasons: tuple[str, ...]
+    relative_gap: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return plain_fields(self)
@@ -96,6 +109,8 @@ def analyze(
     min_delta: float = 0.001,
     gap_increase: float = 0.05,
     min_rise: float = 0.02,
+    gap_ratio_low: float = 0.5,
+    gap_ratio_high: float = 0.8,
 ) -> ConvergenceReport:
     """Apply the module's rules to a training curve and, optionally, a validation curve.
 
@@ -111,9 +126,15 @@ def analyze(
         ("min_delta", min_delta),
         ("gap_increase", gap_increase),
         ("min_rise", min_rise),
+        ("gap_ratio_low", gap_ratio_low),
+        ("gap_ratio_high", gap_ratio_high),
     ):
         if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
             raise ValidationError(f"{label} must be a finite number ≥ 0, not {value!r}")
+    if gap_ratio_high < gap_ratio_low:
+        raise ValidationError(
+            f"gap_ratio_high ({gap_ratio_high}) must be at least gap_ratio_low ({gap_ratio_low})"
+        )
     sign = 1.0 if mode == "min" else -1.0
     x, y, dropped = _clean("train", train, train_x)
     y = sign * y
@@ -153,15 +174,17 @@ def analyze(
     earlier_best = float(smooth[:-wait].min())
     recent_best = float(smooth[-wait:].min())
     plateau_limit = max(min_delta * max(abs(head), scale), significant)
-    plateau = earlier_best - recent_best <= plateau_limit
+    # A converged curve has settled, which is what a plateau means too.
+    plateau = converged or earlier_best - recent_best <= plateau_limit
     reasons.append(
         f"plateau: {'yes' if plateau else 'no'} (best of the last {wait} smoothed points "
-        f"improved by {earlier_best - recent_best:.4g}, plateau below {plateau_limit:.4g})"
+        f"improved by {earlier_best - recent_best:.4g}, plateau below {plateau_limit:.4g}"
+        f"{'; converged' if converged else ''})"
     )
 
     risk: Literal["none", "low", "high"] = "none"
     suggested: float | None = None
-    best_validation = best_validation_at = final_gap = gap_trend = None
+    best_validation = best_validation_at = final_gap = gap_trend = relative_gap = None
     if validation is not None:
         vx, vy, vdropped = _clean("validation", validation, validation_x)
         if validation_x is None and train_x is None and vy.shape[0] != n + dropped:
@@ -199,10 +222,18 @@ def analyze(
                 risk = "high"
             elif gap_grows:
                 risk = "low"
+            # A gap that stopped growing can still be huge (a memorised training set).
+            relative_gap = float(gap[-1]) / max(abs(float(vsmooth[-1])), 1e-12)
+            if relative_gap >= gap_ratio_high:
+                risk = "high"
+            elif relative_gap >= gap_ratio_low and risk == "none":
+                risk = "low"
             reasons.append(
                 f"overfitting risk: {risk} (gap grew by {growth:.4g} over the last {span} "
                 f"validation points, threshold {gap_increase * reference:.4g}; validation is "
-                f"{rise:.4g} above its best, threshold {min_rise * reference:.4g})"
+                f"{rise:.4g} above its best, threshold {min_rise * reference:.4g}; the gap is "
+                f"{relative_gap:.1%} of the validation value, low from {gap_ratio_low:.0%}, "
+                f"high from {gap_ratio_high:.0%})"
             )
             if best_index < vsmooth.shape[0] - 1:
                 suggested = best_validation_at
@@ -232,6 +263,7 @@ def analyze(
         dropped_nonfinite=dropped,
         window=w,
         reasons=tuple(reasons),
+        relative_gap=relative_gap,
     )
 
 
