@@ -30,7 +30,7 @@ from weightbase.registry.service import ModelRegistry
 from weightbase.remote import RemoteWorkspace, transfer
 from weightbase.remote.models import RemoteModels
 from weightbase.remote.store import RemoteStore
-from weightbase.tensors import TensorStore
+from weightbase.tensors import TensorStore, WriteStats
 from weightbase.tensors.chunks import chunk_digest
 from weightbase.tensors.read import chunk_key
 from weightbase.workspace import Workspace
@@ -377,3 +377,47 @@ def test_a_batch_of_chunks_is_verified_record_by_record(
         assert stored.status_code == 200, stored.text
         assert stored.json() == {"chunks": 2, "created": 1, "bytes": 2 * (72 + len(frame))}
         assert local.store.objects.exists(chunk_key(digest))
+
+
+def test_a_push_looks_up_every_tensor_in_one_request_and_reuses_the_servers_index(
+    served: tuple[Workspace, RemoteWorkspace], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local, remote = served
+    weights = _weights(6)
+    local.models.push("on-server", weights)  # written on the server: its index holds them
+    connection = remote.connection
+    real = connection.request
+    calls: list[tuple[str, str]] = []
+
+    def counted(method: str, path: str, **kwargs: Any) -> Any:
+        calls.append((method, path))
+        return real(method, path, **kwargs)
+
+    monkeypatch.setattr(connection, "request", counted)
+    stats = WriteStats()
+    version = remote.models.push("elsewhere", weights, stats=stats)
+    lookups = [path for method, path in calls if path.endswith("/store/index")]
+    assert lookups == ["/api/v1/store/index"]  # one round trip for all six tensors
+    assert not [path for _, path in calls if "/objects/index/" in path]
+    assert stats.reused_tensors == 6  # found in the server's index: nothing encoded
+    sent = remote.models.last_transfer
+    assert sent is not None
+    assert sent.sent_chunks == 0
+    assert all(np.array_equal(local.models.pull(version)[k], weights[k]) for k in weights)
+
+
+def test_index_lookups_take_index_keys_only(served: tuple[Workspace, RemoteWorkspace]) -> None:
+    local, remote = served
+    local.models.push("m", _weights(2))
+    index_keys = [info.key for info in local.store.objects.list("index/")]
+    assert len(index_keys) == 2
+    with _client(remote) as client:
+        found = client.post("/index", json={"keys": [*index_keys, "index/ab/" + "ab" * 32]})
+        assert found.status_code == 200
+        entries = found.json()["entries"]
+        assert set(entries) == set(index_keys)
+        assert all(bytes(local.store.objects.get(k)) == entries[k].encode() for k in index_keys)
+        for key in ("chunks/aa/" + "a" * 64, "index/aa/" + "b" * 64, "index/../../catalog.db"):
+            assert client.post("/index", json={"keys": [key]}).status_code == 422, key
+        too_many = ["index/aa/aa" + "0" * 62] * 10_001
+        assert client.post("/index", json={"keys": too_many}).status_code == 422

@@ -145,6 +145,17 @@ def test_get_range_is_a_slice(
 # -- exists and delete ------------------------------------------------------
 
 
+def test_get_many_returns_those_that_exist(object_store: ObjectStore) -> None:
+    object_store.put("index/aa/one", b"1")
+    object_store.put("index/bb/two", _pattern(300_000, seed=2))
+    found = object_store.get_many(["index/aa/one", "index/cc/none", "index/bb/two", "index/aa/one"])
+    assert {key: bytes(data) for key, data in found.items()} == {
+        "index/aa/one": b"1",
+        "index/bb/two": _pattern(300_000, seed=2),
+    }
+    assert object_store.get_many([]) == {}
+
+
 def test_exists_and_delete(object_store: ObjectStore) -> None:
     assert not object_store.exists("chunks/x")
     object_store.put("chunks/x", b"x")

@@ -51,6 +51,10 @@ Wb = Annotated[Workspace, Depends(workspace)]
 MAX_CHUNK_BYTES = (64 << 20) + 4096
 #: The most digests one ``missing`` question may ask about.
 MAX_DIGESTS = 200_000
+#: The most dedup index keys one ``POST /store/index`` asks about.
+MAX_INDEX_KEYS = 10_000
+#: About the most bytes of index entries one answer carries.
+MAX_INDEX_ANSWER_BYTES = 16 << 20
 #: The largest batch of chunks one ``POST /store/chunks`` carries.
 MAX_BATCH_BYTES = 48 << 20
 #: The refs clients may list, set and delete: training checkpoints; versions' refs are the
@@ -62,6 +66,7 @@ MAX_MANIFEST_BYTES = 32 << 20
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 # A batch record: the digest in hex, then the frame's length.
 _RECORD_HEAD = 64 + 8
+_INDEX_KEY = re.compile(r"index/([0-9a-f]{2})/\1[0-9a-f]{62}")
 # Content-addressed keys only: a chunk, a manifest, an index entry (never a ref).
 _READABLE = re.compile(
     r"(chunks/[0-9a-f]{2}/[0-9a-f]{64}|snapshots/[0-9a-f]{64}|index/[0-9a-f]{2}/[0-9a-f]{64})"
@@ -131,6 +136,41 @@ def missing(body: DigestsBody, wb: Wb) -> MissingDigests:
             except NotFound:
                 lacking.append(digest)
     return MissingDigests(missing=lacking)
+
+
+class IndexKeysBody(BaseModel):
+    """Dedup index keys (``index/<aa>/<64 hex digits>``)."""
+
+    keys: list[str] = Field(max_length=MAX_INDEX_KEYS)
+
+
+class IndexEntries(BaseModel):
+    """The dedup index entries the server holds among those asked: key to the entry's JSON."""
+
+    entries: dict[str, str]
+
+
+@router.post("/index", dependencies=[Depends(access())])
+def index_entries(body: IndexKeysBody, wb: Wb) -> IndexEntries:
+    """Several index entries in one round trip: a push looks up every large tensor's content
+    at once (is it stored already, and as which chunks?). Keys the server lacks are left out,
+    and so are those past ``MAX_INDEX_ANSWER_BYTES`` of answer: an index entry is a shortcut,
+    and a missed one only costs the client the encoding it would have skipped."""
+    for key in body.keys:
+        if not _INDEX_KEY.fullmatch(key):
+            raise ValidationError(f"{key!r} is not an index key (index/<aa>/<digest>)", key=key)
+    found = wb.store.objects.get_many(dict.fromkeys(body.keys))
+    entries = {}
+    budget = MAX_INDEX_ANSWER_BYTES
+    for key, data in found.items():
+        budget -= len(data)
+        if budget < 0:
+            break
+        try:
+            entries[key] = bytes(data).decode("utf-8")
+        except UnicodeDecodeError:
+            continue  # a damaged entry is only a missed shortcut
+    return IndexEntries(entries=entries)
 
 
 @router.put(

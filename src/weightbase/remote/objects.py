@@ -33,6 +33,8 @@ __all__ = ["ServerObjects", "StagingObjects"]
 
 _STORE = "/api/v1/store"
 _READABLE = ("chunks/", "snapshots/", "index/")
+# Index keys asked per ``POST /store/index`` (the server takes up to 10,000).
+_INDEX_BATCH = 10_000
 
 
 class ServerObjects(ObjectStore):
@@ -54,6 +56,21 @@ class ServerObjects(ObjectStore):
         if key.startswith("index/"):
             self._know_entry(data)
         return data
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Buffer]:
+        """Index entries in one ``POST /store/index`` a batch; other keys one GET each."""
+        keys = list(dict.fromkeys(keys))
+        index = [key for key in keys if key.startswith("index/")]
+        found = super().get_many(key for key in keys if not key.startswith("index/"))
+        for start in range(0, len(index), _INDEX_BATCH):
+            batch = index[start : start + _INDEX_BATCH]
+            answer = self.connection.post(f"{_STORE}/index", {"keys": batch}, retry=True)
+            for key, text in answer["entries"].items():
+                if key in batch:
+                    data = text.encode("utf-8")
+                    found[key] = data
+                    self._know_entry(data)
+        return found
 
     def _know_entry(self, data: bytes) -> None:
         """An index entry names a stored tensor's chunks: learn which the server still has."""
@@ -118,9 +135,10 @@ class ServerObjects(ObjectStore):
 class StagingObjects(ObjectStore):
     """Writes to a local folder, reads from it or else from the server.
 
-    With an ``uploader``, each chunk written is also sent at once: the writer puts
-    only chunks it found missing on the server, so the upload runs alongside the
-    encoding of the rest.
+    With an ``uploader``, each chunk written is sent at once instead of written to
+    the folder: the writer puts only chunks it found missing on the server, so the
+    upload runs alongside the encoding of the rest, and the chunk is held in memory
+    only until its batch is stored.
     """
 
     def __init__(
@@ -132,25 +150,42 @@ class StagingObjects(ObjectStore):
         self.uploader = uploader
 
     def put(self, key: str, data: Buffer, *, durable: bool = True) -> None:
-        # Staging is scratch: a crash loses the push, which is then simply run again.
-        self.local.put(key, data, durable=False)
         if self.uploader is not None and key.startswith("chunks/"):
             self.uploader.send(key.rsplit("/", 1)[-1], bytes(data))
+            return
+        # Staging is scratch: a crash loses the push, which is then simply run again.
+        self.local.put(key, data, durable=False)
+
+    def _uploading(self, key: str) -> bool:
+        return (
+            self.uploader is not None
+            and key.startswith("chunks/")
+            and self.uploader.holds(key.rsplit("/", 1)[-1])
+        )
 
     def get(self, key: str) -> Buffer:
+        if self.uploader is not None and key.startswith("chunks/"):
+            frame = self.uploader.frame(key.rsplit("/", 1)[-1])
+            if frame is not None:
+                return frame
         try:
             return self.local.get(key)
         except NotFound:
             return self.server.get(key)
 
+    def get_many(self, keys: Iterable[str]) -> dict[str, Buffer]:
+        keys = list(dict.fromkeys(keys))
+        found = self.local.get_many(keys)
+        return found | self.server.get_many(key for key in keys if key not in found)
+
     def get_range(self, key: str, start: int, length: int) -> Buffer:
         return memoryview(self.get(key))[start : start + length]
 
     def exists(self, key: str) -> bool:
-        return self.local.exists(key) or self.server.exists(key)
+        return self._uploading(key) or self.local.exists(key) or self.server.exists(key)
 
     def touch(self, key: str) -> None:
-        if not self.local.exists(key):
+        if not self._uploading(key) and not self.local.exists(key):
             self.server.touch(key)
 
     def delete(self, key: str) -> None:

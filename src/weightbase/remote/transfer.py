@@ -77,9 +77,11 @@ class Uploader:
     ``send`` adds one chunk to the batch being gathered; a full batch (``batch_bytes``)
     goes to a worker, which asks the server which of its chunks it lacks and uploads
     those in one ``POST /store/chunks``. At most ``workers * 2`` batches wait, so a
-    writer faster than the network blocks rather than filling memory. ``finish``
-    sends the last batch, waits for all and raises the first failure; whatever did
-    not get through is found missing, and sent, by ``upload_snapshot``.
+    writer faster than the network blocks rather than filling memory. A chunk is held
+    in memory only until its batch is stored (:meth:`frame` reads it meanwhile), so
+    a push writes no chunk to local disk. ``finish`` sends the last batch, waits for
+    all and raises the first failure: a push whose upload failed fails, and running
+    it again sends only what the server still lacks.
     """
 
     def __init__(
@@ -98,10 +100,15 @@ class Uploader:
         self._futures: list[Future[None]] = []
         self._batch: dict[str, bytes] = {}
         self._batch_bytes = 0
+        self._held: dict[str, bytes] = {}  # sent, not yet stored: readable through frame()
+        self._stored: set[str] = set()
         self._lock = threading.Lock()
 
     def send(self, digest: str, frame: bytes) -> None:
         with self._lock:
+            if digest in self._held or digest in self._stored:
+                return
+            self._held[digest] = frame
             self._batch[digest] = frame
             self._batch_bytes += len(frame)
             if self._batch_bytes < self.batch_bytes:
@@ -129,6 +136,20 @@ class Uploader:
         put_chunks(self._http, [(digest, batch[digest]) for digest in lacking], self.batch_bytes)
         for digest in lacking:
             self.transfer.add(digest, len(batch[digest]))
+        with self._lock:
+            self._stored.update(batch)
+            for digest in batch:
+                del self._held[digest]
+
+    def holds(self, digest: str) -> bool:
+        """Whether ``digest`` was given to this uploader (and, once it finishes, is stored)."""
+        with self._lock:
+            return digest in self._held or digest in self._stored
+
+    def frame(self, digest: str) -> bytes | None:
+        """The frame of ``digest`` while it waits to be stored, else None."""
+        with self._lock:
+            return self._held.get(digest)
 
     def finish(self) -> None:
         """Send the last batch, wait for every upload; raise the first that failed."""
@@ -211,6 +232,12 @@ def upload_snapshot(
             try:
                 frames.append((digest, bytes(staging.local.get(chunk_key(digest)))))
             except NotFound:
+                if early is not None and early.holds(digest):
+                    raise Conflict(
+                        f"chunk {digest}, uploaded by this push, is not on the server (a "
+                        "garbage collection ran): push again",
+                        digest=digest,
+                    ) from None
                 raise Conflict(
                     f"chunk {digest} was on the server when this push began and is gone "
                     "now (a garbage collection ran); push again",

@@ -129,6 +129,18 @@ class _Encoded:
     bases: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """A large tensor hashed, its delta base chosen, before anything of it is encoded."""
+
+    source: TensorSource
+    digest: str
+    base: TensorEntry | None
+    index_key: str
+    #: the parent's entry for the same content, reused without an index lookup
+    same: TensorEntry | None
+
+
 def _index_key(digest: str, dtype: DType, shape: tuple[int, ...], policy: str) -> str:
     token = blake3.blake3(f"{digest}|{dtype.name}|{shape}|{policy}".encode()).hexdigest()
     return f"index/{token[:2]}/{token}"
@@ -232,16 +244,9 @@ class _Writer:
         return hasher.hexdigest()
 
     def _reuse(
-        self, key: str | None, entry: TensorEntry | None, source: TensorSource, digest: str
+        self, entry: TensorEntry | None, source: TensorSource, digest: str
     ) -> TensorEntry | None:
         """An entry already stored for the same content, if all its chunks are still there."""
-        if entry is None and key is not None:
-            try:
-                entry = TensorEntry.from_dict(json.loads(bytes(self.objects.get(key))))
-            except NotFound:
-                return None
-            except (ValueError, LookupError, TypeError, AttributeError, IntegrityError):
-                return None  # a damaged index entry is only a missed shortcut
         if entry is None or not _describes(entry, source, digest):
             return None
         digests = {d for ref in entry.chunks for d in (ref.digest, *ref.bases)}
@@ -271,15 +276,28 @@ class _Writer:
         for offset in range(0, source.nbytes, step):
             yield min(step, source.nbytes - offset)
 
-    def tensor(self, source: TensorSource) -> Callable[[], TensorEntry]:
-        """Start writing a large tensor; the returned function waits for its entry."""
+    def plan(self, source: TensorSource) -> _Planned:
+        """Hash a large tensor and choose its delta base: what its index entry is keyed by."""
         digest = self._content_digest(source)
         base = self._delta_base(source)
         policy = f"{self.options.codec}/{self.options.chunk_size}/{base.digest if base else '-'}"
         index_key = _index_key(digest, source.dtype, source.shape, policy)
         same = self.parent_by_digest.get((digest, source.dtype.name, source.shape))
-        reused = self._reuse(None, same, source, digest) or self._reuse(
-            index_key, None, source, digest
+        return _Planned(source, digest, base, index_key, same)
+
+    def tensor(self, planned: _Planned, indexed: Buffer | None) -> Callable[[], TensorEntry]:
+        """Start writing a large tensor; the returned function waits for its entry.
+
+        ``indexed`` is the index entry stored under ``planned.index_key``, if any.
+        """
+        source, digest, base, index_key = (
+            planned.source,
+            planned.digest,
+            planned.base,
+            planned.index_key,
+        )
+        reused = self._reuse(planned.same, source, digest) or self._reuse(
+            _index_entry(indexed), source, digest
         )
         if reused is not None:
             return lambda: reused
@@ -388,6 +406,16 @@ def _describes(entry: TensorEntry, source: TensorSource, digest: str) -> bool:
     )
 
 
+def _index_entry(data: Buffer | None) -> TensorEntry | None:
+    """The entry an index object holds; a damaged one is only a missed shortcut."""
+    if data is None:
+        return None
+    try:
+        return TensorEntry.from_dict(json.loads(bytes(data)))
+    except (ValueError, LookupError, TypeError, AttributeError, IntegrityError):
+        return None
+
+
 def _finish(encoded: _Encoded) -> _Encoded:
     return _Encoded(encoded.frame, chunk_digest(encoded.frame), encoded.bases)
 
@@ -434,13 +462,14 @@ def write_snapshot(
         small = [s for s in sources if s.nbytes <= options.pack_threshold]
         large = [s for s in sources if s.nbytes > options.pack_threshold]
         pending: dict[str, Callable[[], TensorEntry]] = {}
-        # Each large tensor is hashed and looked up (is its content stored already?) before
-        # its chunks are queued; on a store across a network the lookups are round trips,
-        # so they run side by side. The manifest keeps the sources' order all the same.
+        # Each large tensor is hashed, then all are looked up at once (is this content stored
+        # already?): on a store across a network that is one round trip, not one a tensor.
+        # The manifest keeps the sources' order all the same.
         with ThreadPoolExecutor(max_workers=_PLANNERS) as planner:
-            planned = [planner.submit(writer.tensor, source) for source in large]
-            for source, plan in zip(large, planned, strict=True):
-                pending[source.name] = plan.result()
+            planned = list(planner.map(writer.plan, large))
+        indexed = objects.get_many(sorted({p.index_key for p in planned if p.same is None}))
+        for plan in planned:
+            pending[plan.source.name] = writer.tensor(plan, indexed.get(plan.index_key))
         pending.update(writer.packs(small))
         pending_files = {f.name: writer.file(f) for f in files}
         tensors = {name: finish() for name, finish in pending.items()}

@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from weightbase.errors import MissingExtraError, ValidationError
+from weightbase.errors import MissingExtraError, NotFound, ValidationError
 from weightbase.tensors.codecs import Buffer
 
 __all__ = ["ObjectInfo", "ObjectStore", "open_object_store", "validate_key"]
@@ -83,6 +83,15 @@ class ObjectStore(ABC):
     @abstractmethod
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object whose key starts with ``prefix``, in no particular order."""
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Buffer]:
+        """The objects among ``keys`` that exist; a store across a network reads them in
+        one round trip, where one ``get`` a key would cost one each."""
+        found: dict[str, Buffer] = {}
+        for key in keys:
+            with contextlib.suppress(NotFound):
+                found[key] = self.get(key)
+        return found
 
     def sync(self) -> None:  # noqa: B027 - optional hook, a no-op where puts are durable
         """Make the names of earlier ``put`` calls durable."""

@@ -11,7 +11,8 @@ import io
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -34,6 +35,8 @@ _MiB = 1 << 20
 # Error codes S3 and S3-compatible services use for "no such object".
 _MISSING_KEY = frozenset({"NoSuchKey", "404", "NotFound"})
 _MISSING_BUCKET = frozenset({"NoSuchBucket"})
+# GETs in flight at once in get_many (each a round trip; the pool holds 32 connections).
+_PARALLEL_GETS = 16
 # AWS's rules plus the upper case and underscores that older buckets and
 # S3-compatible services allow; enough to keep URLs' user and port parts out.
 _BUCKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
@@ -184,6 +187,21 @@ class S3ObjectStore(ObjectStore):
             with contextlib.closing(response["Body"]) as body:
                 content: bytes = body.read()
         return content
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Buffer]:
+        """Read ``keys`` side by side (a GET is a round trip); those that exist."""
+
+        def fetch(key: str) -> tuple[str, Buffer | None]:
+            try:
+                return key, self.get(key)
+            except NotFound:
+                return key, None
+
+        keys = list(dict.fromkeys(keys))
+        if len(keys) <= 1:
+            return super().get_many(keys)
+        with ThreadPoolExecutor(max_workers=min(len(keys), _PARALLEL_GETS)) as pool:
+            return {key: data for key, data in pool.map(fetch, keys) if data is not None}
 
     def get_range(self, key: str, start: int, length: int) -> Buffer:
         object_key = self._object_key(key)
