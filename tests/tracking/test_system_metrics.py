@@ -89,6 +89,7 @@ def test_the_public_surface() -> None:
         "ActiveRun",
         "Artifact",
         "ConvergenceReport",
+        "EnvironmentDiff",
         "Evaluation",
         "Experiment",
         "MetricFilter",
@@ -98,11 +99,13 @@ def test_the_public_surface() -> None:
         "ResourceUsage",
         "Run",
         "RunComparison",
+        "RunEnvironment",
         "RunPage",
         "RunStatus",
         "RunTracker",
         "analyze",
         "evaluate",
+        "seed_everything",
     }
     for name in weightbase.tracking.__all__:
         assert getattr(weightbase.tracking, name) is not None

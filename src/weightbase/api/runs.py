@@ -24,6 +24,7 @@ from weightbase.api.auth import access
 from weightbase.api.common import API_PREFIX, MAX_LIMIT, Page, page, workspace
 from weightbase.api.runs_metrics import MAX_POINTS_PER_BATCH, downsample
 from weightbase.errors import ValidationError
+from weightbase.tracking.environment import RunEnvironment
 from weightbase.tracking.records import MetricFilter
 from weightbase.tracking.system import ResourceSample
 from weightbase.workspace import Workspace
@@ -55,6 +56,17 @@ class RunBody(BaseModel):
     name: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
+    environment: dict[str, Any] | None = Field(
+        default=None,
+        description="the reproducibility record the client captured (RunEnvironment.to_dict); "
+        "null: none. The server never records its own.",
+    )
+
+
+class SeedsBody(BaseModel):
+    """Seeds set through weightbase, by what they seeded: ``{"numpy": 42}``."""
+
+    seeds: dict[str, Any]
 
 
 class UsageBody(BaseModel):
@@ -153,9 +165,17 @@ def get_experiment(experiment: str, wb: Wb) -> dict[str, Any]:
 def create_run(body: RunBody, wb: Wb) -> dict[str, Any]:
     """Start a run; it stays running until its status is set.
 
-    The server holds no handle on it: the run's usage is what its own processes add.
+    The server holds no handle on it: the run's usage is what its own processes add,
+    and its environment what the client sent.
     """
-    run = wb.runs.create(body.experiment, name=body.name, params=body.params, tags=body.tags)
+    environment = None if body.environment is None else RunEnvironment.from_dict(body.environment)
+    run = wb.runs.create(
+        body.experiment,
+        name=body.name,
+        params=body.params,
+        tags=body.tags,
+        capture_environment=False if environment is None else environment,
+    )
     return run.to_dict()
 
 
@@ -225,6 +245,20 @@ def compare_runs(
 def get_run(run_id: int, wb: Wb) -> dict[str, Any]:
     """A run: status, params, tags, metric summaries, resource usage."""
     return wb.runs.get(run_id).to_dict()
+
+
+@router.get("/runs/{run_id}/environment")
+def get_environment(run_id: int, wb: Wb) -> dict[str, Any]:
+    """What a run was started with (``environment``: null if it recorded none)."""
+    found = wb.runs.environment(run_id)
+    return {"run_id": run_id, "environment": None if found is None else found.to_dict()}
+
+
+@router.post("/runs/{run_id}/seeds")
+def record_seeds(run_id: int, body: SeedsBody, wb: Wb) -> dict[str, Any]:
+    """Add seeds set through weightbase to a run's record."""
+    wb.runs.record_seeds(run_id, body.seeds)
+    return get_environment(run_id, wb)
 
 
 @router.put("/runs/{run_id}/status")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from weightbase.errors import StorageError, ValidationError
 from weightbase.remote.sender import MetricSender
+from weightbase.tracking.capture import seed_everything
 from weightbase.tracking.records import Artifact, Run, RunStatus
 from weightbase.tracking.run import SYSTEM_INTERVAL_S, ActiveRun
 from weightbase.tracking.system import ResourceMeter, SystemMonitor
@@ -167,6 +168,13 @@ class RemoteRun(ActiveRun):
         self._check_open()
         with critical_section():
             self._runs.log_params(self.id, {**(params or {}), **more})
+
+    def set_seed(self, seed: int) -> None:
+        """Seed ``random``, NumPy and torch here (see ``ActiveRun.set_seed``); tell the server."""
+        self._check_open()
+        seeded = seed_everything(seed)
+        with critical_section():
+            self._runs.record_seeds(self.id, seeded)
 
     def set_tags(self, *tags: str | Iterable[str]) -> None:
         """Add tags: ``run.set_tags("baseline", "fp16")`` or ``run.set_tags(["a", "b"])``."""

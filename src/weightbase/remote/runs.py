@@ -27,7 +27,9 @@ from weightbase.remote.decode import decode, decode_all
 from weightbase.remote.http import path_of
 from weightbase.remote.run import RemoteRun
 from weightbase.tensors import FileSource, Snapshot, TensorStore
+from weightbase.tracking.capture import environment_to_record
 from weightbase.tracking.convergence import ConvergenceReport
+from weightbase.tracking.environment import RunEnvironment, check_seeds, compare_environments
 from weightbase.tracking.lifecycle import DEFAULT_EXPERIMENT, check_run_name
 from weightbase.tracking.metrics import check_resume_step
 from weightbase.tracking.params import canonical_params, check_tags, param_values
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     from weightbase.lineage import Node
     from weightbase.remote.http import Connection
     from weightbase.remote.store import RemoteStore
+    from weightbase.tracking.environment import EnvironmentDiff
     from weightbase.tracking.system import ResourceSample
 
 __all__ = ["RemoteRuns"]
@@ -152,14 +155,17 @@ class RemoteRuns(RunTracker):
         params: Mapping[str, Any] | None = None,
         tags: Iterable[str] = (),
         system_metrics: bool | float = False,
+        capture_environment: bool | RunEnvironment = True,
     ) -> RemoteRun:
         """Start a run on the server and return its handle (see ``RunTracker.start``).
 
-        ``system_metrics`` samples this machine's CPU, memory and GPUs.
+        The environment recorded and ``system_metrics`` are this machine's, not the server's.
         """
         if system_metrics:
             require_psutil()  # refuse before the run exists
-        run = self.create(experiment, name=name, params=params, tags=tags)
+        run = self.create(
+            experiment, name=name, params=params, tags=tags, capture_environment=capture_environment
+        )
         try:
             return self._handle(run, owner=True, system_metrics=system_metrics)
         except BaseException as exc:
@@ -173,14 +179,18 @@ class RemoteRuns(RunTracker):
         name: str | None = None,
         params: Mapping[str, Any] | None = None,
         tags: Iterable[str] = (),
+        capture_environment: bool | RunEnvironment = True,
     ) -> Run:
         check_name(experiment, what="experiment")
         check_run_name(name)
+        # captured here: the run's environment is the client's, never the server's
+        environment = environment_to_record(capture_environment)
         body = {
             "experiment": experiment,
             "name": name,
             "params": param_values(canonical_params(params or {})),
             "tags": check_tags(tags),
+            "environment": None if environment is None else environment.to_dict(),
         }
         return decode(Run, self._http.post(_RUNS, body))
 
@@ -232,6 +242,16 @@ class RemoteRuns(RunTracker):
         what a workspace does before it closes its connection."""
         for handle in list(self._handles):
             handle.close()
+
+    def environment(self, run_id: int) -> RunEnvironment | None:
+        found = self._http.get(f"{_run(run_id)}/environment")["environment"]
+        return None if found is None else RunEnvironment.from_dict(found)
+
+    def compare_environments(self, first: int, second: int) -> EnvironmentDiff:
+        return compare_environments(self.environment(first), self.environment(second))
+
+    def record_seeds(self, run_id: int, seeds: Mapping[str, int]) -> None:
+        self._http.post(f"{_run(run_id)}/seeds", {"seeds": check_seeds(seeds)})
 
     # -- runs made elsewhere ------------------------------------------------------------
 

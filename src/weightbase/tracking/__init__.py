@@ -11,10 +11,14 @@ responsibility (experiments, lifecycle, params, artifacts, imports, search);
 :class:`ActiveRun` is the handle a process logs through; :class:`MetricWriter`
 the buffered background writer behind it. :func:`evaluate` computes final
 metrics from predictions and :func:`analyze` checks a training curve for
-convergence, plateaus and overfitting. See docs/tracking.md.
+convergence, plateaus and overfitting; :class:`RunEnvironment` is a run's
+reproducibility record, and :func:`seed_everything` seeds what it records. See
+docs/tracking.md.
 """
 
+from weightbase.tracking.capture import seed_everything
 from weightbase.tracking.convergence import ConvergenceReport, analyze
+from weightbase.tracking.environment import EnvironmentDiff, RunEnvironment
 from weightbase.tracking.evaluation import Evaluation, evaluate
 from weightbase.tracking.records import (
     NAME_PATTERN,
@@ -38,6 +42,7 @@ __all__ = [
     "ActiveRun",
     "Artifact",
     "ConvergenceReport",
+    "EnvironmentDiff",
     "Evaluation",
     "Experiment",
     "MetricFilter",
@@ -47,9 +52,11 @@ __all__ = [
     "ResourceUsage",
     "Run",
     "RunComparison",
+    "RunEnvironment",
     "RunPage",
     "RunStatus",
     "RunTracker",
     "analyze",
     "evaluate",
+    "seed_everything",
 ]

@@ -17,6 +17,7 @@ from sqlalchemy import case, insert, update
 from weightbase.catalog.schema import RunRow, utcnow
 from weightbase.errors import Conflict, ValidationError
 from weightbase.tracking.context import RUN_KIND
+from weightbase.tracking.environment_rows import insert_environment
 from weightbase.tracking.experiments import ensure_experiment
 from weightbase.tracking.metrics import check_resume_step
 from weightbase.tracking.params import (
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from weightbase.tracking.context import RunHost, TrackingContext
+    from weightbase.tracking.environment import RunEnvironment
     from weightbase.tracking.system import ResourceSample
 
 __all__ = ["DEFAULT_EXPERIMENT", "Lifecycle", "check_run_name", "insert_run"]
@@ -63,13 +65,16 @@ class Lifecycle:
         name: str | None,
         params: Mapping[str, Any] | None,
         tags: Iterable[str],
+        environment: RunEnvironment | None = None,
     ) -> Run:
         """A new running run in ``experiment`` (created if new), with no handle on it.
 
         Nothing of this process is added to its usage: whoever logs into it
         later (``attach``, ``resume``, points sent from elsewhere) counts.
         """
-        run_id = self._insert(experiment, name=name, params=params, tags=tags)
+        run_id = self._insert(
+            experiment, name=name, params=params, tags=tags, environment=environment
+        )
         return get_run(self._context, run_id)
 
     def start(
@@ -80,11 +85,14 @@ class Lifecycle:
         params: Mapping[str, Any] | None,
         tags: Iterable[str],
         system_metrics: bool | float,
+        environment: RunEnvironment | None = None,
     ) -> ActiveRun:
         """A new running run in ``experiment`` (created if new), and its owning handle."""
         if system_metrics:
             require_psutil()  # refuse before the run exists
-        run_id = self._insert(experiment, name=name, params=params, tags=tags)
+        run_id = self._insert(
+            experiment, name=name, params=params, tags=tags, environment=environment
+        )
         try:
             return self._handle(
                 run_id, experiment, owner=True, next_step=0, system_metrics=system_metrics
@@ -100,8 +108,9 @@ class Lifecycle:
         name: str | None,
         params: Mapping[str, Any] | None,
         tags: Iterable[str],
+        environment: RunEnvironment | None = None,
     ) -> int:
-        """Check the arguments and insert the run, audited and emitted; its id."""
+        """Check the arguments and insert the run (and its environment), audited and emitted."""
         check_name(experiment, what="experiment")
         check_run_name(name)
         canonical = canonical_params(params or {})
@@ -110,6 +119,8 @@ class Lifecycle:
         def work(session: Session) -> int:
             run_id = insert_run(self._context, session, experiment, name, utcnow(), canonical)
             insert_tags(session, run_id, tag_values)
+            if environment is not None:
+                insert_environment(session, run_id, environment)
             self._context.recorder.record(
                 session,
                 "run.start",

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from weightbase.errors import Conflict, ValidationError
+from weightbase.tracking.capture import seed_everything
 from weightbase.tracking.context import RUN_KIND
 from weightbase.tracking.records import Artifact, Run, RunStatus, check_name
 from weightbase.tracking.system import ResourceMeter, SystemMonitor
@@ -262,6 +263,13 @@ class ActiveRun:
         values = {**(params or {}), **more}
         with critical_section():
             self._host.log_params(self.id, values)
+
+    def set_seed(self, seed: int) -> None:
+        """Seed ``random``, NumPy and torch (if installed) with ``seed``; record it on the run."""
+        self._check_open()
+        seeded = seed_everything(seed)
+        with critical_section():
+            self._host.record_seeds(self.id, seeded)
 
     def set_tags(self, *tags: str | Iterable[str]) -> None:
         """Add tags: ``run.set_tags("baseline", "fp16")`` or ``run.set_tags(["a", "b"])``."""

@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from weightbase.changes import ChangeRecorder
 from weightbase.lineage import LineageService
 from weightbase.tracking.artifacts import Artifacts
+from weightbase.tracking.capture import environment_to_record
 from weightbase.tracking.context import TrackingContext
+from weightbase.tracking.environment_rows import RunEnvironments
 from weightbase.tracking.experiments import Experiments
 from weightbase.tracking.imports import RunImporter
 from weightbase.tracking.lifecycle import DEFAULT_EXPERIMENT, Lifecycle
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from weightbase.catalog import Catalog
     from weightbase.tensors import Snapshot, TensorStore
     from weightbase.tracking.convergence import ConvergenceReport
+    from weightbase.tracking.environment import EnvironmentDiff, RunEnvironment
     from weightbase.tracking.records import (
         Artifact,
         Experiment,
@@ -92,6 +95,7 @@ class RunTracker:
         self._artifacts = Artifacts(context)
         self._importer = RunImporter(context, self._lifecycle)
         self._search = RunSearch(context)
+        self._environments = RunEnvironments(context)
         self._context = context
 
     @property
@@ -133,6 +137,7 @@ class RunTracker:
         params: Mapping[str, Any] | None = None,
         tags: Iterable[str] = (),
         system_metrics: bool | float = False,
+        capture_environment: bool | RunEnvironment = True,
     ) -> ActiveRun:
         """Start a run in ``experiment`` (created if new) and return its handle.
 
@@ -140,9 +145,16 @@ class RunTracker:
         fails if it raises (cancelled on ``KeyboardInterrupt``). With
         ``system_metrics`` (``True`` for every 10 s, or an interval in seconds)
         CPU, memory and GPU use are sampled into ``system/…`` metrics.
+        ``capture_environment`` records this process's reproducibility record
+        (see :meth:`environment`); ``False`` records none.
         """
         return self._lifecycle.start(
-            experiment, name=name, params=params, tags=tags, system_metrics=system_metrics
+            experiment,
+            name=name,
+            params=params,
+            tags=tags,
+            system_metrics=system_metrics,
+            environment=environment_to_record(capture_environment),
         )
 
     def create(
@@ -152,14 +164,22 @@ class RunTracker:
         name: str | None = None,
         params: Mapping[str, Any] | None = None,
         tags: Iterable[str] = (),
+        capture_environment: bool | RunEnvironment = True,
     ) -> Run:
         """Make a running run in ``experiment`` (created if new) without a handle on it.
 
         For a run that another process logs into (``attach`` or ``resume``, or
         points sent over the API): nothing of this process is added to its usage,
-        and it stays running until its status is set.
+        and it stays running until its status is set. ``capture_environment``
+        records this process's environment, none (``False``), or the record given.
         """
-        return self._lifecycle.create(experiment, name=name, params=params, tags=tags)
+        return self._lifecycle.create(
+            experiment,
+            name=name,
+            params=params,
+            tags=tags,
+            environment=environment_to_record(capture_environment),
+        )
 
     def attach(self, run_id: int, *, system_metrics: bool | float = False) -> ActiveRun:
         """Join a running run, from this or another process, to log into it alongside others.
@@ -189,6 +209,24 @@ class RunTracker:
         last step.
         """
         return self._lifecycle.resume(run_id, system_metrics=system_metrics, from_step=from_step)
+
+    # -- reproducibility records ---------------------------------------------------------
+
+    def environment(self, run_id: int) -> RunEnvironment | None:
+        """What a run was started with: git state, Python, packages, command, host, seeds.
+
+        ``None`` for a run that recorded none (``capture_environment=False`` and
+        no seeds set); ``NotFound`` if there is no such run.
+        """
+        return self._environments.environment(run_id)
+
+    def compare_environments(self, first: int, second: int) -> EnvironmentDiff:
+        """Where run ``second``'s environment differs from run ``first``'s."""
+        return self._environments.compare(first, second)
+
+    def record_seeds(self, run_id: int, seeds: Mapping[str, int]) -> None:
+        """Add seeds (``{"numpy": 42}``, whole numbers in [0, 2**32)) to a run's record."""
+        self._environments.record_seeds(run_id, seeds)
 
     # -- runs made elsewhere ------------------------------------------------------------
 

@@ -1,0 +1,350 @@
+"""Reading this process's environment into a run's reproducibility record (``RunEnvironment``).
+
+Capturing never fails a run: each part that cannot be read is left empty (a
+working tree without git reads "not a git repository"). It is fast: one or two
+``git`` calls, and what cannot change while a process lives (the installed
+packages, the CPU and memory) is read once per process. Seeds set through
+:func:`seed_everything` are remembered for the runs this process starts.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import importlib.util
+import logging
+import os
+import platform
+import random
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from weightbase.errors import ValidationError
+from weightbase.tracking.environment import GitState, Gpu, Hardware, RunEnvironment, check_seed
+
+__all__ = [
+    "CAPTURE_VARIABLE",
+    "REDACTED",
+    "capture_environment",
+    "capture_wanted",
+    "environment_to_record",
+    "installed_packages",
+    "process_seeds",
+    "redact_argv",
+    "seed_everything",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Set to ``0`` (or ``false``, ``no``, ``off``) to record no run's environment in this process.
+CAPTURE_VARIABLE = "WEIGHTBASE_CAPTURE_ENVIRONMENT"
+#: What a secret argument's value is recorded as.
+REDACTED = "<redacted>"
+#: How long one ``git`` call may take before the working tree is recorded as unknown.
+GIT_TIMEOUT_S = 2.0
+
+# An argument whose name says it holds a secret: its value is never recorded.
+_SECRET_NAME = re.compile(r"token|password|passwd|secret|key", re.IGNORECASE)
+# user:password@ in a URL given as an argument
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+
+# Seeds set through seed_everything in this process: every run started afterwards records them.
+_seeds: dict[str, int] = {}
+
+
+def capture_wanted(capture: bool) -> bool:
+    """Whether to capture: ``capture``, unless ``WEIGHTBASE_CAPTURE_ENVIRONMENT`` turns it off."""
+    setting = os.environ.get(CAPTURE_VARIABLE, "").strip().lower()
+    return capture and setting not in ("0", "false", "no", "off")
+
+
+def environment_to_record(capture: bool | RunEnvironment) -> RunEnvironment | None:
+    """What a new run records for ``capture_environment=capture``.
+
+    ``True``: this process's environment (unless ``WEIGHTBASE_CAPTURE_ENVIRONMENT``
+    turns it off); ``False``: nothing but the seeds set through
+    :func:`seed_everything`, if any; a record: that record (one captured elsewhere,
+    such as by a remote client).
+    """
+    if isinstance(capture, RunEnvironment):
+        return capture
+    if not isinstance(capture, bool):
+        raise ValidationError(
+            f"capture_environment is True, False or a RunEnvironment, not {capture!r}"
+        )
+    if capture_wanted(capture):
+        return capture_environment()
+    return RunEnvironment(seeds=_seeds) if _seeds else None
+
+
+def capture_environment(
+    *, argv: Sequence[str] | None = None, cwd: str | os.PathLike[str] | None = None
+) -> RunEnvironment:
+    """This process's environment now (``argv``: default ``sys.argv``; ``cwd``: the current folder).
+
+    Never raises: a part that cannot be read is recorded empty.
+    """
+    return RunEnvironment(
+        captured_at=datetime.now(UTC),
+        git=_safely(lambda: git_state(cwd), GitState(problem="could not be read")),
+        python_version=platform.python_version(),
+        python_implementation=platform.python_implementation(),
+        packages=_safely(installed_packages, MappingProxyType({})),
+        argv=_safely(lambda: redact_argv(sys.argv if argv is None else argv), ()),
+        hostname=_safely(socket.gethostname, None),
+        os=_safely(_operating_system, None),
+        platform=_safely(platform.platform, None),
+        hardware=_safely(_hardware, None),
+        seeds=dict(_seeds),
+    )
+
+
+def _operating_system() -> str:
+    return f"{platform.system()} {platform.release()}".strip()
+
+
+def _safely(read: Callable[[], T], fallback: T) -> T:
+    try:
+        return read()
+    except Exception:  # a record with a gap beats a run that fails to start
+        logger.debug("capturing the environment: a part could not be read", exc_info=True)
+        return fallback
+
+
+# -- git -------------------------------------------------------------------------------------
+
+
+def git_state(cwd: str | os.PathLike[str] | None = None) -> GitState:
+    """The commit, branch and changes of the working tree at ``cwd`` (one or two ``git`` calls)."""
+    status = _git(["status", "--porcelain=v2", "--branch", "--untracked-files=normal"], cwd)
+    if isinstance(status, GitState):
+        return status
+    commit = branch = None
+    dirty = False
+    untracked = 0
+    for line in status.decode("utf-8", "replace").splitlines():
+        if line.startswith("# branch.oid "):
+            commit = line.removeprefix("# branch.oid ").strip()
+        elif line.startswith("# branch.head "):
+            branch = line.removeprefix("# branch.head ").strip()
+        elif line.startswith("? "):
+            untracked += 1
+        elif line[:2] in ("1 ", "2 ", "u "):
+            dirty = True
+    if commit is None or commit == "(initial)":
+        return GitState(
+            branch=branch, dirty=dirty, untracked_files=untracked, problem="no commit yet"
+        )
+    if branch == "(detached)":
+        branch = None
+    diff = b""
+    if dirty:
+        found = _git(["diff", "HEAD", "--no-ext-diff", "--no-color", "--no-textconv"], cwd)
+        if isinstance(found, GitState):
+            return GitState(commit=commit, branch=branch, dirty=True, problem=found.problem)
+        diff = found
+    return GitState(
+        commit=commit,
+        branch=branch,
+        dirty=dirty,
+        diff_sha256=hashlib.sha256(diff).hexdigest(),
+        untracked_files=untracked,
+    )
+
+
+def _git(arguments: list[str], cwd: str | os.PathLike[str] | None) -> bytes | GitState:
+    """``git``'s output, or a state saying why there is none."""
+    # no optional locks: a run starting must never block, or be blocked by, the user's git
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
+    try:
+        done = subprocess.run(
+            ["git", *arguments],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            timeout=GIT_TIMEOUT_S,
+            check=False,
+        )
+    except FileNotFoundError:
+        return GitState(problem="git is not installed")
+    except subprocess.TimeoutExpired:
+        return GitState(problem=f"git took longer than {GIT_TIMEOUT_S:g} s")
+    except OSError as exc:
+        return GitState(problem=f"git could not run: {exc.strerror or exc}")
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace")
+        if "not a git repository" in message:
+            return GitState(problem="not a git repository")
+        return GitState(problem=f"git failed: {' '.join(message.split())[:200]}")
+    return done.stdout
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+def redact_argv(argv: Sequence[str]) -> tuple[str, ...]:
+    """``argv`` with the values of secret-looking arguments and URLs' credentials replaced.
+
+    A secret-looking argument's name contains token, password, passwd, secret
+    or key: ``--api-key=abc`` and ``db.password=abc`` keep their names,
+    ``--token abc`` loses the next argument (unless it is another ``--option``).
+    """
+    redacted: list[str] = []
+    value_is_secret = False
+    for argument in map(str, argv):
+        if value_is_secret:
+            value_is_secret = False
+            if not argument.startswith("--"):
+                redacted.append(REDACTED)
+                continue
+        name, equals, _ = argument.partition("=")
+        if _SECRET_NAME.search(name):
+            if equals:
+                redacted.append(f"{name}={REDACTED}")
+                continue
+            if argument.startswith("-"):
+                value_is_secret = True
+        redacted.append(_URL_CREDENTIALS.sub(rf"\g<scheme>{REDACTED}@", argument))
+    return tuple(redacted)
+
+
+# -- packages and hardware: the same for the life of the process --------------------------------
+
+
+@functools.cache
+def installed_packages() -> Mapping[str, str]:
+    """Every installed distribution's normalised name → its version (the first on the path)."""
+    found: dict[str, str] = {}
+    for distribution in importlib.metadata.distributions():
+        name = distribution.metadata["Name"]
+        if not name:
+            continue
+        found.setdefault(re.sub(r"[-_.]+", "-", name).lower(), distribution.version or "")
+    return MappingProxyType(dict(sorted(found.items())))
+
+
+@functools.cache
+def _machine() -> tuple[str | None, int | None, int | None]:
+    return _cpu_model(), os.cpu_count(), _memory_bytes()
+
+
+def _hardware() -> Hardware:
+    cpu_model, cpu_count, memory_bytes = _machine()
+    gpus, note = _gpus()
+    return Hardware(
+        cpu_model=cpu_model,
+        cpu_count=cpu_count,
+        memory_bytes=memory_bytes,
+        gpus=gpus,
+        gpu_note=note,
+    )
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Model", "Processor", "cpu model"):
+                    return value.strip() or None
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or None
+
+
+def _memory_bytes() -> int | None:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        pass
+    try:
+        import psutil  # type: ignore[import-untyped, unused-ignore]
+    except ImportError:
+        return None
+    return int(psutil.virtual_memory().total)
+
+
+def _gpus() -> tuple[tuple[Gpu, ...], str]:
+    """The GPUs torch sees, if this process imported torch; else what NVML sees, if installed.
+
+    Importing torch only to look takes seconds: a process that does not use
+    torch gets NVML's answer (``pynvml``), or none.
+    """
+    torch: Any = sys.modules.get("torch")
+    if torch is not None:
+        return _torch_gpus(torch)
+    if importlib.util.find_spec("pynvml") is not None:
+        return _nvml_gpus()
+    return (), "torch not imported and pynvml not installed: GPUs not looked up"
+
+
+@functools.cache
+def _torch_gpus(torch: Any) -> tuple[tuple[Gpu, ...], str]:
+    if not torch.cuda.is_available():
+        return (), "CUDA is not available"
+    gpus = []
+    for index in range(torch.cuda.device_count()):
+        properties = torch.cuda.get_device_properties(index)
+        gpus.append(Gpu(name=str(properties.name), memory_bytes=int(properties.total_memory)))
+    return tuple(gpus), "torch.cuda"
+
+
+@functools.cache
+def _nvml_gpus() -> tuple[tuple[Gpu, ...], str]:
+    import pynvml  # type: ignore[import-untyped, unused-ignore]
+
+    try:
+        pynvml.nvmlInit()
+    except Exception:
+        return (), "no NVIDIA driver answered"
+    try:
+        gpus = []
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            name = pynvml.nvmlDeviceGetName(handle)
+            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+            text = name.decode() if isinstance(name, bytes) else str(name)
+            gpus.append(Gpu(name=text, memory_bytes=int(memory.total)))
+        return tuple(gpus), "NVML"
+    finally:
+        pynvml.nvmlShutdown()
+
+
+# -- seeds -------------------------------------------------------------------------------------
+
+
+def seed_everything(seed: int) -> dict[str, int]:
+    """Seed Python's ``random``, NumPy's global generator and torch (when installed) with ``seed``.
+
+    Returns what was seeded (``{"random": seed, "numpy": seed, "torch": seed}``).
+    Runs this process starts afterwards record these seeds; ``ActiveRun.set_seed``
+    also records them on a run already started.
+    """
+    value = check_seed(seed)
+    random.seed(value)
+    seeded = {"random": value}
+    import numpy as np
+
+    np.random.seed(value)  # the legacy global generator: what most libraries draw from
+    seeded["numpy"] = value
+    if "torch" in sys.modules or importlib.util.find_spec("torch") is not None:
+        import torch
+
+        torch.manual_seed(value)  # every device's generator, CUDA's included
+        seeded["torch"] = value
+    _seeds.update(seeded)
+    return seeded
+
+
+def process_seeds() -> dict[str, int]:
+    """The seeds :func:`seed_everything` set in this process so far."""
+    return dict(_seeds)
