@@ -22,6 +22,7 @@ from weightbase.errors import ValidationError
 
 if TYPE_CHECKING:
     from weightbase.tracking import Run
+    from weightbase.tracking.environment import RunEnvironment
 
 __all__ = ["runs_app"]
 
@@ -106,11 +107,18 @@ def list_runs(
 
 @runs_app.command("show")
 def show(run_id: RunIdArgument, json: JsonOption = False) -> None:
-    """A run: status, times, params, tags, each metric's latest value and extremes."""
+    """A run: status, times, params, tags, metrics, and what it was started with.
+
+    The reproducibility record is summed up (commit, python, host, hardware,
+    seeds, number of packages); --json has all of it under "environment".
+    """
     with open_workspace() as wb:
         run = wb.runs.get(run_id)
+        environment = wb.runs.environment(run_id)
     if json:
-        emit_json(run.to_dict())
+        emit_json(
+            {**run.to_dict(), "environment": None if environment is None else environment.to_dict()}
+        )
         return
     name = f" ({escape(run.name)})" if run.name else ""
     console.print(f"[bold]run {run.id}[/]{name} in {escape(run.experiment)}: {run.status.value}")
@@ -142,6 +150,32 @@ def show(run_id: RunIdArgument, json: JsonOption = False) -> None:
                 str(summary.nonfinite),
             )
         console.print(metrics)
+    _print_environment(environment)
+
+
+def _print_environment(environment: RunEnvironment | None) -> None:
+    """The reproducibility record in a few lines."""
+    if environment is None:
+        console.print("  environment: not recorded")
+        return
+    lines = []
+    if environment.captured:
+        git = environment.git
+        lines += [
+            ("git", git.summary if git is not None else "unknown"),
+            ("python", f"{environment.python_version} ({environment.python_implementation})"),
+            ("host", f"{environment.hostname} ({environment.platform or environment.os})"),
+            ("hardware", environment.hardware.summary if environment.hardware else "unknown"),
+            ("command", " ".join(environment.argv)),
+            ("packages", f"{len(environment.packages)} installed (--json lists them)"),
+        ]
+    else:
+        lines.append(("captured", "no (capture_environment=False)"))
+    seeds = ", ".join(f"{name}={seed}" for name, seed in environment.seeds.items())
+    lines.append(("seeds", seeds or "none set through weightbase"))
+    console.print("[bold]environment[/]")
+    for label, text in lines:
+        console.print(f"  {label}: {escape(text)}", soft_wrap=True)
 
 
 @runs_app.command("compare")
@@ -155,19 +189,37 @@ def compare(
     ] = False,
     json: JsonOption = False,
 ) -> None:
-    """Runs side by side: their params and each metric's latest value."""
+    """Runs side by side: their params, each metric's latest value, and environment differences.
+
+    Each run's environment is compared with the first run's: changed, added and
+    removed packages, a different commit, python, host, hardware or seeds.
+    """
     if len(run_ids) < 2:
         raise ValidationError("compare needs at least two run ids")
     with open_workspace() as wb:
         comparison = wb.runs.compare(run_ids, include_system=include_system)
+        first = run_ids[0]
+        environments = [
+            (other, wb.runs.compare_environments(first, other)) for other in run_ids[1:]
+        ]
     if json:
-        emit_json(comparison.to_dict())
+        differences = [
+            {"run_ids": [first, other], **diff.to_dict()} for other, diff in environments
+        ]
+        emit_json({**comparison.to_dict(), "environment": differences})
         return
     rows = comparison.to_table(only_differences=only_differences)
     compared = table(rows[0], plain=True)
     for row in rows[1:]:
         compared.add_row(*(escape(cell) for cell in row))
     console.print(compared)
+    for other, diff in environments:
+        if diff.same:
+            console.print(f"environment of run {other}: the same as run {first}'s")
+            continue
+        console.print(f"[bold]environment of run {other}, against run {first}[/]")
+        for line in diff.lines():
+            console.print(f"  {escape(line)}", soft_wrap=True)
 
 
 @runs_app.command("history")
