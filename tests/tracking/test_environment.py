@@ -14,6 +14,7 @@ import random
 import subprocess
 import sys
 import time
+import types
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -315,3 +316,48 @@ def _environment() -> RunEnvironment:
         hardware=Hardware("i7", 8, 2**34, (), "CUDA is not available"),
         seeds={"numpy": 0},
     )
+
+
+class _FakeCuda:
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+
+    def is_available(self) -> bool:
+        return bool(self.names)
+
+    def device_count(self) -> int:
+        return len(self.names)
+
+    def get_device_properties(self, index: int) -> Any:
+        return types.SimpleNamespace(name=self.names[index], total_memory=(index + 1) * 2**30)
+
+
+@pytest.mark.parametrize(
+    ("names", "gpus", "note"),
+    [
+        (
+            ["NVIDIA H200", "NVIDIA H200"],
+            (Gpu("NVIDIA H200", 2**30), Gpu("NVIDIA H200", 2**31)),
+            "torch.cuda",
+        ),
+        ([], (), "CUDA is not available"),
+    ],
+)
+def test_gpus_come_from_torch_cuda_when_torch_is_imported(
+    monkeypatch: pytest.MonkeyPatch, names: list[str], gpus: tuple[Gpu, ...], note: str
+) -> None:
+    fake = types.ModuleType("torch")
+    fake.cuda = _FakeCuda(names)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    hardware = capture_environment().hardware
+    assert hardware is not None
+    assert (hardware.gpus, hardware.gpu_note) == (gpus, note)
+
+
+def test_without_torch_or_nvml_no_gpu_is_looked_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    monkeypatch.setattr(capture.importlib.util, "find_spec", lambda name: None)
+    hardware = capture_environment().hardware
+    assert hardware is not None
+    assert hardware.gpus == ()
+    assert hardware.gpu_note == "torch not imported and pynvml not installed: GPUs not looked up"
