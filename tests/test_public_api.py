@@ -31,6 +31,7 @@ WEIGHTBASE_NAMES = [
     "Workspace",
     "__version__",
     "open",
+    "seed_everything",
 ]
 
 TENSORS_NAMES = [

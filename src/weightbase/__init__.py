@@ -1,5 +1,7 @@
 """weightbase: the lifecycle platform for neural networks, on a content-addressed tensor store."""
 
+from typing import TYPE_CHECKING, Any
+
 from weightbase.errors import (
     ApprovalRequired,
     AuthenticationError,
@@ -18,6 +20,9 @@ from weightbase.errors import (
 )
 from weightbase.tensors import Snapshot, TensorStore
 from weightbase.workspace import Workspace, open
+
+if TYPE_CHECKING:
+    from weightbase.tracking.capture import seed_everything
 
 __version__ = "0.1.0"
 
@@ -41,4 +46,15 @@ __all__ = [
     "Workspace",
     "__version__",
     "open",
+    "seed_everything",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # seed_everything is imported when first asked for: tracking pulls in the catalog's
+    # SQLAlchemy, which `import weightbase` alone does not need
+    if name == "seed_everything":
+        from weightbase.tracking.capture import seed_everything
+
+        return seed_everything
+    raise AttributeError(f"module 'weightbase' has no attribute {name!r}")

@@ -361,3 +361,11 @@ def test_without_torch_or_nvml_no_gpu_is_looked_up(monkeypatch: pytest.MonkeyPat
     assert hardware is not None
     assert hardware.gpus == ()
     assert hardware.gpu_note == "torch not imported and pynvml not installed: GPUs not looked up"
+
+
+def test_seed_everything_is_on_the_package_too() -> None:
+    import weightbase
+
+    assert weightbase.seed_everything is seed_everything
+    with pytest.raises(AttributeError):
+        weightbase.no_such_name  # type: ignore[attr-defined]  # noqa: B018
