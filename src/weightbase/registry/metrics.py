@@ -1,12 +1,17 @@
-"""Metrics measured on a version (``{"accuracy": 0.91}``): checking and attaching them.
+"""Metrics measured on a version (``{"accuracy": 0.91}``): checking, choosing and attaching them.
 
 A metric logged again keeps every value; a version's record shows the latest.
+A version registered from a training run keeps only the run's evaluation
+metrics (:func:`is_evaluation_metric`) unless told which to keep
+(:func:`choose_metrics`): a loss or learning rate of the last step says
+nothing about the model's quality.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,9 +27,52 @@ if TYPE_CHECKING:
     from weightbase.registry.context import RegistryContext
     from weightbase.registry.records import ModelVersion
 
-__all__ = ["add_metrics", "check_metrics", "log_metrics"]
+__all__ = [
+    "EVALUATION_PREFIXES",
+    "add_metrics",
+    "check_metrics",
+    "choose_metrics",
+    "is_evaluation_metric",
+    "log_metrics",
+]
 
 _METRIC = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./ -]{0,254}\Z")
+
+#: A metric whose name's first word is one of these was measured on held-out data.
+EVALUATION_PREFIXES = frozenset({"eval", "evaluation", "val", "valid", "validation", "test"})
+_FIRST_WORD = re.compile(r"[/_. -]")
+
+
+def is_evaluation_metric(name: str) -> bool:
+    """Whether ``name`` is an evaluation metric: its first word (up to ``/ _ . -`` or
+    a space) is ``eval``, ``evaluation``, ``val``, ``valid``, ``validation`` or ``test``,
+    case aside (``val/loss``, ``eval_accuracy``, ``test/f1``, not ``train_loss``)."""
+    first = _FIRST_WORD.split(name, maxsplit=1)[0].lower()
+    return first in EVALUATION_PREFIXES
+
+
+def choose_metrics(
+    metrics: Mapping[str, float], keep: Iterable[str] | None = None
+) -> dict[str, float]:
+    """The ``metrics`` a version keeps: those matching a glob of ``keep``, or without
+    ``keep`` the evaluation metrics (:func:`is_evaluation_metric`)."""
+    if keep is None:
+        return {name: value for name, value in metrics.items() if is_evaluation_metric(name)}
+    if isinstance(keep, str | bytes) or not isinstance(keep, Iterable):
+        raise ValidationError(
+            f"keep_metrics is a list of names or glob patterns, not {type(keep).__name__}"
+        )
+    patterns = list(keep)
+    for pattern in patterns:
+        if not isinstance(pattern, str) or not pattern:
+            raise ValidationError(
+                f"keep_metrics holds names or glob patterns (text), not {pattern!r}"
+            )
+    return {
+        name: value
+        for name, value in metrics.items()
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+    }
 
 
 def check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:

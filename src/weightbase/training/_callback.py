@@ -4,7 +4,7 @@ once, starting the run they track, and registration."""
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
@@ -102,12 +102,15 @@ class FrameworkCallback:
         model_name: str,
         *,
         checkpoint: Checkpoint | Literal["best", "latest"] = "best",
+        keep_metrics: Iterable[str] | None = None,
         **push: Any,
     ) -> ModelVersion:
         """Register a checkpoint of the last run (see :meth:`Training.register`)."""
         if self.training is None:
             raise ValidationError("training has not started: nothing to register")
-        self.version = self.training.register(model_name, checkpoint=checkpoint, **push)
+        self.version = self.training.register(
+            model_name, checkpoint=checkpoint, keep_metrics=keep_metrics, **push
+        )
         return self.version
 
     def _start(

@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from weightbase.errors import ValidationError
 from weightbase.lineage import Node
+from weightbase.registry.metrics import choose_metrics
 from weightbase.training.checkpoint import Checkpoint, CheckpointManager
 
 if TYPE_CHECKING:
@@ -249,12 +250,17 @@ class Training(Generic[RunT]):
         model_name: str,
         *,
         checkpoint: Checkpoint | Literal["best", "latest"] = "best",
+        keep_metrics: Iterable[str] | None = None,
         **push: Any,
     ) -> ModelVersion:
         """Push a checkpoint's model weights as a version of ``model_name``, with lineage.
 
         The version is ``produced_by`` this run and ``trained_on`` its dataset
-        version; the checkpoint's metrics are attached to it. Other keyword
+        version. Of the checkpoint's metrics it keeps the evaluation ones
+        (``val/…``, ``eval_…``, ``test/…``: see
+        :func:`~weightbase.registry.metrics.is_evaluation_metric`), or with
+        ``keep_metrics`` those matching one of its names or glob patterns
+        (``["*"]``: all); ``metrics={...}`` adds values of its own. Other keyword
         arguments go to ``wb.models.push``.
         """
         chosen = checkpoint if isinstance(checkpoint, Checkpoint) else self._choose(checkpoint)
@@ -265,7 +271,8 @@ class Training(Generic[RunT]):
             for name, tensor in self.wb.store.read_torch(snapshot, names).items()
         }
         config = getattr(getattr(self.model, "config", None), "to_dict", None)
-        metrics = {k: v for k, v in chosen.metrics.items() if math.isfinite(v)}
+        finite = {k: v for k, v in chosen.metrics.items() if math.isfinite(v)}
+        metrics = choose_metrics(finite, keep_metrics)
         version = self.wb.models.push(
             model_name,
             state,
