@@ -182,6 +182,23 @@ def test_seeds_set_through_weightbase_are_recorded(
     assert kept.seeds == {name: 5 for name in seeded}
 
 
+def test_seeding_everything_records_on_the_runs_open_now(
+    remote_or_embedded: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import weightbase
+
+    monkeypatch.setattr(capture, "_seeds", {})
+    wb = remote_or_embedded
+    with wb.runs.start("repro") as first, wb.runs.start("repro") as second:
+        seeded = weightbase.seed_everything(9)
+    later = weightbase.seed_everything(10)
+    for run in (first, second):
+        assert wb.runs.environment(run.id).seeds == seeded  # type: ignore[union-attr]
+    with wb.runs.start("repro") as third:
+        pass
+    assert wb.runs.environment(third.id).seeds == later  # type: ignore[union-attr]
+
+
 def test_a_bad_seed_is_refused(
     remote_or_embedded: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from weightbase.errors import StorageError, ValidationError
 from weightbase.remote.sender import MetricSender
-from weightbase.tracking.capture import seed_everything
+from weightbase.tracking.capture import forget_open_run, remember_open_run, seed_process
 from weightbase.tracking.records import Artifact, Run, RunStatus
 from weightbase.tracking.run import SYSTEM_INTERVAL_S, ActiveRun
 from weightbase.tracking.system import ResourceMeter, SystemMonitor
@@ -103,6 +103,7 @@ class RemoteRun(ActiveRun):
             self._writer.close()
             raise
         register_shutdown(self)
+        remember_open_run(self)
 
     def __repr__(self) -> str:
         role = "owner" if self.owner else "attached"
@@ -172,9 +173,15 @@ class RemoteRun(ActiveRun):
     def set_seed(self, seed: int) -> None:
         """Seed ``random``, NumPy and torch here (see ``ActiveRun.set_seed``); tell the server."""
         self._check_open()
-        seeded = seed_everything(seed)
+        seeded = seed_process(seed)
         with critical_section():
             self._runs.record_seeds(self.id, seeded)
+
+    def _record_seeds(self, seeds: Mapping[str, int]) -> None:
+        # seed_everything() called while this handle is open
+        if not self._closed and os.getpid() == self._pid:
+            with critical_section():
+                self._runs.record_seeds(self.id, seeds)
 
     def set_tags(self, *tags: str | Iterable[str]) -> None:
         """Add tags: ``run.set_tags("baseline", "fp16")`` or ``run.set_tags(["a", "b"])``."""
@@ -349,6 +356,7 @@ class RemoteRun(ActiveRun):
     def _release(self) -> None:
         self._closed = True
         unregister_shutdown(self)
+        forget_open_run(self)
 
     def shutdown(self, reason: str) -> None:
         """At interpreter exit or on SIGTERM: as embedded, waiting at most 30 s for the server.

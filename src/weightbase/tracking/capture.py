@@ -21,10 +21,11 @@ import re
 import socket
 import subprocess
 import sys
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from weightbase.errors import ValidationError
 from weightbase.tracking.environment import GitState, Gpu, Hardware, RunEnvironment, check_seed
@@ -38,8 +39,11 @@ __all__ = [
     "installed_packages",
     "normalised_name",
     "process_seeds",
+    "forget_open_run",
     "redact_argv",
+    "remember_open_run",
     "seed_everything",
+    "seed_process",
 ]
 
 logger = logging.getLogger(__name__)
@@ -60,6 +64,17 @@ _URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@"
 
 # Seeds set through seed_everything in this process: every run started afterwards records them.
 _seeds: dict[str, int] = {}
+
+
+class _OpenRun(Protocol):
+    """A run handle open in this process: ``seed_everything`` records its seeds on it."""
+
+    id: int
+
+    def _record_seeds(self, seeds: Mapping[str, int]) -> None: ...
+
+
+_open_runs: weakref.WeakSet[_OpenRun] = weakref.WeakSet()
 
 
 def capture_wanted(capture: bool) -> bool:
@@ -345,9 +360,30 @@ def seed_everything(seed: int) -> dict[str, int]:
     """Seed Python's ``random``, NumPy's global generator and torch (when installed) with ``seed``.
 
     Returns what was seeded (``{"random": seed, "numpy": seed, "torch": seed}``).
-    Runs this process starts afterwards record these seeds; ``ActiveRun.set_seed``
-    also records them on a run already started.
+    The runs open in this process record these seeds, and so do those it starts
+    afterwards; ``ActiveRun.set_seed`` records them on its run alone.
     """
+    seeded = seed_process(seed)
+    for handle in list(_open_runs):
+        try:
+            handle._record_seeds(seeded)
+        except Exception:  # seeding is done; a run that cannot hear of it says so in the log
+            logger.warning("run %s: the seeds could not be recorded", handle.id, exc_info=True)
+    return seeded
+
+
+def remember_open_run(handle: _OpenRun) -> None:
+    """Record the seeds :func:`seed_everything` sets on ``handle``'s run until it is forgotten."""
+    _open_runs.add(handle)
+
+
+def forget_open_run(handle: _OpenRun) -> None:
+    """Stop recording seeds on ``handle``'s run (it was closed)."""
+    _open_runs.discard(handle)
+
+
+def seed_process(seed: int) -> dict[str, int]:
+    """Seed ``random``, NumPy and torch, remembered for runs started later; what was seeded."""
     value = check_seed(seed)
     random.seed(value)
     seeded = {"random": value}

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from weightbase.errors import Conflict, ValidationError
-from weightbase.tracking.capture import seed_everything
+from weightbase.tracking.capture import forget_open_run, remember_open_run, seed_process
 from weightbase.tracking.context import RUN_KIND
 from weightbase.tracking.records import Artifact, Run, RunStatus, check_name
 from weightbase.tracking.system import ResourceMeter, SystemMonitor
@@ -113,6 +113,7 @@ class ActiveRun:
             self._writer.close()
             raise
         register_shutdown(self)
+        remember_open_run(self)
 
     def __repr__(self) -> str:
         role = "owner" if self.owner else "attached"
@@ -267,9 +268,15 @@ class ActiveRun:
     def set_seed(self, seed: int) -> None:
         """Seed ``random``, NumPy and torch (if installed) with ``seed``; record it on the run."""
         self._check_open()
-        seeded = seed_everything(seed)
+        seeded = seed_process(seed)
         with critical_section():
             self._host.record_seeds(self.id, seeded)
+
+    def _record_seeds(self, seeds: Mapping[str, int]) -> None:
+        # seed_everything() called while this handle is open
+        if not self._closed and os.getpid() == self._pid:
+            with critical_section():
+                self._host.record_seeds(self.id, seeds)
 
     def set_tags(self, *tags: str | Iterable[str]) -> None:
         """Add tags: ``run.set_tags("baseline", "fp16")`` or ``run.set_tags(["a", "b"])``."""
@@ -421,6 +428,7 @@ class ActiveRun:
     def _release(self) -> None:
         self._closed = True
         unregister_shutdown(self)
+        forget_open_run(self)
 
     def shutdown(self, reason: str) -> None:
         """At interpreter exit or on SIGTERM: flush; an owned, live run ends.
