@@ -111,6 +111,7 @@ def test_outside_a_repository_or_without_git_the_run_still_starts(
     outside.mkdir()
     monkeypatch.chdir(outside)
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    monkeypatch.setattr(capture, "_main_folder", lambda: None)  # pytest's script is in a repo
     run = remote_or_embedded.runs.create("repro")
     found = remote_or_embedded.runs.environment(run.id)
     assert found is not None
@@ -122,6 +123,26 @@ def test_outside_a_repository_or_without_git_the_run_still_starts(
     found = remote_or_embedded.runs.environment(started.id)
     assert found is not None
     assert found.git == GitState(problem="git is not installed")
+
+
+def test_run_from_outside_its_repository_the_scripts_repository_counts(
+    remote_or_embedded: Workspace,
+    repository: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # python project/train.py from a folder outside the repository
+    script = repository / "train.py"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", str(script), raising=False)
+    run = remote_or_embedded.runs.create("repro")
+    git = remote_or_embedded.runs.environment(run.id).git  # type: ignore[union-attr]
+    assert git is not None
+    assert git.commit == _git(repository, "rev-parse", "HEAD").decode().strip()
+    assert git.branch == "trunk"
 
 
 def test_a_part_that_cannot_be_read_leaves_a_gap(

@@ -111,7 +111,7 @@ def capture_environment(
     """
     return RunEnvironment(
         captured_at=datetime.now(UTC),
-        git=_safely(lambda: git_state(cwd), GitState(problem="could not be read")),
+        git=_safely(lambda: _code_state(cwd), GitState(problem="could not be read")),
         python_version=platform.python_version(),
         python_implementation=platform.python_implementation(),
         packages=_safely(installed_packages, MappingProxyType({})),
@@ -137,6 +137,23 @@ def _safely(read: Callable[[], T], fallback: T) -> T:
 
 
 # -- git -------------------------------------------------------------------------------------
+
+
+def _code_state(cwd: str | os.PathLike[str] | None) -> GitState:
+    """The working tree of ``cwd``; outside one, that of the folder of the script being run."""
+    state = git_state(cwd)
+    if state.problem != "not a git repository" or cwd is not None:
+        return state
+    script = _main_folder()
+    return state if script is None else git_state(script)
+
+
+def _main_folder() -> str | None:
+    """The folder of the script this process runs (``python path/train.py``), if any."""
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not isinstance(main_file, str) or not os.path.isfile(main_file):
+        return None
+    return os.path.dirname(os.path.abspath(main_file))
 
 
 def git_state(cwd: str | os.PathLike[str] | None = None) -> GitState:
