@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EVALUATION_PREFIXES",
     "add_metrics",
+    "check_dataset_label",
     "check_metrics",
     "choose_metrics",
     "is_evaluation_metric",
@@ -49,6 +50,19 @@ def is_evaluation_metric(name: str) -> bool:
     case aside (``val/loss``, ``eval_accuracy``, ``test/f1``, not ``train_loss``)."""
     first = _FIRST_WORD.split(name, maxsplit=1)[0].lower()
     return first in EVALUATION_PREFIXES
+
+
+def check_dataset_label(dataset: object) -> str:
+    """``dataset`` if it names what metrics were measured on: 1 to 255 characters, no controls."""
+    if (
+        not isinstance(dataset, str)
+        or not 0 < len(dataset) <= 255
+        or any(ord(char) < 32 or ord(char) == 127 for char in dataset)
+    ):
+        raise ValidationError(
+            f"a metric's dataset is 1 to 255 characters without control characters, not {dataset!r}"
+        )
+    return dataset
 
 
 def choose_metrics(
@@ -122,8 +136,13 @@ def log_metrics(
     dataset: str | None,
     step: int | None,
 ) -> ModelVersion:
-    """Attach ``metrics`` to a version and record them (``version.metrics``)."""
+    """Attach ``metrics`` to a version and record them (``version.metrics``).
+
+    With ``dataset`` they are also kept apart per dataset (``version.dataset_metrics``).
+    """
     values = check_metrics(metrics)
+    if dataset is not None:
+        check_dataset_label(dataset)
     found = find_version(context, ref, version)
 
     def work(session: Session) -> None:

@@ -61,7 +61,10 @@ class ModelVersion:
     """One version of a model: a snapshot in the tensor store and what is known of it.
 
     ``created`` is false when a push found this version already holding the
-    same content and returned it instead of making a duplicate.
+    same content and returned it instead of making a duplicate. ``metrics``
+    holds each metric's latest value; ``dataset_metrics`` those measured on a
+    dataset, one value (the latest) per (dataset, metric):
+    ``{"iris-test": {"accuracy": 0.91}}``.
     """
 
     id: int
@@ -89,10 +92,18 @@ class ModelVersion:
     tags: tuple[str, ...] = ()
     metrics: Mapping[str, float] = field(default_factory=dict)
     created: bool = True
+    dataset_metrics: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dtypes", _frozen(self.dtypes))
         object.__setattr__(self, "metrics", _frozen(self.metrics))
+        object.__setattr__(
+            self,
+            "dataset_metrics",
+            MappingProxyType(
+                {dataset: _frozen(values) for dataset, values in self.dataset_metrics.items()}
+            ),
+        )
 
     @property
     def ref(self) -> str:
@@ -125,5 +136,8 @@ class ModelVersion:
             "aliases": list(self.aliases),
             "tags": list(self.tags),
             "metrics": dict(self.metrics),
+            "dataset_metrics": {
+                dataset: dict(values) for dataset, values in self.dataset_metrics.items()
+            },
             "created": self.created,
         }

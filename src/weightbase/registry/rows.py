@@ -157,12 +157,21 @@ def to_versions(
     ):
         aliases.setdefault(version_id, []).append(alias)
     metrics: dict[int, dict[str, float]] = {}
-    for version_id, metric, value in session.execute(
-        select(VersionMetricRow.version_id, VersionMetricRow.name, VersionMetricRow.value)
+    # one value per (metric, dataset): a metric measured on two datasets keeps both
+    by_dataset: dict[int, dict[str, dict[str, float]]] = {}
+    for version_id, metric, value, dataset in session.execute(
+        select(
+            VersionMetricRow.version_id,
+            VersionMetricRow.name,
+            VersionMetricRow.value,
+            VersionMetricRow.dataset,
+        )
         .where(VersionMetricRow.version_id.in_(ids))
         .order_by(VersionMetricRow.id)
     ):
         metrics.setdefault(version_id, {})[metric] = value  # the latest value wins
+        if dataset is not None:
+            by_dataset.setdefault(version_id, {}).setdefault(dataset, {})[metric] = value
     return [
         ModelVersion(
             **_columns(row, _VERSION_COLUMNS),
@@ -172,6 +181,7 @@ def to_versions(
             aliases=tuple(aliases.get(row.id, ())),
             tags=tuple(tags.get(row.id, ())),
             metrics=metrics.get(row.id, {}),
+            dataset_metrics=dict(sorted(by_dataset.get(row.id, {}).items())),
         )
         for row in rows
     ]

@@ -229,6 +229,8 @@ def _print_version(found: ModelVersion, analysis: ModelAnalysis) -> None:
         _field("architecture", ", ".join(f"{k} {v}" for k, v in parts.items() if v is not None))
     if found.metrics:
         _field("metrics", ", ".join(f"{k} {v:g}" for k, v in found.metrics.items()))
+    for dataset, values in found.dataset_metrics.items():
+        _field(f"  on {escape(dataset)}", ", ".join(f"{k} {v:g}" for k, v in values.items()))
     for warning in analysis.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     if analysis.layers:
