@@ -12,7 +12,7 @@ def test_the_server_records_the_environment_the_client_sent(editor: httpx.Client
         "hostname": "client-laptop",
         "python_version": "3.11.9",
         "packages": {"numpy": "2.0.0"},
-        "argv": ["train.py", "--lr", "0.1"],
+        "argv": ["train.py", "--lr", "0.1", "--hf-token=hf_abc"],
         "git": {"commit": "a" * 40, "branch": "main", "dirty": False},
         "hardware": {"cpu_count": 8, "gpus": [{"name": "NVIDIA H100", "memory_bytes": 1}]},
         "seeds": {"numpy": 3},
@@ -23,6 +23,8 @@ def test_the_server_records_the_environment_the_client_sent(editor: httpx.Client
     environment = found["environment"]
     assert environment["hostname"] == "client-laptop"
     assert environment["packages"] == {"numpy": "2.0.0"}
+    # a client that did not redact its command line is redacted on arrival
+    assert environment["argv"] == ["train.py", "--lr", "0.1", "--hf-token=<redacted>"]
     assert environment["hardware"]["gpus"] == [{"name": "NVIDIA H100", "memory_bytes": 1}]
     assert environment["seeds"] == {"numpy": 3}
 

@@ -9,6 +9,7 @@ packages, the CPU and memory) is read once per process. Seeds set through
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import importlib.metadata
@@ -92,7 +93,8 @@ def environment_to_record(capture: bool | RunEnvironment) -> RunEnvironment | No
     such as by a remote client).
     """
     if isinstance(capture, RunEnvironment):
-        return capture
+        # redacted again: a record sent by some other client may not have been
+        return dataclasses.replace(capture, argv=redact_argv(capture.argv))
     if not isinstance(capture, bool):
         raise ValidationError(
             f"capture_environment is True, False or a RunEnvironment, not {capture!r}"
