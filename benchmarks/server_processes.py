@@ -46,15 +46,24 @@ _SETTLE_POLL_S = 0.5
 _SETTLE_POLLS = 5
 _SETTLE_CPU_S = 0.05
 
-# MLflow opens its SQLite file with the library defaults (rollback journal,
-# synchronous=FULL); weightbase's catalog runs in WAL mode with synchronous=NORMAL.
-# This module, on the MLflow server's PYTHONPATH only, gives MLflow's connections
-# weightbase's settings, so both servers commit with the same durability.
+# Both servers store with the same durability. MLflow opens its SQLite file with the
+# library defaults (rollback journal, synchronous=FULL); weightbase's catalog runs in WAL
+# mode with synchronous=NORMAL. MLflow writes an artifact to a temporary file and renames
+# it without fsync; weightbase fsyncs each chunk before the rename and the folders after,
+# so that a push is durable when it is answered. This module, on the MLflow server's
+# PYTHONPATH only, gives MLflow's connections weightbase's settings and its local artifact
+# writes weightbase's fsyncs.
 MLFLOW_SQLITE_SETUP = '''\
-"""Benchmark setting for the MLflow server: SQLite in WAL mode with synchronous=NORMAL."""
+"""Benchmark settings for the MLflow server: weightbase's durability, no more, no less.
 
+SQLite in WAL mode with synchronous=NORMAL; each artifact fsynced before it is renamed
+into place, and its folder fsynced after.
+"""
+
+import os
 import sqlite3
 
+from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -66,6 +75,33 @@ def _weightbase_sqlite_settings(dbapi_connection, _record):
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
+
+
+_write = LocalArtifactRepository._write_to_destination_path
+_publish = LocalArtifactRepository._publish_staged_artifact
+
+
+def _fsynced_write(self, name, writer, artifact_path=None, finalize_temp_path=None):
+    def write_and_sync(temp_file):
+        writer(temp_file)
+        temp_file.flush()
+        os.fsync(temp_file.fileno())
+
+    return _write(self, name, write_and_sync, artifact_path, finalize_temp_path)
+
+
+def _fsynced_publish(self, temp_file_path, destination_file_path, *args, **kwargs):
+    published = _publish(self, temp_file_path, destination_file_path, *args, **kwargs)
+    folder = os.open(os.path.dirname(destination_file_path), os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+    return published
+
+
+LocalArtifactRepository._write_to_destination_path = _fsynced_write
+LocalArtifactRepository._publish_staged_artifact = _fsynced_publish
 '''
 
 

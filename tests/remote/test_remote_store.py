@@ -421,3 +421,28 @@ def test_index_lookups_take_index_keys_only(served: tuple[Workspace, RemoteWorks
             assert client.post("/index", json={"keys": [key]}).status_code == 422, key
         too_many = ["index/aa/aa" + "0" * 62] * 10_001
         assert client.post("/index", json={"keys": too_many}).status_code == 422
+
+
+def test_a_chunk_collected_during_a_push_refuses_the_manifest_and_a_retry_sends_it(
+    served: tuple[Workspace, RemoteWorkspace], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local, remote = served
+    base = _weights(4)
+    first = remote.models.push("m", base)
+    kept = local.models.pull(first)
+    victim = next(iter(local.store.snapshot(first.snapshot_id).tensors["layer0.weight"].chunks))
+    real_upload = RemoteStore.upload
+
+    def collected_meanwhile(self: RemoteStore, *args: Any, **kwargs: Any) -> Any:
+        local.store.objects.delete(chunk_key(victim.digest))  # as a gc would
+        return real_upload(self, *args, **kwargs)
+
+    tuned = {**base, "layer3.weight": base["layer3.weight"] + 1}
+    monkeypatch.setattr(RemoteStore, "upload", collected_meanwhile)
+    with pytest.raises(Conflict, match=victim.digest):
+        remote.models.push("m", tuned, fine_tuned_from=first)
+    monkeypatch.setattr(RemoteStore, "upload", real_upload)
+    assert [v.version for v in local.models.versions("m")] == [first.version]
+    second = remote.models.push("m", tuned, fine_tuned_from=first)
+    assert all(np.array_equal(local.models.pull(second)[k], tuned[k]) for k in tuned)
+    assert np.array_equal(kept["layer0.weight"], local.models.pull(second)["layer0.weight"])

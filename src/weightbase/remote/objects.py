@@ -24,6 +24,7 @@ from weightbase.errors import NotFound, NotSupported
 from weightbase.tensors.codecs import Buffer
 from weightbase.tensors.objects import ObjectInfo, ObjectStore, validate_key
 from weightbase.tensors.objects.local import LocalObjectStore
+from weightbase.tensors.read import chunk_key
 
 if TYPE_CHECKING:
     from weightbase.remote.http import Connection
@@ -110,6 +111,11 @@ class ServerObjects(ObjectStore):
             raise NotFound(f"chunk {key} is not known to be on {self.connection.url}", key=key)
         self.get(key)
 
+    def knows(self, digest: str) -> bool:
+        """Whether the chunk ``digest`` was found on the server (and marked fresh there)."""
+        with self._lock:
+            return chunk_key(digest) in self._known
+
     def know(self, digests: Iterable[str]) -> None:
         """Ask in one round trip which of ``digests`` the server holds, and remember those."""
         from weightbase.remote.transfer import missing_digests
@@ -117,7 +123,13 @@ class ServerObjects(ObjectStore):
         wanted = set(digests)
         lacking = set(missing_digests(self.connection, wanted))
         with self._lock:
-            self._known.update(f"chunks/{d[:2]}/{d}" for d in wanted - lacking)
+            self._known.update(chunk_key(d) for d in wanted - lacking)
+            self._known.difference_update(chunk_key(d) for d in lacking)  # gone since
+
+    def forget(self, digests: Iterable[str]) -> None:
+        """Take ``digests`` as no longer on the server (a gc took them): ask again next time."""
+        with self._lock:
+            self._known.difference_update(chunk_key(d) for d in digests)
 
     def put(self, key: str, data: Buffer, *, durable: bool = True) -> None:
         raise NotSupported(

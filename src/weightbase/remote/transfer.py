@@ -38,7 +38,7 @@ _STORE = "/api/v1/store"
 #: Digests asked about per ``missing`` request.
 MISSING_BATCH = 10_000
 #: About how many bytes of chunks one upload request carries (the server takes up to 48 MiB).
-BATCH_BYTES = 16 << 20
+BATCH_BYTES = 8 << 20
 
 
 @dataclass(slots=True)
@@ -222,8 +222,13 @@ def upload_snapshot(
     if early is not None:
         early.finish()
         transfer = early.transfer
-    lacking = missing_digests(connection, snapshot.chunk_digests())
     needed = snapshot.chunk_digests()
+    if early is not None and all(early.holds(d) or staging.server.knows(d) for d in needed):
+        # Every chunk was stored by this push or found on the server by it: nothing to ask.
+        # Should one have gone since (a gc), the manifest is refused with a 409 naming it.
+        lacking = []
+    else:
+        lacking = missing_digests(connection, needed)
     transfer.present_chunks += len(needed - set(lacking)) - sum(map(transfer.sent, needed))
 
     if lacking:
@@ -254,13 +259,24 @@ def upload_snapshot(
             progress(sum(len(frame) for _, frame in frames))
     manifest = snapshot.to_json()
     transfer.manifest_bytes += len(manifest)
-    stored = connection.request(
-        "POST",
-        f"{_STORE}/snapshots",
-        content=manifest,
-        headers={"Content-Type": "application/json"},
-        retry=True,
-    ).json()
+    try:
+        stored = connection.request(
+            "POST",
+            f"{_STORE}/snapshots",
+            content=manifest,
+            headers={"Content-Type": "application/json"},
+            retry=True,
+        ).json()
+    except Conflict as exc:
+        gone = exc.context.get("missing")
+        if not isinstance(gone, list) or not gone:
+            raise
+        staging.server.forget(str(digest) for digest in gone)
+        raise Conflict(
+            f"{len(gone)} chunks were on the server when this push began and are gone now "
+            f"(a garbage collection ran; the first is {gone[0]}): push again",
+            missing=gone,
+        ) from None
     if stored["id"] != snapshot.id:  # pragma: no cover - a server that re-serialises differently
         raise Conflict(f"the server stored manifest {stored['id']}, not {snapshot.id}")
     return transfer
