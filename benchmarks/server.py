@@ -61,7 +61,16 @@ Log = Callable[[str], None]
 
 OVERHEAD_MODEL = "bench-overhead"
 _WARMUP_CALLS = 20
-_PACKAGES = ("mlflow", "schemathesis", "httpx", "fastapi", "uvicorn", "sqlalchemy")
+_PACKAGES = (
+    "mlflow",
+    "schemathesis",
+    "httpx",
+    "fastapi",
+    "uvicorn",
+    "httptools",
+    "uvloop",
+    "sqlalchemy",
+)
 
 
 def run_server(config: ServerConfig, log: Log) -> ServerResults:
