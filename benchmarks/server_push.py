@@ -163,7 +163,7 @@ def push_minilm(
                 settle([server, anchor], log)
                 # untimed: the server's first push pays for imports; this one shares no chunk
                 wb.models.push("bench-warmup", _warmup_weights(config.seed + round_index))
-                # the progress callback runs as the folder is encoded into the staging store,
+                # the progress callback runs as the folder is encoded (chunks upload meanwhile),
                 # so its last call is about when encoding ended and the upload began
                 encoded: list[float] = []
                 gc.collect()

@@ -153,8 +153,8 @@ def render_server(results: ServerResults, machine: Machine) -> str:
             f"4. Push the all-MiniLM-L6-v2 folder ({minilm['files']} files,"
             f" {minilm['folder_bytes'] / 1e6:,.1f} MB) to a server that has none of it",
             f"remote `wb.models.push(name, folder)`: {seconds['weightbase']:.2f} s (about"
-            f" {_median(minilm['weightbase_encoding_seconds']):.2f} s of it encoding the folder"
-            " into the local staging store, the rest uploading and committing)",
+            f" {_median(minilm['weightbase_encoding_seconds']):.2f} s of it encoding the folder,"
+            " its chunks uploading meanwhile; the rest the last uploads and the commit)",
             f"MLflow `log_artifacts` to `mlflow server --serve-artifacts`:"
             f" {seconds['mlflow']:.2f} s",
             _spread(results.push_speedup, ".2f", _X),
@@ -246,8 +246,9 @@ def render_server(results: ServerResults, machine: Machine) -> str:
             " counted. The server already holds the other chunks from the version before,"
             " pushed in the same round; `wb.models.last_transfer` (chunks and manifest) is in"
             " the details. (4) A fresh weightbase server each round, so the push finds no chunk"
-            " there; it encodes the folder into a local staging store, sends the chunks (4"
-            " upload threads, the default) and commits the version, and the server writes each"
+            " there; it hashes the folder's tensors, looks them all up in one request, encodes"
+            " them and sends each chunk as it is encoded, in batches of about 8 MiB (4"
+            " upload threads, the default), then commits the version; the server writes each"
             " chunk to a temporary file, fsyncs and renames it; MLflow's client uploads each"
             " file (its defaults) and its server writes it to a temporary file, fsyncs (the"
             " hook above) and renames it. Both read the"
