@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from weightbase.api.auth import access
 from weightbase.api.common import API_PREFIX, workspace
 from weightbase.errors import ValidationError
-from weightbase.tracking.records import MetricHistory, check_name
+from weightbase.tracking.records import MetricHistory, check_series, series_key
 from weightbase.tracking.wire import MEDIA_TYPE, decode_batch
 from weightbase.workspace import Workspace
 
@@ -50,9 +50,13 @@ Sequence = Annotated[int, Path(ge=1, lt=2**63, description="the batch's number, 
 
 
 class MetricPoint(BaseModel):
-    """One point: ``value`` of metric ``name`` at ``step`` (NaN and infinities as text)."""
+    """One point: ``value`` of metric ``name`` at ``step`` (NaN and infinities as text).
+
+    With ``dataset`` it belongs to the series ``name@dataset``.
+    """
 
     name: str
+    dataset: str | None = None
     value: float
     step: Annotated[int, Field(ge=0, lt=_MAX_STEP)]
     epoch: float | None = None
@@ -90,9 +94,12 @@ def log_metrics(run_id: int, body: MetricBatch, wb: Wb) -> dict[str, Any]:
             raise ValidationError(f"the epoch of a point of {point.name!r} must be finite")
         epoch = math.nan if point.epoch is None else point.epoch
         when = now if point.time is None else point.time
-        grouped.setdefault(check_name(point.name), []).append(
-            (float(point.step), epoch, when, point.value)
+        key = (
+            check_series(point.name)
+            if point.dataset is None
+            else series_key(point.name, point.dataset)
         )
+        grouped.setdefault(key, []).append((float(point.step), epoch, when, point.value))
     batch = {name: np.asarray(rows, dtype=np.float64) for name, rows in grouped.items()}
     if body.writer is None and body.sequence is None:
         wb.runs.metric_store.write(run_id, batch)

@@ -118,15 +118,22 @@ class RemoteRun(ActiveRun):
         epoch: float | None = None,
         *,
         time: float | None = None,
+        dataset: str | None = None,
     ) -> None:
         """Log one value per metric at ``step`` (see ``ActiveRun.log``); sent in the background."""
-        ActiveRun.log(self, metrics, step, epoch, time=time)
+        ActiveRun.log(self, metrics, step, epoch, time=time, dataset=dataset)
 
     def log_metric(
-        self, name: str, value: Any, step: int | None = None, epoch: float | None = None
+        self,
+        name: str,
+        value: Any,
+        step: int | None = None,
+        epoch: float | None = None,
+        *,
+        dataset: str | None = None,
     ) -> None:
-        """Log one value of one metric (``log({name: value}, step, epoch)``)."""
-        self.log({name: value}, step, epoch)
+        """Log one value of one metric (``log({name: value}, step, epoch, dataset=dataset)``)."""
+        self.log({name: value}, step, epoch, dataset=dataset)
 
     def log_series(
         self,
@@ -136,9 +143,12 @@ class RemoteRun(ActiveRun):
         steps: Any = None,
         epochs: Any = None,
         times: Any = None,
+        dataset: str | None = None,
     ) -> None:
         """Log many points of one metric from arrays (see ``ActiveRun.log_series``)."""
-        ActiveRun.log_series(self, name, values, steps=steps, epochs=epochs, times=times)
+        ActiveRun.log_series(
+            self, name, values, steps=steps, epochs=epochs, times=times, dataset=dataset
+        )
 
     def flush(self, timeout: float | None = None) -> None:
         """Return once the server has stored every point logged so far.

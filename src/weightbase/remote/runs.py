@@ -28,7 +28,7 @@ from weightbase.remote.http import path_of
 from weightbase.remote.run import RemoteRun
 from weightbase.tensors import FileSource, Snapshot, TensorStore
 from weightbase.tracking.capture import environment_to_record
-from weightbase.tracking.convergence import ConvergenceReport
+from weightbase.tracking.convergence import RULES, ConvergenceReport
 from weightbase.tracking.environment import RunEnvironment, check_seeds, compare_environments
 from weightbase.tracking.lifecycle import DEFAULT_EXPERIMENT, check_run_name
 from weightbase.tracking.metrics import check_resume_step
@@ -44,6 +44,8 @@ from weightbase.tracking.records import (
     RunPage,
     RunStatus,
     check_name,
+    check_series,
+    series_key,
 )
 from weightbase.tracking.service import RunTracker
 from weightbase.tracking.system import require_psutil
@@ -62,19 +64,7 @@ _RUNS = "/api/v1/runs"
 #: The most items the server gives in one page.
 _SERVER_PAGE = 500
 #: The thresholds of ``weightbase.tracking.convergence.analyze`` that ``convergence`` passes on.
-_RULES = frozenset(
-    {
-        "window",
-        "tolerance",
-        "min_improvement",
-        "patience",
-        "min_delta",
-        "gap_increase",
-        "min_rise",
-        "gap_ratio_low",
-        "gap_ratio_high",
-    }
-)
+_RULES = frozenset(RULES)
 
 
 class RemoteRuns(RunTracker):
@@ -446,9 +436,16 @@ class RemoteRuns(RunTracker):
 
     # -- metrics -----------------------------------------------------------------------
 
-    def history(self, run_id: int, name: str, *, include_superseded: bool = False) -> MetricHistory:
+    def history(
+        self,
+        run_id: int,
+        name: str,
+        *,
+        dataset: str | None = None,
+        include_superseded: bool = False,
+    ) -> MetricHistory:
         check_run_id(run_id)
-        check_name(name)
+        name = check_series(name) if dataset is None else series_key(name, dataset)
         query = {"include_superseded": "true"} if include_superseded else {}
         found = self._http.get(f"{_run(run_id)}/metrics/{path_of(name)}", **query)
         epochs = [math.nan if epoch is None else epoch for epoch in found["epochs"]]

@@ -57,10 +57,22 @@ import numpy.typing as npt
 from weightbase.errors import ValidationError
 from weightbase.tracking.records import plain_fields
 
-__all__ = ["MIN_POINTS", "ConvergenceReport", "analyze"]
+__all__ = ["MIN_POINTS", "RULES", "ConvergenceReport", "analyze"]
 
 #: The fewest finite training points the analysis needs.
 MIN_POINTS = 8
+#: The thresholds :func:`analyze` takes as keyword arguments.
+RULES = (
+    "window",
+    "tolerance",
+    "min_improvement",
+    "patience",
+    "min_delta",
+    "gap_increase",
+    "min_rise",
+    "gap_ratio_low",
+    "gap_ratio_high",
+)
 _MIN_VALIDATION_POINTS = 4
 
 FloatArray = npt.NDArray[np.float64]

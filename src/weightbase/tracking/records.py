@@ -37,8 +37,11 @@ __all__ = [
     "RunComparison",
     "RunPage",
     "RunStatus",
+    "check_dataset",
     "check_name",
+    "check_series",
     "plain_fields",
+    "series_key",
 ]
 
 #: Metric, param and artifact names: 1 to 250 characters of letters, digits and
@@ -56,6 +59,50 @@ def check_name(name: object, *, what: str = "metric") -> str:
     if not isinstance(name, str) or not NAME_PATTERN.match(name) or "//" in name:
         raise ValidationError(f"invalid {what} name {name!r}: {_NAME_RULE}", name=name)
     return name
+
+
+#: What a metric was measured on (``dataset=``): 1 to 128 letters, digits and
+#: ``_ - . / : @`` or spaces, starting with a letter, digit or ``_``.
+DATASET_PATTERN = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_\-./:@ ]{0,126}[A-Za-z0-9_\-.:@])?\Z")
+#: The longest series key, ``name@dataset`` (the width of a metric key in the catalog).
+MAX_SERIES_KEY = 255
+
+
+def check_dataset(dataset: object) -> str:
+    """``dataset`` if it is a valid label of what a metric was measured on."""
+    if not isinstance(dataset, str) or not DATASET_PATTERN.match(dataset):
+        raise ValidationError(
+            f"invalid dataset {dataset!r}: 1 to 128 letters, digits and _ - . / : @ or "
+            "spaces, starting with a letter, digit or _, not ending in / or a space",
+            dataset=dataset,
+        )
+    return dataset
+
+
+def series_key(name: str, dataset: str | None = None) -> str:
+    """The key a metric's series is stored and read under: ``name``, or ``name@dataset``.
+
+    Names hold no ``@``, so the first ``@`` splits the two: one series, and one
+    summary, per (metric, dataset).
+    """
+    check_name(name)
+    if dataset is None:
+        return name
+    key = f"{name}@{check_dataset(dataset)}"
+    if len(key) > MAX_SERIES_KEY:
+        raise ValidationError(
+            f"metric {name!r} on dataset {dataset!r} is {len(key)} characters as "
+            f"name@dataset; at most {MAX_SERIES_KEY}"
+        )
+    return key
+
+
+def check_series(key: object) -> str:
+    """``key`` if it is a valid series key (``name`` or ``name@dataset``)."""
+    if isinstance(key, str) and "@" in key:
+        name, dataset = key.split("@", 1)
+        return series_key(name, dataset)
+    return check_name(key)
 
 
 class RunStatus(StrEnum):
@@ -144,6 +191,8 @@ class MetricSummary:
 
     ``last`` may be NaN or ±inf (then ``nonfinite`` is at least 1); ``minimum`` and
     ``maximum`` ignore non-finite values and are ``None`` if there were only those.
+    ``name`` is the series key: the metric's name, or ``name@dataset`` for one
+    logged with a ``dataset`` (``metric`` and ``dataset`` are its two parts).
     """
 
     name: str
@@ -155,9 +204,22 @@ class MetricSummary:
     count: int
     nonfinite: int
 
+    @property
+    def metric(self) -> str:
+        """The metric's name, without its dataset."""
+        return self.name.split("@", 1)[0]
+
+    @property
+    def dataset(self) -> str | None:
+        """What the metric was measured on (``log(..., dataset=)``), or ``None``."""
+        parts = self.name.split("@", 1)
+        return parts[1] if len(parts) == 2 else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "metric": self.metric,
+            "dataset": self.dataset,
             "last": _json_float(self.last),
             "last_step": self.last_step,
             "last_time": self.last_time,
@@ -341,7 +403,7 @@ class MetricFilter:
     of: Literal["last", "min", "max"] = "last"
 
     def __post_init__(self) -> None:
-        check_name(self.name)
+        check_series(self.name)
         if self.op not in _OPERATORS:
             raise ValidationError(
                 f"unknown comparison {self.op!r}; use one of {', '.join(_OPERATORS)}", op=self.op

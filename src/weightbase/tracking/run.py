@@ -29,7 +29,13 @@ import numpy.typing as npt
 from weightbase.errors import Conflict, ValidationError
 from weightbase.tracking.capture import forget_open_run, remember_open_run, seed_process
 from weightbase.tracking.context import RUN_KIND
-from weightbase.tracking.records import Artifact, Run, RunStatus, check_name
+from weightbase.tracking.records import (
+    Artifact,
+    Run,
+    RunStatus,
+    check_series,
+    series_key,
+)
 from weightbase.tracking.system import ResourceMeter, SystemMonitor
 from weightbase.tracking.writer import (
     MetricBatch,
@@ -128,17 +134,22 @@ class ActiveRun:
         epoch: float | None = None,
         *,
         time: float | None = None,
+        dataset: str | None = None,
     ) -> None:
         """Log one value per metric at ``step`` (default: one past the last step logged here).
 
         Values are numbers (Python, NumPy, or 0-d tensors); NaN and ±inf are
         stored as they are and flagged. A bad name or value refuses the whole
         call and keeps what was logged before. ``time`` is Unix seconds (default: now).
+        With ``dataset`` (what they were measured on) each metric is its own
+        series, ``name@dataset``: one per (metric, dataset).
         """
         if self._closed or self._paused or os.getpid() != self._pid:
             self._check_live()
         if type(metrics) is not dict and not isinstance(metrics, Mapping):
             raise ValidationError(f"metrics must be a mapping, not {type(metrics).__name__}")
+        if dataset is not None:
+            metrics = _on_dataset(metrics, dataset)
         known = self._known
         if (
             type(metrics) is dict
@@ -168,7 +179,7 @@ class ActiveRun:
         known = self._known
         for name, value in metrics.items():
             if name not in known:
-                check_name(name)
+                check_series(name)
                 known.add(name)
             number = value if type(value) is float else _number(name, value)
             if not math.isfinite(number):
@@ -177,10 +188,16 @@ class ActiveRun:
         return values
 
     def log_metric(
-        self, name: str, value: Any, step: int | None = None, epoch: float | None = None
+        self,
+        name: str,
+        value: Any,
+        step: int | None = None,
+        epoch: float | None = None,
+        *,
+        dataset: str | None = None,
     ) -> None:
-        """Log one value of one metric (``log({name: value}, step, epoch)``)."""
-        self.log({name: value}, step, epoch)
+        """Log one value of one metric (``log({name: value}, step, epoch, dataset=dataset)``)."""
+        self.log({name: value}, step, epoch, dataset=dataset)
 
     def log_series(
         self,
@@ -190,14 +207,15 @@ class ActiveRun:
         steps: Any = None,
         epochs: Any = None,
         times: Any = None,
+        dataset: str | None = None,
     ) -> None:
         """Log many points of one metric from arrays (the fast path for bulk logging).
 
         ``steps`` default to consecutive steps after the last one logged here;
-        ``epochs`` to none; ``times`` to now.
+        ``epochs`` to none; ``times`` to now; ``dataset`` as for ``log``.
         """
         self._check_live()
-        check_name(name)
+        name = check_series(name) if dataset is None else series_key(name, dataset)
         try:
             value_array = np.asarray(values, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError) as exc:
@@ -515,6 +533,11 @@ _now = time.time
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _on_dataset(metrics: Mapping[str, Any], dataset: str) -> dict[str, Any]:
+    """``metrics`` keyed by their series on ``dataset``: ``{"accuracy@iris-test": 0.9}``."""
+    return {series_key(name, dataset): value for name, value in metrics.items()}
 
 
 def _number(name: str, value: Any) -> float:

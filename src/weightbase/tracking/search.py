@@ -34,7 +34,7 @@ from weightbase.tracking.records import (
     RunComparison,
     RunPage,
     RunStatus,
-    check_name,
+    check_series,
 )
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ class RunSearch:
     def history(self, run_id: int, name: str, *, include_superseded: bool = False) -> MetricHistory:
         """Every point of one metric of a run, ordered by step; ``NotFound`` if none."""
         check_run_id(run_id)
-        check_name(name)
+        check_series(name)
         return self._context.metric_store.history(
             run_id, name, include_superseded=include_superseded
         )

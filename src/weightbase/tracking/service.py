@@ -32,7 +32,7 @@ from weightbase.tracking.imports import RunImporter
 from weightbase.tracking.lifecycle import DEFAULT_EXPERIMENT, Lifecycle
 from weightbase.tracking.metrics import MetricStore
 from weightbase.tracking.params import ParamsAndTags
-from weightbase.tracking.records import RunStatus
+from weightbase.tracking.records import RunStatus, series_key
 from weightbase.tracking.search import RunSearch
 
 if TYPE_CHECKING:
@@ -370,15 +370,24 @@ class RunTracker:
 
     # -- metrics -----------------------------------------------------------------------
 
-    def history(self, run_id: int, name: str, *, include_superseded: bool = False) -> MetricHistory:
+    def history(
+        self,
+        run_id: int,
+        name: str,
+        *,
+        dataset: str | None = None,
+        include_superseded: bool = False,
+    ) -> MetricHistory:
         """Every point of one metric of a run, as NumPy arrays ordered by step.
 
         ``NotFound`` if the run does not exist or never logged ``name``. Points
         still in a writer's buffer are not there yet (``flush`` first). Points
         superseded by a resume (see :meth:`resume`) only with
-        ``include_superseded``, flagged in ``history.superseded``.
+        ``include_superseded``, flagged in ``history.superseded``. A metric
+        logged with a ``dataset`` is read with it (or as ``"name@dataset"``).
         """
-        return self._search.history(run_id, name, include_superseded=include_superseded)
+        key = name if dataset is None else series_key(name, dataset)
+        return self._search.history(run_id, key, include_superseded=include_superseded)
 
     def metric_names(self, run_id: int) -> list[str]:
         """The names of the metrics a run has logged, sorted."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from weightbase.errors import ValidationError
-from weightbase.tracking.records import check_name
+from weightbase.tracking.records import check_series
 
 if TYPE_CHECKING:
     from weightbase.tracking.writer import MetricBatch
@@ -51,8 +51,9 @@ def encode_batch(batch: MetricBatch) -> bytes:
 def decode_batch(data: bytes, *, max_points: int) -> MetricBatch:
     """The batch ``data`` encodes; ``ValidationError`` for anything malformed or out of range.
 
-    Names must pass the naming rule, steps be whole numbers in [0, 2**53),
-    epochs finite or NaN (none), times finite; at most ``max_points`` points.
+    Names must pass the naming rule (``name`` or ``name@dataset``), steps be
+    whole numbers in [0, 2**53), epochs finite or NaN (none), times finite; at
+    most ``max_points`` points.
     """
     if len(data) < _HEADER.size:
         raise ValidationError("a metric batch starts with an 8-byte header")
@@ -67,7 +68,7 @@ def decode_batch(data: bytes, *, max_points: int) -> MetricBatch:
         raise ValidationError(f"the header of a metric batch is malformed: {exc}") from None
     total = 0
     for name, count in entries:
-        check_name(name)
+        check_series(name)
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ValidationError(f"metric {name!r} has {count!r} points; at least 1 is needed")
         total += count
