@@ -121,8 +121,13 @@ class FrameworkCallback:
         scheduler: Any,
         params: Mapping[str, Any],
         resume: bool | int,
+        restored_step: int | None = None,
     ) -> None:
-        """Start (or resume) the run, with ``params`` and then the callback's own."""
+        """Start (or resume) the run, with ``params`` and then the callback's own.
+
+        ``restored_step`` is the step the framework restored (0 for a fresh
+        start): a resumed run's points after it are superseded.
+        """
         self.training = Training(
             self.wb,
             self.experiment,
@@ -139,6 +144,7 @@ class FrameworkCallback:
             resume=resume,
             restore=False,  # the framework restores its own state from its own checkpoints
             system_metrics=self.system_metrics,
+            restored_step=restored_step,
         )
         self.training.__enter__()
         self._live = True

@@ -114,6 +114,7 @@ class WeightbaseCallback(TrainerCallback, FrameworkCallback):
             scheduler=kwargs.get("lr_scheduler"),
             params=params,
             resume=self.resume,
+            restored_step=state.global_step,
         )
         self._pending = None
         self._saves = 0

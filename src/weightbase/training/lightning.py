@@ -99,6 +99,7 @@ class WeightbaseLightningCallback(Callback, FrameworkCallback):
             scheduler=_one_or_group([config.scheduler for config in trainer.lr_scheduler_configs]),
             params=json_params(dict(getattr(pl_module, "hparams", None) or {})),
             resume=resume,
+            restored_step=trainer.global_step,
         )
         self._step_keys, self._epoch_keys, self._val_keys = set(), set(), set()
         self._last_logged_step = self._last_checkpoint_step = -1

@@ -20,7 +20,8 @@ CPU; the points the dead attempt logged after that checkpoint are superseded
 (kept, hidden from histories and summaries), so each curve has one point per
 step. ``resume=<run id>`` names the run (``restore=False`` resumes the run and
 its checkpoint series but loads nothing, for frameworks that restore their own
-state, as the Trainer callbacks do). ``register`` pushes the best checkpoint's
+state, as the Trainer callbacks do; their ``restored_step`` supersedes the
+points after it). ``register`` pushes the best checkpoint's
 weights as a model version ``trained_on`` the dataset version and
 ``produced_by`` the run. ``wb`` is any
 :class:`~weightbase.training.ports.TrainingWorkspace`: ``weightbase.open()``'s, or
@@ -75,6 +76,7 @@ class Training(Generic[RunT]):
         resume: bool | int = False,
         restore: bool = True,
         system_metrics: bool | float = False,
+        restored_step: int | None = None,
     ) -> None:
         if checkpoint_every_steps is not None and checkpoint_every_steps < 1:
             raise ValidationError(
@@ -100,6 +102,7 @@ class Training(Generic[RunT]):
         self.keep_last = keep_last
         self.resume = resume
         self.restore = restore
+        self.restored_step = restored_step
         self.system_metrics = system_metrics
         self.step_count = 0
         self.epoch = 0
@@ -127,8 +130,8 @@ class Training(Generic[RunT]):
             # A restored run logs the steps after its checkpoint again: the dead
             # attempt's points there are superseded, so each curve stays single-valued.
             # Without a checkpoint it starts over; with restore=False the framework
-            # restores itself and its step is not known here.
-            from_step = None
+            # restored itself, at the step it says (restored_step), if it says.
+            from_step = self.restored_step
             if self.restore:
                 from_step = progress.step if progress is not None else 0
             self._run = self.wb.runs.resume(
