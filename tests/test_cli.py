@@ -339,6 +339,7 @@ def test_demo_runs_end_to_end(cli: Any, tmp_path: Path) -> None:
     assert training["dataset"]["samples"] == 1797
     assert sum(training["dataset"]["splits"].values()) == 1797
     assert 0.9 < training["dataset"]["quality"] <= 1
+    assert training["dataset"]["grade"] == "A"  # clean bundled data grades A
     assert training["test"]["accuracy"] > 0.85
     assert len(training["checkpoints_kept"]) in (2, 3)
     assert training["best_checkpoint"]["epoch"] in training["checkpoints_kept"]

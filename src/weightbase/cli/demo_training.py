@@ -134,6 +134,7 @@ def train_digits(wb: Workspace) -> dict[str, Any]:
             "created": dataset.created,
             "samples": dataset.sample_count,
             "quality": round(dataset.quality_score or 0.0, 4),
+            "grade": dataset.quality_grade,
             "splits": dict(dataset.split_sizes),
         },
         "run": run_id,
@@ -160,7 +161,7 @@ def render_training(result: dict[str, Any]) -> None:
     console.rule("[bold]training")
     console.print(
         f"dataset {verb} {data['version']}: {data['samples']} samples, quality "
-        f"{data['quality']:.3f}, splits {data['splits']}"
+        f"{data['quality']:.3f} (grade {data['grade']}), splits {data['splits']}"
     )
     best = result["best_checkpoint"]
     console.print(
