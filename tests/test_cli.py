@@ -340,6 +340,14 @@ def test_demo_runs_end_to_end(cli: Any, tmp_path: Path) -> None:
     assert sum(training["dataset"]["splits"].values()) == 1797
     assert 0.9 < training["dataset"]["quality"] <= 1
     assert training["dataset"]["grade"] == "A"  # clean bundled data grades A
+    # a run failed 4 steps past its step-10 checkpoint, resumed: one point a step
+    for resumed in (report["resume"], rerun["resume"]):
+        assert resumed["superseded_steps"] == [11, 12, 13, 14]
+        assert resumed["steps_logged"] == 34
+        assert resumed["curve_points"] == 30
+        assert resumed["curve_single_valued"] is True
+        assert resumed["curve_steps"] == [1, 30]
+    assert rerun["resume"]["run"] != report["resume"]["run"]
     assert training["test"]["accuracy"] > 0.85
     assert len(training["checkpoints_kept"]) in (2, 3)
     assert training["best_checkpoint"]["epoch"] in training["checkpoints_kept"]

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from weightbase.cli._common import byte_progress, console, emit_json, human_bytes, path_size
 from weightbase.cli.demo_governance import govern, render_governance
+from weightbase.cli.demo_resume import render_resume, resume_after_failure
 from weightbase.cli.demo_training import render_training, train_digits
 from weightbase.cli.models import diff_renderables, history_table, version_line
 from weightbase.registry.diff import diff_to_dict
@@ -182,6 +183,8 @@ def _tour(wb: Workspace, folder: Path, root: Path, *, json: bool) -> None:
 
     # 4. train a small network on real data with tracking and checkpoints, register it
     results["training"] = train_digits(wb)
+    # ... and a run that fails past its checkpoint, resumed: its curves stay one point a step
+    results["resume"] = resume_after_failure(wb)
 
     # 5. one tensor, ten rows of it: only the chunks holding them are read
     name = "embeddings.word_embeddings.weight"
@@ -253,6 +256,7 @@ def _tour(wb: Workspace, folder: Path, root: Path, *, json: bool) -> None:
     console.print()
     console.print(history_table(history, title=f"history of {MODEL_NAME}"))
     render_training(results["training"])
+    render_resume(results["resume"])
     console.print(
         f"read rows 1000:1010 of {name}: {elapsed * 1000:.1f} ms "
         f"(only the chunk holding them, of {results['one_tensor']['chunks_of_tensor']})"
