@@ -37,6 +37,7 @@ from weightbase.api.auth import access
 from weightbase.api.common import API_PREFIX, workspace
 from weightbase.errors import Conflict, IntegrityError, NotFound, ValidationError
 from weightbase.tensors.chunks import chunk_digest, parse_header
+from weightbase.tensors.codecs import Buffer
 from weightbase.tensors.manifest import Snapshot, validate_name
 from weightbase.tensors.read import chunk_key
 from weightbase.workspace import Workspace
@@ -305,7 +306,7 @@ async def _read_body(request: Request, limit: int, *, what: str) -> bytes:
     return b"".join(parts)
 
 
-def _store_chunk(wb: Workspace, digest: str, frame: bytes, *, sync: bool = True) -> StoredChunk:
+def _store_chunk(wb: Workspace, digest: str, frame: Buffer, *, sync: bool = True) -> StoredChunk:
     actual = chunk_digest(frame)
     if actual != digest:
         raise ValidationError(
@@ -345,7 +346,8 @@ def _store_batch(wb: Workspace, body: bytes) -> StoredChunks:
         start = offset + _RECORD_HEAD
         if size > MAX_CHUNK_BYTES or start + size > len(view):
             raise ValidationError(f"chunk {digest} says {size} bytes, past the batch's end")
-        stored = _store_chunk(wb, digest, bytes(view[start : start + size]), sync=False)
+        # a view, not a copy: the frame is hashed and written straight from the body
+        stored = _store_chunk(wb, digest, view[start : start + size], sync=False)
         count += 1
         created += int(stored.created)
         offset = start + size
