@@ -230,28 +230,48 @@ def history(
         int,
         typer.Option("--tail", help="Print the last N points (0: all); --json prints all."),
     ] = _DEFAULT_TAIL,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset", help="The dataset the metric was measured on, if logged with one."
+        ),
+    ] = None,
+    include_superseded: Annotated[
+        bool,
+        typer.Option(
+            "--include-superseded",
+            help="Also the points a resumed run's failed attempt logged past its checkpoint.",
+        ),
+    ] = False,
     json: JsonOption = False,
 ) -> None:
     """Every point of one metric of a run: step, epoch, time and value."""
     if tail < 0:
         raise ValidationError(f"--tail must be 0 or more, not {tail}")
     with open_workspace() as wb:
-        found = wb.runs.history(run_id, metric)
+        found = wb.runs.history(
+            run_id, metric, dataset=dataset, include_superseded=include_superseded
+        )
     if json:
         emit_json(found.to_dict())
         return
     count = len(found)
     start = 0 if tail == 0 else max(0, count - tail)
     columns = ("step", "epoch", "time", "value")
+    if include_superseded:
+        columns += ("superseded",)
     points = table(columns, right=columns, plain=True)
     for index in range(start, count):
         epoch = float(found.epochs[index])
-        points.add_row(
+        row = [
             str(int(found.steps[index])),
             "" if math.isnan(epoch) else f"{epoch:g}",
             f"{float(found.times[index]):.3f}",
             _value(float(found.values[index])),
-        )
+        ]
+        if include_superseded:
+            row.append("yes" if found.superseded[index] else "")
+        points.add_row(*row)
     shown = "all" if start == 0 else f"the last {count - start}"
     console.print(f"{escape(metric)} of run {run_id}: {count} points, {shown} shown")
     console.print(points)
