@@ -257,7 +257,7 @@ def history(
         return
     count = len(found)
     start = 0 if tail == 0 else max(0, count - tail)
-    columns = ("step", "epoch", "time", "value")
+    columns: tuple[str, ...] = ("step", "epoch", "time", "value")
     if include_superseded:
         columns += ("superseded",)
     points = table(columns, right=columns, plain=True)
