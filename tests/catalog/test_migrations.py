@@ -47,6 +47,8 @@ TABLES = {
     "scan_results",
     "webhooks",
     "webhook_deliveries",
+    "deployments",
+    "deployment_events",
     "ethics_reviews",
     "explanations",
 }

@@ -4,8 +4,8 @@ Rows only: the rules about what may be written live in the domain modules
 (``registry``, ``lineage``, ``governance``) that own these tables. The base and
 column types are in ``base``; users, tokens and governance records in
 ``governance_tables``, webhooks in ``webhook_tables``, ethics reviews and
-explanations in ``review_tables``, re-exported here, so this module names every
-table.
+explanations in ``review_tables``, deployments in ``deployment_tables``,
+re-exported here, so this module names every table.
 Every change to these needs a migration in ``migrations/versions`` (a test
 compares the two).
 """
@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from weightbase.catalog.base import LIVE, Base, BigId, UTCDateTime, utcnow
+from weightbase.catalog.deployment_tables import DeploymentEventRow, DeploymentRow
 from weightbase.catalog.governance_tables import (
     APPROVAL_DECISIONS,
     APPROVAL_STATUSES,
@@ -45,16 +46,8 @@ from weightbase.catalog.governance_tables import (
     ScanResultRow,
     UserRow,
 )
-from weightbase.catalog.review_tables import (
-    ETHICS_DECISIONS,
-    EthicsReviewRow,
-    ExplanationRow,
-)
-from weightbase.catalog.webhook_tables import (
-    DELIVERY_STATUSES,
-    WebhookDeliveryRow,
-    WebhookRow,
-)
+from weightbase.catalog.review_tables import ETHICS_DECISIONS, EthicsReviewRow, ExplanationRow
+from weightbase.catalog.webhook_tables import DELIVERY_STATUSES, WebhookDeliveryRow, WebhookRow
 
 __all__ = [
     "APPROVAL_DECISIONS",
@@ -74,6 +67,8 @@ __all__ = [
     "ComplianceReportRow",
     "DatasetRow",
     "DatasetVersionRow",
+    "DeploymentEventRow",
+    "DeploymentRow",
     "EthicsReviewRow",
     "EventRow",
     "ExplanationRow",
