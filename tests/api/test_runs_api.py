@@ -44,7 +44,8 @@ def test_experiments_create_get_and_page(editor: httpx.Client) -> None:
             break
     assert {"exp/one", "exp/two", "exp/three"} <= set(names)
     assert len(names) == len(set(names))
-    assert_error(editor.get("/experiments", params={"after": "x"}), 422, "validation_error")
+    for cursor in ("x", "\u00b2", "\u0663"):  # "²" and an Arabic-Indic 3 are digits to str
+        assert_error(editor.get("/experiments", params={"after": cursor}), 422, "validation_error")
 
 
 def test_run_create_get_status_params_tags(editor: httpx.Client, run: dict[str, Any]) -> None:

@@ -385,6 +385,15 @@ def test_history_is_every_change_in_order(workspace: Workspace) -> None:
     ]
 
 
+def test_describe_passes_over_ids_no_catalog_row_can_have(workspace: Workspace) -> None:
+    version = workspace.models.push("m", _weights(1))
+    odd = [Node("model_version", text) for text in ("9" * 30, str(2**63), "\u00b2", "0", "-1")]
+    named = workspace.models.describe([*odd, workspace.models.node(version)])
+    assert named == {workspace.models.node(version): "m@0.1.0"}
+    datasets = [Node("dataset_version", n.id) for n in odd]
+    assert workspace.describe(datasets) == {node: str(node) for node in datasets}  # unnamed
+
+
 def test_lineage_edges_and_walks(workspace: Workspace) -> None:
     base = workspace.models.push("base", _weights(1))
     tuned = workspace.models.push("tuned", _weights(2), fine_tuned_from=base)

@@ -336,6 +336,6 @@ def _experiment_key(text: str) -> str | int:
 def _offset(after: str | None) -> int:
     if after is None:
         return 0
-    if not after.isdigit():
+    if not (after.isascii() and after.isdigit()):
         raise ValidationError(f"not a cursor of this listing: {after!r}")
     return int(after)

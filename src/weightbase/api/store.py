@@ -294,7 +294,7 @@ def _check_digest(digest: str) -> str:
 
 async def _read_body(request: Request, limit: int, *, what: str) -> bytes:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise ValidationError(f"a {what} is at most {limit} bytes", limit=limit)
     parts = []
     received = 0

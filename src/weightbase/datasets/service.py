@@ -348,7 +348,7 @@ class DatasetRegistry:
 
     def describe(self, nodes: Iterable[Node]) -> dict[Node, str]:
         """``name@version`` for each of ``nodes`` that is a dataset version (others left out)."""
-        ids = {int(n.id) for n in nodes if n.kind == _NODE and n.id.isdigit()}
+        ids = {row for n in nodes if n.kind == _NODE and (row := n.row_id) is not None}
         if not ids:
             return {}
         with self._catalog.session() as session:

@@ -44,6 +44,14 @@ class Node:
     def __str__(self) -> str:
         return f"{self.kind}:{self.id}"
 
+    @property
+    def row_id(self) -> int | None:
+        """The id as a catalog row id (ASCII digits, 1 to 2**63 - 1), else None."""
+        if not (self.id.isascii() and self.id.isdigit()):
+            return None
+        value = int(self.id)
+        return value if 0 < value < 2**63 else None
+
     def to_dict(self) -> dict[str, str]:
         return {"kind": self.kind, "id": self.id}
 

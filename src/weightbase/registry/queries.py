@@ -168,7 +168,7 @@ def history(
 
 def describe(context: RegistryContext, nodes: Iterable[Node]) -> dict[Node, str]:
     """``name@version`` for each of ``nodes`` that is a model version."""
-    ids = {int(n.id) for n in nodes if n.kind == VERSION_NODE and n.id.isdigit()}
+    ids = {row for n in nodes if n.kind == VERSION_NODE and (row := n.row_id) is not None}
     if not ids:
         return {}
     with context.catalog.session() as session:
