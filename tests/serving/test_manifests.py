@@ -508,6 +508,10 @@ def _dockerfile() -> list[tuple[str, str]]:
 def test_the_dockerfile_runs_what_the_manifests_expect() -> None:
     import json
 
+    import typer.main
+
+    from weightbase.cli import app
+
     instructions = _dockerfile()
     known = {
         "FROM",
@@ -526,6 +530,7 @@ def test_the_dockerfile_runs_what_the_manifests_expect() -> None:
     assert instructions[0] == ("FROM", "python:3.11-slim")
     assert json.loads(values["ENTRYPOINT"]) == ["weightbase"]
     assert json.loads(values["CMD"])[:1] == ["server"]
+    assert "server" in typer.main.get_command(app).commands  # type: ignore[attr-defined]
     assert values["EXPOSE"] == str(PORT)
     assert values["USER"].split(":")[0] == str(RUN_AS_USER)
     assert f"127.0.0.1:{PORT}/healthz" in values["HEALTHCHECK"]
@@ -534,3 +539,16 @@ def test_the_dockerfile_runs_what_the_manifests_expect() -> None:
     assert any(".[server]" in run for run in runs)
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8")
     assert "!src/" in ignored
+
+
+def test_the_arguments_are_options_of_weightbase_serve() -> None:
+    import typer.main
+
+    from weightbase.cli import app
+
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    if "serve" not in commands:
+        pytest.skip("weightbase serve is not in this tree yet")
+    flags = {flag for param in commands["serve"].params for flag in param.opts}
+    args = container(seed_manifests())["args"]
+    assert {arg for arg in args if arg.startswith("--")} <= flags
