@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from weightbase.governance.scan_results import Scans
     from weightbase.lineage import LineageService, Node
     from weightbase.registry.service import ModelRegistry
+    from weightbase.serving.service import Deployments
     from weightbase.tensors import TensorStore
     from weightbase.tensors.maintenance import GcReport
     from weightbase.tracking.service import RunTracker
@@ -150,6 +151,16 @@ class Workspace:
         from weightbase.webhooks import Webhooks
 
         return Webhooks(self.catalog, recorder=self.recorder)
+
+    @cached_property
+    def deployments(self) -> Deployments:
+        """Model versions deployed to environments: configuration, scale, status, history."""
+        from weightbase.governance.approvals import production_guard
+        from weightbase.serving.service import Deployments
+
+        return Deployments(
+            self.catalog, recorder=self.recorder, models=self.models, guard=production_guard
+        )
 
     @cached_property
     def access(self) -> Access:

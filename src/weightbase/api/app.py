@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from weightbase.api import (
     audit,
     datasets,
+    deployments,
     governance,
     lineage,
     models,
@@ -139,6 +140,7 @@ def create_app(
         governance.router,
         lineage.router,
         reviews.router,
+        deployments.router,
         users.router,
         store.router,
     ):

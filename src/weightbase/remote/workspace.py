@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from weightbase.lineage import LineageService, Node
     from weightbase.registry.service import ModelRegistry
     from weightbase.remote.store import RemoteStore
+    from weightbase.serving.service import Deployments
     from weightbase.tracking.service import RunTracker
     from weightbase.webhooks import Webhooks
     from weightbase.workspace import Collected
@@ -89,6 +90,13 @@ class RemoteWorkspace(Workspace):
         from weightbase.remote.lineage import RemoteLineage
 
         return RemoteLineage(self.connection)
+
+    @cached_property
+    def deployments(self) -> Deployments:
+        """Deployments on the server (the methods of ``Deployments``)."""
+        from weightbase.remote.deployments import RemoteDeployments
+
+        return RemoteDeployments(self.connection)
 
     def describe(self, nodes: Iterable[Node]) -> dict[Node, str]:
         """The server's readable name per node: ``name@version``, ``run 12``, else ``kind:id``."""

@@ -1,12 +1,14 @@
 """Serving: deployments of model versions to environments (``wb.deployments``).
 
-- :mod:`~weightbase.serving.records`: the configuration, deployment and history records.
+- :mod:`~weightbase.serving.records`: the configuration, deployment and history records;
+- :mod:`~weightbase.serving.service`: ``wb.deployments``, deploy, scale, undeploy, status.
 """
 
 from weightbase.serving.records import (
     Deployment,
     DeploymentConfig,
     DeploymentEvent,
+    DeploymentHealth,
     Monitoring,
     Resources,
     Scaling,
@@ -16,6 +18,7 @@ __all__ = [
     "Deployment",
     "DeploymentConfig",
     "DeploymentEvent",
+    "DeploymentHealth",
     "Monitoring",
     "Resources",
     "Scaling",

@@ -25,6 +25,7 @@ __all__ = [
     "Deployment",
     "DeploymentConfig",
     "DeploymentEvent",
+    "DeploymentHealth",
     "Monitoring",
     "Resources",
     "Scaling",
@@ -458,4 +459,43 @@ class DeploymentEvent:
             by=data.get("by"),
             reason=data.get("reason"),
             details=dict(data.get("details") or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentHealth:
+    """Whether a deployment serves, as far as its recorded state says, and why not."""
+
+    deployment_id: str
+    model: str
+    version: str
+    environment: str
+    status: str
+    replicas: int
+    healthy: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "deployment_id": self.deployment_id,
+            "model": self.model,
+            "version": self.version,
+            "environment": self.environment,
+            "status": self.status,
+            "replicas": self.replicas,
+            "healthy": self.healthy,
+            "detail": self.detail,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeploymentHealth:
+        return cls(
+            deployment_id=str(data["deployment_id"]),
+            model=str(data["model"]),
+            version=str(data["version"]),
+            environment=str(data["environment"]),
+            status=str(data["status"]),
+            replicas=int(data["replicas"]),
+            healthy=bool(data["healthy"]),
+            detail=str(data["detail"]),
         )
