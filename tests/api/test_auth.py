@@ -127,6 +127,10 @@ def test_the_matrix_knows_every_action() -> None:
         "approve"
     )
     assert _action("GET", "/api/v1/webhooks/{webhook_id}/deliveries") == "admin"
+    # deploying and undeploying change a model: its owner's and team's to do
+    assert _action("POST", "/api/v1/deploy/{model}") == "write"
+    assert _action("DELETE", "/api/v1/deploy/{model}") == "write"
+    assert _action("GET", "/api/v1/deploy/{model}/status") == "read"
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from weightbase.cli.approvals import approvals_app
 from weightbase.cli.compliance import compliance_app
 from weightbase.cli.datasets import datasets_app
 from weightbase.cli.demo import demo
+from weightbase.cli.deploy import deploy_app
 from weightbase.cli.ethics import ethics_app
 from weightbase.cli.exit_codes import ExitCode, ExitCodeGroup
 from weightbase.cli.explain import explain_app
@@ -65,6 +66,7 @@ app.add_typer(approvals_app, name="approvals")
 app.add_typer(compliance_app, name="compliance")
 app.add_typer(ethics_app, name="ethics")
 app.add_typer(explain_app, name="explain")
+app.add_typer(deploy_app, name="deploy")
 app.command(name="demo")(demo)
 app.command(name="lineage")(lineage)
 app.command(name="scan")(scan)
