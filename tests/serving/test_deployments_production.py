@@ -7,15 +7,20 @@ same check the registry asks of a move into the production stage or alias.
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from tests.remote_support import LiveServer
+from typer.testing import CliRunner
 
 import weightbase
+from weightbase.cli import ExitCode, app
 from weightbase.errors import ApprovalRequired
+from weightbase.remote import RemoteWorkspace
 from weightbase.remote.deployments import RemoteDeployments
 from weightbase.serving.service import Deployments
 from weightbase.workspace import Workspace
@@ -120,3 +125,25 @@ def test_every_public_method_of_the_service_is_overridden_remotely() -> None:
     for name in public:
         remote = inspect.signature(getattr(RemoteDeployments, name))
         assert remote == inspect.signature(getattr(Deployments, name)), name
+
+
+def test_the_deploy_commands_work_against_a_server(served: tuple[Workspace, Workspace]) -> None:
+    local, remote = served
+    assert isinstance(remote, RemoteWorkspace)
+    token = str(remote.connection._client.headers["authorization"]).removeprefix("Bearer ")
+    env = {"WEIGHTBASE_TOKEN": token, "WEIGHTBASE_URL": ""}
+
+    def run(*args: str, code: int = 0) -> Any:
+        result = CliRunner().invoke(app, ["--url", remote.url, "deploy", *args], env=env)
+        assert result.exit_code == code, (result.output, result.exception)
+        return result
+
+    made = json.loads(run("create", "bert@0.1.0", "--env", "staging", "--json").stdout)
+    assert made["status"] == "pending"
+    assert local.deployments.status("bert").id == made["id"]
+    run("create", "bert@0.1.0", "--env", "production", code=ExitCode.PERMISSION_DENIED)
+    run("scale", "bert", "2", code=ExitCode.USAGE)
+    stopped = json.loads(run("stop", "bert", "--json").stdout)
+    assert stopped["status"] == "stopped"
+    history = json.loads(run("history", "bert", "--json").stdout)
+    assert [event["action"] for event in history] == ["deploy", "undeploy"]
