@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from weightbase.governance.scan_records import ScanReport
     from weightbase.registry.context import RegistryContext
     from weightbase.registry.records import ModelVersion
+    from weightbase.serving.entry_points import EntryPoint
     from weightbase.tensors import TensorStore, WriteStats
 
 __all__ = ["LINEAGE", "PINS", "DeltaParent", "PushOptions", "WriteArgs", "push", "write_source"]
@@ -97,6 +98,7 @@ class PushOptions:
     stats: WriteStats | None
     trainable: tuple[str, ...] | None = None
     delta_from: VersionLike | DeltaParent | None = LINEAGE
+    entry_point: EntryPoint | None = None
 
 
 def push(context: RegistryContext, name: str, source: Any, options: PushOptions) -> ModelVersion:
@@ -130,7 +132,7 @@ def push(context: RegistryContext, name: str, source: Any, options: PushOptions)
         analysis = analyse(
             snapshot, context.store, config=push_config or options.config, trainable=trainable
         )
-        digest = content_digest(snapshot)
+        digest = content_digest(snapshot, described=_described(snapshot))
         actor = context.recorder.actor
 
         def work(session: Session) -> tuple[int, bool]:
@@ -278,6 +280,7 @@ def _store_source(
     """Write ``source`` under the publish's pending ref; the snapshot, a config, trainable names."""
     if isinstance(source, Snapshot):
         held = publication.hold(context.store.snapshot(source.id))
+        _check_entry_point(held, options.entry_point)
         return held, None, set(options.trainable) if options.trainable is not None else None
     how: WriteArgs = {
         "ref": publication.pending_ref(),
@@ -286,24 +289,26 @@ def _store_source(
         "progress": options.progress,
         "stats": options.stats,
     }
-    return write_source(context.store, source, how)
+    return write_source(context.store, source, how, entry_point=options.entry_point)
 
 
 def write_source(
-    store: TensorStore, source: Any, how: WriteArgs
+    store: TensorStore, source: Any, how: WriteArgs, *, entry_point: EntryPoint | None = None
 ) -> tuple[Snapshot, Mapping[str, Any] | None, Any]:
     """Write any source a push takes to ``store``; the snapshot, a config and trainable names.
 
-    A remote workspace writes through this too, into its staging store.
+    A remote workspace writes through this too, into its staging store. ``entry_point``
+    is recorded in the snapshot's metadata, where a remote push's server finds it too.
     """
     from weightbase.tensors.formats import import_path
     from weightbase.tensors.write import FileSource
 
+    entry = _entry_metadata(entry_point)
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         if not path.exists():
             raise ValidationError(f"{path} does not exist (expected a weights file or folder)")
-        return import_path(store, path, **how), None, None
+        return import_path(store, path, metadata=entry or None, **how), None, None
     if callable(getattr(source, "state_dict", None)) and callable(
         getattr(source, "named_parameters", None)
     ):
@@ -312,19 +317,47 @@ def write_source(
         if config is not None:
             text = json.dumps(config, indent=2, sort_keys=True, default=str).encode()
             files.append(FileSource("config.json", text))
-        metadata = {"framework": "pytorch"}
+        metadata = {"framework": "pytorch", **entry}
         snapshot = store.write(source.state_dict(), files=files, metadata=metadata, **how)
         return snapshot, config, trainable_parameter_names(source)
     if isinstance(source, Mapping):
         if not source:
             raise ValidationError("cannot push a model with no tensors")
         framework = "pytorch" if any(_is_torch(value) for value in source.values()) else "numpy"
-        return store.write(source, metadata={"framework": framework}, **how), None, None
+        metadata = {"framework": framework, **entry}
+        return store.write(source, metadata=metadata, **how), None, None
     raise ValidationError(
         f"cannot push a {type(source).__name__}: expected a torch module, a state dict, "
         "a dict of NumPy arrays, a path to a .safetensors/torch file or model folder, "
         "or a Snapshot"
     )
+
+
+def _entry_metadata(entry_point: EntryPoint | None) -> dict[str, str]:
+    from weightbase.serving.entry_points import METADATA_KEY
+
+    return {METADATA_KEY: entry_point.to_metadata()} if entry_point is not None else {}
+
+
+def _described(snapshot: Snapshot) -> dict[str, Any] | None:
+    """The entry point is part of a version's content: the same weights built by other
+    code are another version."""
+    from weightbase.serving.entry_points import entry_point_of
+
+    entry_point = entry_point_of(snapshot)
+    return {"entry_point": entry_point.to_dict()} if entry_point is not None else None
+
+
+def _check_entry_point(snapshot: Snapshot, entry_point: EntryPoint | None) -> None:
+    """A stored snapshot keeps the entry point it was written with; another is refused."""
+    from weightbase.serving.entry_points import entry_point_of
+
+    if entry_point is not None and entry_point_of(snapshot) != entry_point:
+        raise ValidationError(
+            f"snapshot {snapshot.id[:12]} was stored without the entry point "
+            f"{entry_point.target}; push the weights themselves to record one",
+            entry_point=entry_point.target,
+        )
 
 
 def _scan(context: RegistryContext, source: Any) -> ScanReport | None:

@@ -173,6 +173,8 @@ class ModelRegistry:
         stats: WriteStats | None = None,
         trainable: Iterable[str] | None = None,
         delta_from: VersionLike | DeltaParent | None = LINEAGE,
+        entry_point: str | None = None,
+        init_args: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Store ``source`` as a new version of ``name`` and return it.
 
@@ -194,7 +196,16 @@ class ModelRegistry:
         What storing the weights cost is added into ``stats``, when given.
         ``trainable`` names the trainable parameters of a ``Snapshot`` source (a
         module's own are read from it; other sources count every parameter).
+        ``entry_point`` (``package.module:Name``) names the user's importable class that
+        builds the version, with JSON ``init_args``, or a ``predict`` function; it is
+        recorded with the weights and is part of the version's content (see
+        :func:`weightbase.serving.runnable.load_runnable`).
         """
+        from weightbase.serving.entry_points import parse_entry_point
+
+        if init_args is not None and entry_point is None:
+            raise ValidationError("init_args need an entry_point to be passed to")
+        entry = parse_entry_point(entry_point, init_args) if entry_point is not None else None
         options = _push.PushOptions(
             version=version,
             bump=bump,
@@ -212,6 +223,7 @@ class ModelRegistry:
             stats=stats,
             trainable=tuple(trainable) if trainable is not None else None,
             delta_from=delta_from,
+            entry_point=entry,
         )
         return _push.push(self._context, name, source, options)
 

@@ -150,6 +150,8 @@ class RemoteModels(ModelRegistry):
         stats: WriteStats | None = None,
         trainable: Iterable[str] | None = None,
         delta_from: VersionLike | DeltaParent | None = LINEAGE,
+        entry_point: str | None = None,
+        init_args: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Store ``source`` as a new version of ``name`` on the server (see ``ModelRegistry.push``).
 
@@ -159,11 +161,22 @@ class RemoteModels(ModelRegistry):
         """
         from weightbase.governance.scan_results import check_pickled
         from weightbase.registry.push import WriteArgs, write_source
+        from weightbase.serving.entry_points import parse_entry_point
         from weightbase.tensors import TensorStore
+
+        if init_args is not None and entry_point is None:
+            raise ValidationError("init_args need an entry_point to be passed to")
+        # recorded in the snapshot's metadata, where the server reads it back
+        entry = parse_entry_point(entry_point, init_args) if entry_point is not None else None
 
         if isinstance(source, str | os.PathLike) and Path(source).exists():
             check_pickled(source)
         if isinstance(source, Snapshot):
+            if entry is not None:
+                raise ValidationError(
+                    "an entry point is recorded with the weights: push them, not a stored snapshot",
+                    entry_point=entry.target,
+                )
             snapshot_id, pushed_config, found = source.id, None, None  # on the server
             self.last_transfer = Transfer(present_chunks=len(source.chunk_digests()))
         else:
@@ -182,7 +195,9 @@ class RemoteModels(ModelRegistry):
                         "progress": progress,
                         "stats": stats,
                     }
-                    snapshot, pushed_config, found = write_source(staged, source, how)
+                    snapshot, pushed_config, found = write_source(
+                        staged, source, how, entry_point=entry
+                    )
                     self.last_transfer = self._store.upload(
                         staging, snapshot, workers=self.upload_workers
                     )
