@@ -209,3 +209,11 @@ def test_one_deployment_per_model_and_environment(wb: Workspace) -> None:
     (only,) = wb.deployments.list(environment="production")
     assert only.version == "0.1.0"
     assert len(wb.deployments.history("org/digits", environment="production")) == 3
+
+
+def test_a_deleted_models_deployments_are_gone_from_listings(wb: Workspace) -> None:
+    wb.deployments.deploy("org/digits@0.1.0", environment="staging")
+    wb.models.delete("org/digits", force=True)
+    assert wb.deployments.list(include_stopped=True) == []
+    with pytest.raises(NotFound):
+        wb.deployments.status("org/digits")

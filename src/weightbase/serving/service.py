@@ -348,10 +348,11 @@ class Deployments:
             select(DeploymentRow, ModelRow.name, ModelVersionRow.version)
             .join(ModelRow, ModelRow.id == DeploymentRow.model_id)
             .join(ModelVersionRow, ModelVersionRow.id == DeploymentRow.version_id)
+            .where(ModelRow.deleted_at.is_(None))  # a deleted model serves nothing
             .order_by(DeploymentRow.created_at.desc(), DeploymentRow.id)
         )
         if model is not None:
-            query = query.where(ModelRow.name == _model_name(model), ModelRow.deleted_at.is_(None))
+            query = query.where(ModelRow.name == _model_name(model))
         if environment is not None:
             query = query.where(DeploymentRow.environment == environment)
         if status is not None:
