@@ -217,3 +217,20 @@ def test_a_deleted_models_deployments_are_gone_from_listings(wb: Workspace) -> N
     assert wb.deployments.list(include_stopped=True) == []
     with pytest.raises(NotFound):
         wb.deployments.status("org/digits")
+
+
+@pytest.mark.embedded_only
+def test_concurrent_deploys_to_one_environment_make_one_deployment(wb: Workspace) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    versions = ["0.1.0", "0.2.0"] * 4
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        made = list(
+            pool.map(
+                lambda v: wb.deployments.deploy(f"org/digits@{v}", environment="staging"),
+                versions,
+            )
+        )
+    assert len({deployment.id for deployment in made}) == 1
+    assert len(wb.deployments.list(include_stopped=True)) == 1
+    assert len(wb.deployments.history("org/digits")) == len(versions)

@@ -100,6 +100,12 @@ class Deployments:
         who = self._recorder.actor
 
         def work(session: Session) -> Deployment:
+            # Deploys of one model take turns (PostgreSQL locks its row; SQLite's write
+            # transaction holds the database), so a racing deploy to the same environment
+            # finds the first one's row and updates it instead of colliding on the index.
+            session.execute(
+                select(ModelRow.id).where(ModelRow.id == found.model_id).with_for_update()
+            )
             version_row = session.get_one(ModelVersionRow, found.id)
             if chosen.environment == "production" and self._guard is not None:
                 self._guard(session, found.model_id, version_row)
