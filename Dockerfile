@@ -19,8 +19,9 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip install ".[server]"
 
-# A fixed numeric uid, so that the manifests' runAsNonRoot/runAsUser can check it.
-RUN useradd --uid 10001 --user-group --create-home --home-dir /home/weightbase weightbase \
+# A fixed numeric uid and gid, so that the manifests' runAsNonRoot/runAsUser can check it.
+RUN groupadd --gid 10001 weightbase \
+    && useradd --uid 10001 --gid 10001 --create-home --home-dir /home/weightbase weightbase \
     && mkdir /data && chown weightbase:weightbase /data
 USER 10001:10001
 ENV WEIGHTBASE_HOME=/data
