@@ -86,6 +86,14 @@ def test_a_bare_encoder_serves_mean_pooled_normalised_embeddings(wb: Any, tmp_pa
     np.testing.assert_allclose(np.stack(runnable.predict(texts)), embeddings)
 
 
+def test_a_model_stored_in_bfloat16_is_served_in_bfloat16(wb: Any, tmp_path: Path) -> None:
+    model = _bert("BertModel").to(torch.bfloat16)
+    wb.models.push("half", _folder(tmp_path, model, "half"))
+    runnable = load_runnable(wb, "half@latest")
+    assert {p.dtype for p in runnable.model.parameters()} == {torch.bfloat16}
+    assert runnable.embed(["the cat"]).dtype == np.float32
+
+
 def test_a_sequence_classifier_classifies(wb: Any, tmp_path: Path) -> None:
     model = _bert("BertForSequenceClassification", num_labels=2, id2label=LABELS)
     wb.models.push("sentiment", _folder(tmp_path, model, "sentiment"))

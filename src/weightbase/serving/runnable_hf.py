@@ -289,7 +289,7 @@ def build_hf(
     auto = getattr(transformers, _AUTO_CLASSES[task])
     try:
         with torch.device(device):
-            model = auto.from_config(config)
+            model = auto.from_config(config, dtype=_stored_dtype(torch, snapshot))
     except ValueError as exc:  # no class of this task for the config's model type
         raise ValidationError(
             f"{version.ref} ({config.model_type}) cannot serve {task}: {exc}", task=task
@@ -306,6 +306,17 @@ def build_hf(
     if isinstance(runnable, EmbeddingRunnable):
         _configure_pooling(runnable, store, snapshot, config)
     return runnable
+
+
+def _stored_dtype(torch: Any, snapshot: Snapshot) -> Any:
+    """The one float dtype the weights are stored in (a bf16 model is served in bf16, not
+    widened to float32), else float32."""
+    floats = {entry.dtype for entry in snapshot.tensors.values()} & set(_SERVED_DTYPES)
+    return getattr(torch, _SERVED_DTYPES[floats.pop()]) if len(floats) == 1 else torch.float32
+
+
+# the store's dtype names (safetensors') of the float types a model is built in
+_SERVED_DTYPES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32"}
 
 
 def _fit_prefix(model: Any, state: dict[str, Any]) -> dict[str, Any]:
