@@ -65,6 +65,19 @@ def test_the_entry_point_is_part_of_the_content(wb: Any) -> None:
     assert plain.content_digest != first.content_digest
 
 
+def test_a_stored_snapshot_keeps_the_entry_point_it_was_written_with(wb: Any) -> None:
+    first = wb.models.push("mlp", _mlp(), entry_point=MLP, init_args=MLP_ARGS)
+    snapshot = wb.store.snapshot(first.snapshot_id)
+    again = wb.models.push("copy", snapshot, entry_point=MLP, init_args=MLP_ARGS)
+    assert again.content_digest == first.content_digest
+    assert load_runnable(wb, "copy@latest").task == "predict"
+    with pytest.raises(ValidationError, match="stored without the entry point"):
+        wb.models.push("copy", snapshot, entry_point="tests.serving.models_entry:predict")
+    plain = wb.models.push("plain", _mlp().state_dict())
+    with pytest.raises(ValidationError, match="stored without the entry point"):
+        wb.models.push("plain", wb.store.snapshot(plain.snapshot_id), entry_point=MLP)
+
+
 def test_a_predict_entry_point_takes_the_batch_and_the_weights(wb: Any) -> None:
     weights = {"w": np.array([1.0, 2.0, 3.0], dtype=np.float32)}
     wb.models.push(

@@ -349,15 +349,9 @@ def _described(snapshot: Snapshot) -> dict[str, Any] | None:
 
 
 def _check_entry_point(snapshot: Snapshot, entry_point: EntryPoint | None) -> None:
-    """A stored snapshot keeps the entry point it was written with; another is refused."""
-    from weightbase.serving.entry_points import entry_point_of
+    from weightbase.serving.entry_points import check_recorded
 
-    if entry_point is not None and entry_point_of(snapshot) != entry_point:
-        raise ValidationError(
-            f"snapshot {snapshot.id[:12]} was stored without the entry point "
-            f"{entry_point.target}; push the weights themselves to record one",
-            entry_point=entry_point.target,
-        )
+    check_recorded(snapshot, entry_point)
 
 
 def _scan(context: RegistryContext, source: Any) -> ScanReport | None:

@@ -161,7 +161,7 @@ class RemoteModels(ModelRegistry):
         """
         from weightbase.governance.scan_results import check_pickled
         from weightbase.registry.push import WriteArgs, write_source
-        from weightbase.serving.entry_points import parse_entry_point
+        from weightbase.serving.entry_points import check_recorded, parse_entry_point
         from weightbase.tensors import TensorStore
 
         if init_args is not None and entry_point is None:
@@ -172,11 +172,7 @@ class RemoteModels(ModelRegistry):
         if isinstance(source, str | os.PathLike) and Path(source).exists():
             check_pickled(source)
         if isinstance(source, Snapshot):
-            if entry is not None:
-                raise ValidationError(
-                    "an entry point is recorded with the weights: push them, not a stored snapshot",
-                    entry_point=entry.target,
-                )
+            check_recorded(self._store.snapshot(source.id), entry)
             snapshot_id, pushed_config, found = source.id, None, None  # on the server
             self.last_transfer = Transfer(present_chunks=len(source.chunk_digests()))
         else:

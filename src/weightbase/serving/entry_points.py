@@ -20,7 +20,13 @@ from weightbase.errors import ValidationError
 if TYPE_CHECKING:
     from weightbase.tensors.manifest import Snapshot
 
-__all__ = ["METADATA_KEY", "EntryPoint", "entry_point_of", "parse_entry_point"]
+__all__ = [
+    "METADATA_KEY",
+    "EntryPoint",
+    "check_recorded",
+    "entry_point_of",
+    "parse_entry_point",
+]
 
 #: The snapshot metadata key a push records the entry point under.
 METADATA_KEY = "entry_point"
@@ -121,3 +127,14 @@ def entry_point_of(snapshot: Snapshot) -> EntryPoint | None:
             f"snapshot {snapshot.id[:12]}: its entry point has no target", entry_point=text
         )
     return EntryPoint.from_dict(data)
+
+
+def check_recorded(snapshot: Snapshot, entry_point: EntryPoint | None) -> None:
+    """A stored snapshot keeps the entry point it was written with; pushing it with another
+    is refused (push the weights themselves to record one)."""
+    if entry_point is not None and entry_point_of(snapshot) != entry_point:
+        raise ValidationError(
+            f"snapshot {snapshot.id[:12]} was stored without the entry point "
+            f"{entry_point.target}; push the weights themselves to record one",
+            entry_point=entry_point.target,
+        )
