@@ -234,3 +234,23 @@ def test_concurrent_deploys_to_one_environment_make_one_deployment(wb: Workspace
     assert len({deployment.id for deployment in made}) == 1
     assert len(wb.deployments.list(include_stopped=True)) == 1
     assert len(wb.deployments.history("org/digits")) == len(versions)
+
+
+@pytest.mark.parametrize("name", ["", "../etc", "a b", "org//x", "x" * 300, "-x"])
+def test_a_bad_model_name_is_a_validation_error(wb: Workspace, name: str) -> None:
+    for call in (
+        lambda: wb.deployments.status(name),
+        lambda: wb.deployments.scale(name, 1),
+        lambda: wb.deployments.undeploy(name),
+        lambda: wb.deployments.history(name),
+        lambda: wb.deployments.health(name),
+        lambda: wb.deployments.deploy(f"{name}@0.1.0"),
+    ):
+        with pytest.raises(ValidationError):
+            call()
+
+
+@pytest.mark.parametrize("config", [[1, 2], "batch_size=3", 7])
+def test_a_config_that_is_not_a_mapping_is_refused(wb: Workspace, config: object) -> None:
+    with pytest.raises(ValidationError, match="config"):
+        wb.deployments.deploy("org/digits@0.1.0", config=config)  # type: ignore[arg-type]

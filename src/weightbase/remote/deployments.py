@@ -8,16 +8,20 @@ overridden (a test checks that none is inherited) and answers from
 from __future__ import annotations
 
 import builtins
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from weightbase.errors import ValidationError
 from weightbase.serving.records import (
     Deployment,
-    DeploymentConfig,
     DeploymentEvent,
     DeploymentHealth,
 )
-from weightbase.serving.service import ConfigLike, Deployments
+from weightbase.serving.service import (
+    ConfigLike,
+    Deployments,
+    model_name,
+    resolve_config,
+    version_ref,
+)
 
 if TYPE_CHECKING:
     from weightbase.remote.http import Connection
@@ -41,17 +45,13 @@ class RemoteDeployments(Deployments):
         config: ConfigLike = None,
         reason: str | None = None,
     ) -> Deployment:
-        if not isinstance(model_ref, str) or not model_ref:
-            raise ValidationError(f"name a model version, not {model_ref!r}", field="model")
-        model, _, version = model_ref.partition("@")
-        if isinstance(config, DeploymentConfig):
-            body_config: Any = config.to_dict()
-        else:
-            body_config = None if config is None else dict(config)
+        model, version = version_ref(model_ref)
+        # checked here as embedded, so a bad one fails the same way before any request
+        chosen = resolve_config(config, environment)
         body = {
-            "version": version or None,
-            "environment": environment,
-            "config": body_config,
+            "version": version,
+            "environment": chosen.environment,
+            "config": None if config is None else chosen.to_dict(),
             "reason": reason,
         }
         return Deployment.from_dict(self._http.post(f"{_DEPLOY}/{model}", body))
@@ -73,13 +73,13 @@ class RemoteDeployments(Deployments):
             "environment": environment,
             "reason": reason,
         }
-        return Deployment.from_dict(self._http.post(f"{_DEPLOY}/{_name(model)}/-/scale", body))
+        return Deployment.from_dict(self._http.post(f"{_DEPLOY}/{model_name(model)}/-/scale", body))
 
     def undeploy(
         self, model: str, *, environment: str | None = None, reason: str | None = None
     ) -> Deployment:
         found = self._http.delete(
-            f"{_DEPLOY}/{_name(model)}", environment=environment, reason=reason
+            f"{_DEPLOY}/{model_name(model)}", environment=environment, reason=reason
         )
         return Deployment.from_dict(found)
 
@@ -92,20 +92,22 @@ class RemoteDeployments(Deployments):
         reason: str | None = None,
     ) -> Deployment:
         body = {"status": status, "environment": environment, "reason": reason}
-        return Deployment.from_dict(self._http.post(f"{_DEPLOY}/{_name(model)}/-/status", body))
+        return Deployment.from_dict(
+            self._http.post(f"{_DEPLOY}/{model_name(model)}/-/status", body)
+        )
 
     def status(self, model: str, *, environment: str | None = None) -> Deployment:
-        found = self._http.get(f"{_DEPLOY}/{_name(model)}/status", environment=environment)
+        found = self._http.get(f"{_DEPLOY}/{model_name(model)}/status", environment=environment)
         return Deployment.from_dict(found)
 
     def health(self, model: str, *, environment: str | None = None) -> DeploymentHealth:
-        found = self._http.get(f"{_DEPLOY}/{_name(model)}/-/health", environment=environment)
+        found = self._http.get(f"{_DEPLOY}/{model_name(model)}/-/health", environment=environment)
         return DeploymentHealth.from_dict(found)
 
     def history(
         self, model: str, *, environment: str | None = None
     ) -> builtins.list[DeploymentEvent]:
-        found = self._http.get(f"{_DEPLOY}/{_name(model)}/-/history", environment=environment)
+        found = self._http.get(f"{_DEPLOY}/{model_name(model)}/-/history", environment=environment)
         return [DeploymentEvent.from_dict(item) for item in found["items"]]
 
     def list(
@@ -124,16 +126,3 @@ class RemoteDeployments(Deployments):
             include_stopped=include_stopped or None,
         )
         return [Deployment.from_dict(item) for item in found["items"]]
-
-
-def _name(model: str) -> str:
-    """A model name for a path: refused here, as embedded, when it names a version."""
-    if not isinstance(model, str) or not model:
-        raise ValidationError(f"name a model, not {model!r}", field="model")
-    if "@" in model:
-        raise ValidationError(
-            f"name a model ({model.partition('@')[0]}), not a version ({model}): "
-            "a model has one deployment per environment",
-            field="model",
-        )
-    return model

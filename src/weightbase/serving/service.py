@@ -34,6 +34,7 @@ from weightbase.catalog.schema import (
     utcnow,
 )
 from weightbase.errors import NotFound, ValidationError
+from weightbase.names import check_entity_name, split_ref
 from weightbase.serving.records import (
     ENVIRONMENTS,
     STATUSES,
@@ -50,7 +51,14 @@ if TYPE_CHECKING:
     from weightbase.changes import ChangeRecorder
     from weightbase.registry import ModelRegistry
 
-__all__ = ["ConfigLike", "Deployments", "ProductionGuard"]
+__all__ = [
+    "ConfigLike",
+    "Deployments",
+    "ProductionGuard",
+    "model_name",
+    "resolve_config",
+    "version_ref",
+]
 
 #: A configuration: the record, a mapping (snake_case or seed 000's camelCase), or None.
 ConfigLike = DeploymentConfig | Mapping[str, Any] | None
@@ -94,8 +102,9 @@ class Deployments:
         ``production`` needs an approved request where the model's policy asks for one
         (``ApprovalRequired``); a bad configuration is a ``ValidationError`` naming the field.
         """
-        chosen = _config(config, environment)
+        chosen = resolve_config(config, environment)
         _check_reason(reason)
+        version_ref(model_ref)
         found = self._models.version(model_ref)
         who = self._recorder.actor
 
@@ -162,7 +171,7 @@ class Deployments:
         if replicas is None and min_replicas is None and max_replicas is None:
             raise ValidationError("scale needs replicas, min_replicas or max_replicas")
         _check_reason(reason)
-        name = _model_name(model)
+        name = model_name(model)
 
         def work(session: Session) -> Deployment:
             row = self._require_active(session, name, environment)
@@ -212,7 +221,7 @@ class Deployments:
         The environment is free again; the stopped deployment stays in the history.
         """
         _check_reason(reason)
-        name = _model_name(model)
+        name = model_name(model)
 
         def work(session: Session) -> Deployment:
             row = self._require_active(session, name, environment)
@@ -248,7 +257,7 @@ class Deployments:
                 field="status",
             )
         _check_reason(reason)
-        name = _model_name(model)
+        name = model_name(model)
 
         def work(session: Session) -> Deployment:
             row = self._require_active(session, name, environment)
@@ -278,7 +287,7 @@ class Deployments:
 
         Without ``environment`` the model must be deployed to one environment only.
         """
-        name = _model_name(model)
+        name = model_name(model)
         with self._catalog.session() as session:
             model_id = _model_id(session, name)
             row = _find_active(session, name, model_id, environment)
@@ -319,7 +328,7 @@ class Deployments:
         self, model: str, *, environment: str | None = None
     ) -> builtins.list[DeploymentEvent]:
         """Every change to ``model``'s deployments (in ``environment``), oldest first."""
-        name = _model_name(model)
+        name = model_name(model)
         if environment is not None:
             _check_environment(environment)
         with self._catalog.session() as session:
@@ -358,7 +367,7 @@ class Deployments:
             .order_by(DeploymentRow.created_at.desc(), DeploymentRow.id)
         )
         if model is not None:
-            query = query.where(ModelRow.name == _model_name(model))
+            query = query.where(ModelRow.name == model_name(model))
         if environment is not None:
             query = query.where(DeploymentRow.environment == environment)
         if status is not None:
@@ -425,7 +434,8 @@ class Deployments:
         )
 
 
-def _config(config: ConfigLike, environment: str | None) -> DeploymentConfig:
+def resolve_config(config: ConfigLike, environment: str | None) -> DeploymentConfig:
+    """The configuration ``deploy`` records: ``config`` checked, ``environment`` applied."""
     if environment is not None:
         _check_environment(environment)
     if config is None:
@@ -461,16 +471,23 @@ def _check_reason(reason: str | None) -> None:
         raise ValidationError(f"reason must be text, not {type(reason).__name__}", field="reason")
 
 
-def _model_name(model: str) -> str:
-    if not isinstance(model, str) or not model:
-        raise ValidationError(f"name a model, not {model!r}", field="model")
-    if "@" in model:
+def model_name(model: str) -> str:
+    """``model`` if it names a model (not a version): the verbs after ``deploy`` take one."""
+    if isinstance(model, str) and "@" in model:
         raise ValidationError(
             f"name a model ({model.partition('@')[0]}), not a version ({model}): "
             "a model has one deployment per environment",
             field="model",
         )
-    return model
+    return check_entity_name(model)
+
+
+def version_ref(model_ref: str) -> tuple[str, str | None]:
+    """The model name and version (or alias; None: ``latest``) of ``model_ref``, checked."""
+    if not isinstance(model_ref, str):
+        raise ValidationError(f"name a model version, not {model_ref!r}", field="model")
+    name, ref = split_ref(model_ref)
+    return check_entity_name(name), ref
 
 
 def _model_id(session: Session, name: str) -> int:
