@@ -4,6 +4,7 @@ by ``load_runnable`` embedded and through a remote workspace."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -192,6 +193,25 @@ def test_a_version_is_built_once_per_process_even_by_threads_at_once(
     wb.models.set_alias("mlp", "production", got[0].version.version)
     assert load_runnable(wb, "mlp@production").module is got[0].module
     assert len(builds) == 1
+
+
+def test_a_loaded_version_is_found_again_without_reading_its_files(
+    wb: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.serving.test_runnable_hf import _bert, _folder
+
+    wb.models.push("encoder", _folder(tmp_path, _bert("BertModel"), "encoder"))
+    first = load_runnable(wb, "encoder@latest")
+    reads: list[str] = []
+    real = type(wb.store).file_bytes
+
+    def counted(store: Any, snapshot: Any, name: str) -> bytes:
+        reads.append(name)
+        return real(store, snapshot, name)
+
+    monkeypatch.setattr(type(wb.store), "file_bytes", counted)
+    assert load_runnable(wb, "encoder@latest").model is first.model
+    assert reads == []
 
 
 @pytest.mark.cuda

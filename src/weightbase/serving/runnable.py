@@ -60,6 +60,8 @@ _Key = tuple[str, str, str]  # snapshot id, task, device
 _lock = threading.Lock()
 _built: dict[_Key, Runnable] = {}
 _building: dict[_Key, threading.Lock] = {}
+# the task a snapshot is built for when asked for a task (or None): read once, not per load
+_tasks: dict[tuple[str, str | None], str] = {}
 
 
 def load_runnable(
@@ -78,7 +80,12 @@ def load_runnable(
     store = wb.store
     snapshot = store.snapshot(version.snapshot_id)
     device = _check_device(device)
-    chosen = _choose_task(store, snapshot, version, task)
+    with _lock:
+        chosen = _tasks.get((snapshot.id, task))
+    if chosen is None:
+        chosen = _choose_task(store, snapshot, version, task)
+        with _lock:
+            _tasks[(snapshot.id, task)] = chosen
     key = (snapshot.id, chosen, device)
     built = _build_once(key, lambda: _build(store, snapshot, chosen, version, device))
     return built.for_version(version)
@@ -88,6 +95,7 @@ def clear_runnables() -> None:
     """Forget every runnable this process built (the next load builds again)."""
     with _lock:
         _built.clear()
+        _tasks.clear()
 
 
 def _build_once(key: _Key, build: Callable[[], Runnable]) -> Runnable:
