@@ -10,18 +10,18 @@ from __future__ import annotations
 import builtins
 from typing import TYPE_CHECKING
 
+from weightbase.serving.deployment_checks import (
+    ConfigLike,
+    model_name,
+    resolve_config,
+    version_ref,
+)
 from weightbase.serving.records import (
     Deployment,
     DeploymentEvent,
     DeploymentHealth,
 )
-from weightbase.serving.service import (
-    ConfigLike,
-    Deployments,
-    model_name,
-    resolve_config,
-    version_ref,
-)
+from weightbase.serving.service import Deployments
 
 if TYPE_CHECKING:
     from weightbase.remote.http import Connection

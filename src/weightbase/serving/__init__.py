@@ -1,7 +1,8 @@
 """Serving: deployments of model versions to environments (``wb.deployments``).
 
 - :mod:`~weightbase.serving.records`: the configuration, deployment and history records;
-- :mod:`~weightbase.serving.service`: ``wb.deployments``, deploy, scale, undeploy, status.
+- :mod:`~weightbase.serving.service`: ``wb.deployments``, deploy, scale, undeploy, status (its
+  argument checks in ``deployment_checks``, its catalog queries in ``deployment_rows``).
 """
 
 from weightbase.serving.records import (

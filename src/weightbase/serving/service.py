@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -34,9 +34,24 @@ from weightbase.catalog.schema import (
     utcnow,
 )
 from weightbase.errors import NotFound, ValidationError
-from weightbase.names import check_entity_name, split_ref
+from weightbase.serving.deployment_checks import (
+    ConfigLike,
+    check_environment,
+    check_reason,
+    model_name,
+    resolve_config,
+    version_ref,
+)
+from weightbase.serving.deployment_rows import (
+    active_row,
+    deployment_record,
+    event_record,
+    find_active,
+    health_detail,
+    live_model_id,
+    version_of,
+)
 from weightbase.serving.records import (
-    ENVIRONMENTS,
     STATUSES,
     Deployment,
     DeploymentConfig,
@@ -51,17 +66,8 @@ if TYPE_CHECKING:
     from weightbase.changes import ChangeRecorder
     from weightbase.registry import ModelRegistry
 
-__all__ = [
-    "ConfigLike",
-    "Deployments",
-    "ProductionGuard",
-    "model_name",
-    "resolve_config",
-    "version_ref",
-]
+__all__ = ["ConfigLike", "Deployments", "ProductionGuard"]
 
-#: A configuration: the record, a mapping (snake_case or seed 000's camelCase), or None.
-ConfigLike = DeploymentConfig | Mapping[str, Any] | None
 #: The check a version must pass to enter production (governance's ``production_guard``).
 ProductionGuard = Callable[["Session", int, ModelVersionRow], None]
 #: The statuses an inference server (or an operator) reports; the others follow a verb.
@@ -103,7 +109,7 @@ class Deployments:
         (``ApprovalRequired``); a bad configuration is a ``ValidationError`` naming the field.
         """
         chosen = resolve_config(config, environment)
-        _check_reason(reason)
+        check_reason(reason)
         version_ref(model_ref)
         found = self._models.version(model_ref)
         who = self._recorder.actor
@@ -118,9 +124,9 @@ class Deployments:
             version_row = session.get_one(ModelVersionRow, found.id)
             if chosen.environment == "production" and self._guard is not None:
                 self._guard(session, found.model_id, version_row)
-            row = _active_row(session, found.model_id, chosen.environment)
+            row = active_row(session, found.model_id, chosen.environment)
             now = utcnow()
-            previous = None if row is None else _version_of(session, row.version_id)
+            previous = None if row is None else version_of(session, row.version_id)
             if row is None:
                 row = DeploymentRow(
                     id=uuid.uuid4().hex,
@@ -149,7 +155,7 @@ class Deployments:
                 details,
                 event="deployment_created" if previous is None else "deployment_updated",
             )
-            return _record(row, found.model, found.version)
+            return deployment_record(row, found.model, found.version)
 
         return self._catalog.write(work)
 
@@ -170,7 +176,7 @@ class Deployments:
         """
         if replicas is None and min_replicas is None and max_replicas is None:
             raise ValidationError("scale needs replicas, min_replicas or max_replicas")
-        _check_reason(reason)
+        check_reason(reason)
         name = model_name(model)
 
         def work(session: Session) -> Deployment:
@@ -205,11 +211,11 @@ class Deployments:
             row.replicas = wanted
             row.status = "scaled"
             row.updated_at = utcnow()
-            version = _version_of(session, row.version_id)
+            version = version_of(session, row.version_id)
             self._change(
                 session, row, name, version, "scale", reason, details, event="deployment_scaled"
             )
-            return _record(row, name, version)
+            return deployment_record(row, name, version)
 
         return self._catalog.write(work)
 
@@ -220,7 +226,7 @@ class Deployments:
 
         The environment is free again; the stopped deployment stays in the history.
         """
-        _check_reason(reason)
+        check_reason(reason)
         name = model_name(model)
 
         def work(session: Session) -> Deployment:
@@ -229,12 +235,12 @@ class Deployments:
             row.status = "stopped"
             row.replicas = 0
             row.updated_at = utcnow()
-            version = _version_of(session, row.version_id)
+            version = version_of(session, row.version_id)
             details = {"previous_status": previous}
             self._change(
                 session, row, name, version, "undeploy", reason, details, event="deployment_stopped"
             )
-            return _record(row, name, version)
+            return deployment_record(row, name, version)
 
         return self._catalog.write(work)
 
@@ -256,7 +262,7 @@ class Deployments:
                 "(scale and undeploy set the others)",
                 field="status",
             )
-        _check_reason(reason)
+        check_reason(reason)
         name = model_name(model)
 
         def work(session: Session) -> Deployment:
@@ -264,7 +270,7 @@ class Deployments:
             previous = row.status
             row.status = status
             row.updated_at = utcnow()
-            version = _version_of(session, row.version_id)
+            version = version_of(session, row.version_id)
             details = {"previous_status": previous}
             self._change(
                 session,
@@ -276,7 +282,7 @@ class Deployments:
                 details,
                 event="deployment_status_changed",
             )
-            return _record(row, name, version)
+            return deployment_record(row, name, version)
 
         return self._catalog.write(work)
 
@@ -289,8 +295,8 @@ class Deployments:
         """
         name = model_name(model)
         with self._catalog.session() as session:
-            model_id = _model_id(session, name)
-            row = _find_active(session, name, model_id, environment)
+            model_id = live_model_id(session, name)
+            row = find_active(session, name, model_id, environment)
             if row is None:
                 query = select(DeploymentRow).where(DeploymentRow.model_id == model_id)
                 if environment is not None:
@@ -301,13 +307,13 @@ class Deployments:
             if row is None:
                 where = f" to {environment}" if environment else ""
                 raise NotFound(f"{name} was never deployed{where}", model=name)
-            return _record(row, name, _version_of(session, row.version_id))
+            return deployment_record(row, name, version_of(session, row.version_id))
 
     def health(self, model: str, *, environment: str | None = None) -> DeploymentHealth:
         """Whether ``model``'s deployment serves, as its recorded status says, and why not."""
         found = self.status(model, environment=environment)
         healthy = found.status in ("running", "scaled") and found.replicas > 0
-        detail = _health_detail(found)
+        detail = health_detail(found)
         if found.status == "failed":
             reasons = [e.reason for e in self.history(model, environment=found.environment)]
             last = next((reason for reason in reversed(reasons) if reason), None)
@@ -330,9 +336,9 @@ class Deployments:
         """Every change to ``model``'s deployments (in ``environment``), oldest first."""
         name = model_name(model)
         if environment is not None:
-            _check_environment(environment)
+            check_environment(environment)
         with self._catalog.session() as session:
-            model_id = _model_id(session, name)
+            model_id = live_model_id(session, name)
             query = (
                 select(DeploymentEventRow)
                 .join(DeploymentRow, DeploymentRow.id == DeploymentEventRow.deployment_id)
@@ -341,7 +347,7 @@ class Deployments:
             )
             if environment is not None:
                 query = query.where(DeploymentRow.environment == environment)
-            return [_event(row) for row in session.scalars(query)]
+            return [event_record(row) for row in session.scalars(query)]
 
     def list(
         self,
@@ -354,7 +360,7 @@ class Deployments:
         """Deployments, newest first; stopped ones only with ``include_stopped`` (or
         ``status="stopped"``)."""
         if environment is not None:
-            _check_environment(environment)
+            check_environment(environment)
         if status is not None and status not in STATUSES:
             raise ValidationError(
                 f"status must be one of {', '.join(STATUSES)}, not {status!r}", field="status"
@@ -375,14 +381,17 @@ class Deployments:
         elif not include_stopped:
             query = query.where(DeploymentRow.status != "stopped")
         with self._catalog.session() as session:
-            return [_record(row, name, version) for row, name, version in session.execute(query)]
+            return [
+                deployment_record(row, name, version)
+                for row, name, version in session.execute(query)
+            ]
 
     # -- helpers ---------------------------------------------------------------------
 
     def _require_active(
         self, session: Session, name: str, environment: str | None
     ) -> DeploymentRow:
-        row = _find_active(session, name, _model_id(session, name), environment)
+        row = find_active(session, name, live_model_id(session, name), environment)
         if row is None:
             where = f" in {environment}" if environment else ""
             raise NotFound(f"{name} has no active deployment{where}", model=name)
@@ -432,147 +441,3 @@ class Deployments:
             event=event,
             payload={**after, "reason": reason} if reason else after,
         )
-
-
-def resolve_config(config: ConfigLike, environment: str | None) -> DeploymentConfig:
-    """The configuration ``deploy`` records: ``config`` checked, ``environment`` applied."""
-    if environment is not None:
-        _check_environment(environment)
-    if config is None:
-        return DeploymentConfig(environment=environment or "development")
-    if isinstance(config, DeploymentConfig):
-        return config if environment is None else config.with_environment(environment)
-    if not isinstance(config, Mapping):
-        raise ValidationError(
-            f"config must be a mapping or a DeploymentConfig, not {type(config).__name__}",
-            field="config",
-        )
-    named = config.get("environment")
-    if environment is not None and named is not None and named != environment:
-        raise ValidationError(
-            f"environment {environment!r} and config environment {named!r} disagree",
-            field="environment",
-        )
-    if environment is not None:
-        config = {**config, "environment": environment}
-    return DeploymentConfig.from_dict(config)
-
-
-def _check_environment(environment: str) -> None:
-    if environment not in ENVIRONMENTS:
-        raise ValidationError(
-            f"environment must be one of {', '.join(ENVIRONMENTS)}, not {environment!r}",
-            field="environment",
-        )
-
-
-def _check_reason(reason: str | None) -> None:
-    if reason is not None and not isinstance(reason, str):
-        raise ValidationError(f"reason must be text, not {type(reason).__name__}", field="reason")
-
-
-def model_name(model: str) -> str:
-    """``model`` if it names a model (not a version): the verbs after ``deploy`` take one."""
-    if isinstance(model, str) and "@" in model:
-        raise ValidationError(
-            f"name a model ({model.partition('@')[0]}), not a version ({model}): "
-            "a model has one deployment per environment",
-            field="model",
-        )
-    return check_entity_name(model)
-
-
-def version_ref(model_ref: str) -> tuple[str, str | None]:
-    """The model name and version (or alias; None: ``latest``) of ``model_ref``, checked."""
-    if not isinstance(model_ref, str):
-        raise ValidationError(f"name a model version, not {model_ref!r}", field="model")
-    name, ref = split_ref(model_ref)
-    return check_entity_name(name), ref
-
-
-def _model_id(session: Session, name: str) -> int:
-    found = session.scalar(
-        select(ModelRow.id).where(ModelRow.name == name, ModelRow.deleted_at.is_(None))
-    )
-    if found is None:
-        raise NotFound(f"no model named {name!r}", model=name)
-    return found
-
-
-def _active_row(session: Session, model_id: int, environment: str) -> DeploymentRow | None:
-    return session.scalars(
-        select(DeploymentRow)
-        .where(
-            DeploymentRow.model_id == model_id,
-            DeploymentRow.environment == environment,
-            DeploymentRow.status != "stopped",
-        )
-        .with_for_update()
-    ).first()
-
-
-def _find_active(
-    session: Session, name: str, model_id: int, environment: str | None
-) -> DeploymentRow | None:
-    if environment is not None:
-        _check_environment(environment)
-        return _active_row(session, model_id, environment)
-    rows = list(
-        session.scalars(
-            select(DeploymentRow)
-            .where(DeploymentRow.model_id == model_id, DeploymentRow.status != "stopped")
-            .order_by(DeploymentRow.environment)
-        )
-    )
-    if len(rows) > 1:
-        names = ", ".join(row.environment for row in rows)
-        raise ValidationError(
-            f"{name} is deployed to {names}: name the environment", field="environment"
-        )
-    return rows[0] if rows else None
-
-
-def _version_of(session: Session, version_id: int) -> str:
-    return session.get_one(ModelVersionRow, version_id).version
-
-
-def _record(row: DeploymentRow, model: str, version: str) -> Deployment:
-    return Deployment(
-        id=row.id,
-        model=model,
-        version=version,
-        environment=row.environment,
-        config=DeploymentConfig.from_dict(row.config),
-        status=row.status,
-        replicas=row.replicas,
-        created=row.created_at,
-        updated=row.updated_at,
-        by=row.created_by,
-    )
-
-
-def _event(row: DeploymentEventRow) -> DeploymentEvent:
-    return DeploymentEvent(
-        id=row.id,
-        deployment_id=row.deployment_id,
-        action=row.action,
-        status=row.status,
-        version=row.version,
-        replicas=row.replicas,
-        created=row.created_at,
-        by=row.created_by,
-        reason=row.reason,
-        details=dict(row.details or {}),
-    )
-
-
-def _health_detail(found: Deployment) -> str:
-    if found.status == "pending":
-        return "pending: no inference server has reported it running yet"
-    if found.status == "stopped":
-        return "stopped: undeployed"
-    if found.status == "failed":
-        return "failed"
-    if found.replicas == 0:
-        return f"{found.status} with no replicas"
-    return f"{found.status} with {found.replicas} replica(s)"
