@@ -226,7 +226,8 @@ class Monitoring:
             where = f"monitoring.alert_thresholds.{name}"
             if not isinstance(name, str) or not _THRESHOLD.match(name):
                 raise ValidationError(
-                    f"invalid alert threshold name {name!r}: lower-case letters, digits and _",
+                    f"monitoring.alert_thresholds: invalid name {name!r} (lower-case "
+                    "letters, digits and _, starting with a letter)",
                     field=where,
                 )
             number = _number(value, where)
