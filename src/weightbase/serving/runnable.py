@@ -42,6 +42,7 @@ __all__ = [
     "Runnable",
     "TokenTag",
     "clear_runnables",
+    "forget_runnable",
     "load_runnable",
 ]
 
@@ -96,6 +97,12 @@ def clear_runnables() -> None:
     with _lock:
         _built.clear()
         _tasks.clear()
+
+
+def forget_runnable(runnable: Runnable) -> None:
+    """Forget the built model ``runnable`` shares (the inference server evicting it)."""
+    with _lock:
+        _built.pop((runnable.version.snapshot_id, runnable.task, runnable.device), None)
 
 
 def _build_once(key: _Key, build: Callable[[], Runnable]) -> Runnable:
