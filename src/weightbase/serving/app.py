@@ -1,0 +1,140 @@
+"""The inference server as an ASGI app: ``create_serve_app(wb, refs, options)``.
+
+It speaks the Open Inference Protocol (``/v2``, :mod:`weightbase.serving.oip`), the
+OpenAI API (``/v1``, :mod:`weightbase.serving.openai_api`), and answers ``/healthz``,
+``/readyz`` and Prometheus ``/metrics``. Needs the ``[server]`` extra.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from weightbase.errors import MissingExtraError, NotFound, ValidationError
+from weightbase.serving.engine import InferenceEngine, RequestTimeout, TooBusy
+from weightbase.serving.pool import ModelUnavailable
+from weightbase.serving.server_options import ServeOptions
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI, Request, Response
+
+    from weightbase.serving.runnable import Workspace
+
+__all__ = ["create_serve_app", "error_response", "read_body", "require_serve_extra"]
+
+
+def require_serve_extra() -> None:
+    """Import what the server needs or raise ``MissingExtraError`` naming ``[server]``."""
+    for module in ("fastapi", "uvicorn", "prometheus_client"):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise MissingExtraError(
+                f"weightbase serve needs {module}, which is not installed; "
+                "pip install 'weightbase[server]'",
+                module=module,
+                extra="server",
+            ) from exc
+
+
+def create_serve_app(
+    wb: Workspace, refs: Sequence[str], options: ServeOptions | None = None
+) -> FastAPI:
+    """An app serving the versions ``refs`` (``NAME@ALIAS`` or ``NAME@VERSION``) of ``wb``.
+
+    Each model is loaded on its first request; ``app.state.engine`` is the
+    :class:`~weightbase.serving.engine.InferenceEngine` behind it.
+    """
+    require_serve_extra()
+    from fastapi import FastAPI, Response
+    from fastapi.responses import JSONResponse
+
+    from weightbase.serving import oip, openai_api
+
+    engine = InferenceEngine(wb, refs, options or ServeOptions())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await engine.close()
+
+    app = FastAPI(title="weightbase serve", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.engine = engine
+
+    @app.middleware("http")
+    async def record_latency(request: Request, call_next: Any) -> Response:
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        model = getattr(request.state, "model", None)
+        if model is not None:  # routes name the model they answered for
+            endpoint = getattr(request.state, "endpoint", request.url.path)
+            engine.observe(model, endpoint, response.status_code, started)
+        return response
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Any:
+        models = engine.pool.describe()
+        failed = sorted(name for name, model in models.items() if model["state"] == "failed")
+        body = {"status": "failed" if failed else "ready", "failed": failed, "models": models}
+        return JSONResponse(body, status_code=503 if failed else 200)
+
+    @app.get("/metrics")
+    async def metrics() -> Any:
+
+        text, content_type = engine.metrics.render()
+        return Response(text, media_type=content_type)
+
+    app.include_router(oip.router)
+    app.include_router(openai_api.router)
+
+    for error in (NotFound, ValidationError, ModelUnavailable, TooBusy, RequestTimeout):
+        app.add_exception_handler(error, _handle)
+    return app
+
+
+_STATUS = {
+    NotFound: (404, "not_found_error"),
+    ValidationError: (422, "invalid_request_error"),
+    ModelUnavailable: (503, "model_unavailable"),
+    TooBusy: (429, "rate_limit_exceeded"),
+    RequestTimeout: (504, "timeout"),
+}
+
+
+def error_response(request: Request, exc: Exception) -> Response:
+    """``exc`` as its status: OpenAI's error object under ``/v1``, ``{"error": ...}`` else."""
+    from fastapi.responses import JSONResponse
+
+    status, kind = next(
+        (found for cls, found in _STATUS.items() if isinstance(exc, cls)), (500, "server_error")
+    )
+    message = str(exc)
+    body: dict[str, Any]
+    if request.url.path.startswith("/v1/"):
+        body = {"error": {"message": message, "type": kind, "param": None, "code": status}}
+    else:
+        body = {"error": message}
+    headers = {"Retry-After": "1"} if status in (429, 503) else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def read_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object; anything else is a ``ValidationError``."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ValidationError("the request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise ValidationError("the request body must be a JSON object")
+    return body
+
+
+async def _handle(request: Request, exc: Exception) -> Response:
+    return error_response(request, exc)

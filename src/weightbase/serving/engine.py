@@ -1,0 +1,230 @@
+"""The inference server's core, free of HTTP: admit a request, answer it from the cache
+or a batch of its model, record the metrics.
+
+Each model admits ``max_concurrency`` requests in flight (more are refused, 429) and
+each request waits at most ``timeout_s`` (then 504). Requests are batched per model,
+operation and generation parameters, since only those can share a forward pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from weightbase.errors import ValidationError, WeightbaseError
+from weightbase.serving.batching import Batcher, BatchStats
+from weightbase.serving.cache import ResponseCache, cache_key
+from weightbase.serving.metrics import ServerMetrics
+from weightbase.serving.pool import ModelPool, ModelState
+from weightbase.serving.runnable_outputs import GenerationParams
+
+if TYPE_CHECKING:
+    from weightbase.serving.runnable import Runnable, Workspace
+    from weightbase.serving.server_options import ServeOptions
+
+__all__ = ["OPERATIONS", "Answer", "InferenceEngine", "RequestTimeout", "TooBusy"]
+
+#: What a request asks of a model, and the task that can answer it.
+OPERATIONS = {
+    "embed": "embeddings",
+    "classify": "text-classification",
+    "tag": "token-classification",
+    "generate": "text-generation",
+    "predict": None,  # every runnable predicts
+}
+
+
+class TooBusy(WeightbaseError):
+    """A model has ``max_concurrency`` requests in flight (the server answers 429)."""
+
+
+class RequestTimeout(WeightbaseError):
+    """A request was not answered within ``timeout_s`` (the server answers 504)."""
+
+
+class Answer:
+    """A request's outputs (JSON-able, one per input), whether the cache gave them, and the
+    model's state."""
+
+    __slots__ = ("cached", "model", "outputs")
+
+    def __init__(self, outputs: list[Any], cached: bool, model: ModelState) -> None:
+        self.outputs = outputs
+        self.cached = cached
+        self.model = model
+
+
+def _jsonable(output: Any) -> Any:
+    if hasattr(output, "to_dict"):
+        return output.to_dict()
+    if hasattr(output, "tolist"):
+        return output.tolist()
+    return output
+
+
+class InferenceEngine:
+    """The served models with their batchers, response cache and metrics."""
+
+    def __init__(self, wb: Workspace, refs: Sequence[str], options: ServeOptions) -> None:
+        self.options = options
+        self.metrics = ServerMetrics()
+        self.cache = ResponseCache(options.cache_bytes, options.cache_ttl_s)
+        self.pool = ModelPool(
+            wb,
+            refs,
+            memory_budget=options.memory_budget,
+            device=options.device,
+            retry_load_s=options.retry_load_s,
+            on_load=lambda name, outcome: self.metrics.loads.labels(name, outcome).inc(),
+            on_evict=lambda name: self.metrics.evictions.labels(name).inc(),
+        )
+        # forward passes run here, off the event loop; one per model at a time
+        self._executor = ThreadPoolExecutor(
+            max_workers=max(2, len(self.pool.models)), thread_name_prefix="weightbase-serve"
+        )
+        self._batchers: dict[tuple[str, str, str], Batcher] = {}
+        self._runnables: dict[str, Runnable] = {}
+        self._in_flight: dict[str, int] = {}
+
+    async def close(self) -> None:
+        for batcher in self._batchers.values():
+            await batcher.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def infer(
+        self,
+        name: str,
+        operation: str,
+        inputs: list[Any],
+        params: GenerationParams | None = None,
+    ) -> Answer:
+        """``operation`` of the model served as ``name`` on ``inputs``, batched and cached."""
+        model = self.pool.state(name)
+        in_flight = self._in_flight.get(model.name, 0)
+        if in_flight >= self.options.max_concurrency:
+            self.metrics.rejected.labels(model.name, "busy").inc()
+            raise TooBusy(
+                f"model {model.name} has {in_flight} requests in flight; try again shortly",
+                model=model.name,
+            )
+        self._in_flight[model.name] = in_flight + 1
+        try:
+            return await asyncio.wait_for(
+                self._answer(model.name, operation, inputs, params), self.options.timeout_s
+            )
+        except TimeoutError:
+            self.metrics.rejected.labels(model.name, "timeout").inc()
+            raise RequestTimeout(
+                f"model {model.name} did not answer within {self.options.timeout_s:g} s",
+                model=model.name,
+            ) from None
+        finally:
+            self._in_flight[model.name] -= 1
+
+    async def runnable(self, name: str) -> tuple[ModelState, Runnable]:
+        """The model served as ``name``, loaded."""
+        return await self.pool.get(name)
+
+    async def _answer(
+        self, name: str, operation: str, inputs: list[Any], params: GenerationParams | None
+    ) -> Answer:
+        model, runnable = await self.pool.get(name)
+        _check_operation(model, runnable, operation)
+        params_key = json.dumps(params.to_dict(), sort_keys=True) if params is not None else ""
+        # sampling without a seed gives a new text each time: nothing to keep
+        cacheable = self.options.cache_bytes > 0 and not (
+            params is not None and params.sampling and params.seed is None
+        )
+        key = ""
+        if cacheable:
+            try:
+                key = cache_key(runnable.version.snapshot_id, operation, inputs, params_key)
+            except (TypeError, ValueError):
+                cacheable = False  # inputs that are not JSON (never from HTTP)
+        if cacheable:
+            found, value = self.cache.get(key)
+            if found:
+                self.metrics.cache_hits.labels(model.name).inc()
+                return Answer(list(value), True, model)
+            self.metrics.cache_misses.labels(model.name).inc()
+        self._runnables[model.name] = runnable
+        batcher = self._batcher(model.name, operation, params, params_key)
+        outputs = [_jsonable(output) for output in await batcher.submit(inputs)]
+        if cacheable:
+            self.cache.put(key, outputs)
+        return Answer(outputs, False, model)
+
+    def _batcher(
+        self, name: str, operation: str, params: GenerationParams | None, params_key: str
+    ) -> Batcher:
+        key = (name, operation, params_key)
+        batcher = self._batchers.get(key)
+        if batcher is None:
+
+            def run(inputs: list[Any]) -> list[Any]:
+                started = time.perf_counter()
+                outputs = _run(self._runnables[name], operation, inputs, params)
+                if operation == "generate":
+                    tokens = sum(output.tokens for output in outputs)
+                    self.record_tokens(name, tokens, time.perf_counter() - started)
+                return outputs
+
+            def on_batch(stats: BatchStats, queue_times: list[float]) -> None:
+                self._record_batch(name, operation, stats, queue_times)
+
+            batcher = Batcher(
+                run,
+                executor=self._executor,
+                batch_size=self.options.batch_size,
+                max_wait_ms=self.options.max_wait_ms,
+                on_batch=on_batch,
+            )
+            self._batchers[key] = batcher
+        return batcher
+
+    def _record_batch(
+        self, name: str, operation: str, stats: BatchStats, queue_times: list[float]
+    ) -> None:
+        self.metrics.batch_size.labels(name).observe(stats.inputs)
+        for waited in queue_times:
+            self.metrics.queue_time.labels(name).observe(waited)
+
+    def record_tokens(self, name: str, tokens: int, seconds: float) -> None:
+        """Count generated tokens and their rate."""
+        self.metrics.tokens.labels(name).inc(tokens)
+        if seconds > 0 and tokens > 0:
+            self.metrics.tokens_per_second.labels(name).observe(tokens / seconds)
+
+    def observe(self, name: str, endpoint: str, status: int, started: float) -> None:
+        """Record a request's latency."""
+        self.metrics.latency.labels(name, endpoint, str(status)).observe(
+            time.perf_counter() - started
+        )
+
+
+def _check_operation(model: ModelState, runnable: Runnable, operation: str) -> None:
+    task = OPERATIONS[operation]
+    if task is not None and runnable.task != task:
+        raise ValidationError(
+            f"model {model.name} serves {runnable.task}, not {task}",
+            model=model.name,
+            task=runnable.task,
+        )
+
+
+def _run(
+    runnable: Runnable, operation: str, inputs: list[Any], params: GenerationParams | None
+) -> list[Any]:
+    if operation == "generate":
+        return list(runnable.generate(inputs, params))  # type: ignore[attr-defined]
+    if operation == "embed":
+        return list(runnable.embed(inputs))  # type: ignore[attr-defined]
+    if operation == "classify":
+        return list(runnable.classify(inputs))  # type: ignore[attr-defined]
+    if operation == "tag":
+        return [[tag.to_dict() for tag in tags] for tags in runnable.tag(inputs)]  # type: ignore[attr-defined]
+    return list(runnable.predict(inputs))

@@ -1,0 +1,80 @@
+"""How ``weightbase serve`` runs: the models it serves and its batching, limits and cache.
+
+A frozen record checked when it is built, so a bad option is refused before the server
+starts, with a :class:`~weightbase.errors.ValidationError` that names it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from weightbase.errors import ValidationError
+
+__all__ = ["ServeOptions", "parse_bytes"]
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|[KMGT]|B)?\s*\Z", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+_BINARY = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def parse_bytes(text: str | int) -> int:
+    """``"2GiB"``, ``"500M"``, ``"1.5G"`` or a plain count as a number of bytes."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text < 0:
+            raise ValidationError(f"a size must be 0 or more bytes, not {text}", size=text)
+        return text
+    match = _SIZE.match(str(text))
+    if match is None:
+        raise ValidationError(
+            f"{text!r} is not a size; write bytes or a number with K, M, G, T (or KiB, MiB, GiB)",
+            size=str(text),
+        )
+    number, unit = float(match.group(1)), (match.group(2) or "").lower()
+    binary = "i" in unit
+    unit = unit.replace("i", "").replace("b", "")
+    factor = _BINARY[unit] if binary else _UNITS[unit]
+    return int(number * factor)
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    """The server's settings; times in seconds except ``max_wait_ms``.
+
+    ``memory_budget`` bounds the estimated bytes of the loaded models (0: no bound);
+    ``batch_size`` and ``max_wait_ms`` shape dynamic batching; ``max_concurrency``
+    bounds each model's requests in flight; ``timeout_s`` ends a request with 504;
+    ``cache_bytes`` (0: no cache) and ``cache_ttl_s`` bound the response cache; a model
+    that failed to load is tried again after ``retry_load_s``.
+    """
+
+    memory_budget: int = 0
+    batch_size: int = 8
+    max_wait_ms: float = 5.0
+    max_concurrency: int = 64
+    timeout_s: float = 30.0
+    cache_bytes: int = 64 * 2**20
+    cache_ttl_s: float = 300.0
+    retry_load_s: float = 30.0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "max_concurrency"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValidationError(
+                    f"{name} must be a positive integer, not {value!r}", field=name
+                )
+        for name in ("memory_budget", "cache_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValidationError(f"{name} must be 0 or more bytes, not {value!r}", field=name)
+        for name in ("max_wait_ms", "cache_ttl_s", "retry_load_s"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                raise ValidationError(f"{name} must be 0 or more, not {value!r}", field=name)
+        if not isinstance(self.timeout_s, int | float) or not self.timeout_s > 0:
+            raise ValidationError(
+                f"timeout_s must be a positive number, not {self.timeout_s!r}", field="timeout_s"
+            )
