@@ -20,6 +20,7 @@ from weightbase.cli.lineage import lineage
 from weightbase.cli.models import models_app
 from weightbase.cli.runs import runs_app
 from weightbase.cli.scan import scan
+from weightbase.cli.serve import serve
 from weightbase.cli.server import server
 from weightbase.cli.store import store_app
 from weightbase.cli.users import tokens_app, users_app
@@ -73,6 +74,7 @@ app.command(name="demo")(demo)
 app.command(name="lineage")(lineage)
 app.command(name="scan")(scan)
 app.command(name="server")(server)
+app.command(name="serve")(serve)
 
 
 def main() -> None:
