@@ -307,9 +307,24 @@ def test_probes_port_and_arguments_match_the_server() -> None:
         "0.0.0.0",
         "--port",
         str(PORT),
+        "--batch-size",
+        "32",
+        "--max-wait-ms",
+        "5",
+        "--max-concurrency",
+        "100",
+        "--timeout",
+        "5",
         "--log-level",
         "warning",
+        "--device",
+        "cuda",
     ]
+    cpu_only = DeploymentConfig.from_dict({"max_wait_ms": 2.5, "timeout_s": 0.25})
+    args = container(render_config_manifests("digits", "1", cpu_only, image=IMAGE))["args"]
+    assert "--device" not in args
+    assert args[args.index("--max-wait-ms") + 1] == "2.5"
+    assert args[args.index("--timeout") + 1] == "0.25"
     service = by_kind(seed_manifests())["Service"]
     assert service["spec"]["ports"][0]["port"] == PORT
     pod = by_kind(seed_manifests())["Deployment"]["spec"]["template"]
@@ -369,6 +384,28 @@ def test_alert_rules_come_from_the_thresholds() -> None:
     for expr in rules.values():
         assert expr.count("(") == expr.count(")")
         assert 'namespace="ml"' in expr
+
+
+def test_alert_rules_read_metrics_the_inference_server_exports() -> None:
+    pytest.importorskip("prometheus_client")
+    from weightbase.serving.metrics import ServerMetrics
+
+    metrics = ServerMetrics()
+    metrics.latency.labels("m", "infer", "200").observe(0.01)
+    exported = {sample.name for family in metrics.registry.collect() for sample in family.samples}
+    rule = by_kind(seed_manifests())["PrometheusRule"]
+    used = {
+        name
+        for r in rule["spec"]["groups"][0]["rules"]
+        for name in re.findall(r"\b(weightbase_[a-z_]+)\{", r["expr"])
+    }
+    assert used
+    assert used <= exported
+    assert any(
+        "status" in family.samples[0].labels
+        for family in metrics.registry.collect()
+        if family.samples
+    )
 
 
 def test_no_rule_without_thresholds_prometheus_can_check() -> None:

@@ -228,16 +228,7 @@ def _deployment(
         "image": options.image,
         "imagePullPolicy": "IfNotPresent",
         # The image's ENTRYPOINT is `weightbase`; these are its arguments.
-        "args": [
-            "serve",
-            ref,
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(PORT),
-            "--log-level",
-            config.monitoring.log_level,
-        ],
+        "args": _serve_arguments(ref, config),
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "env": [
             _secret_env("WEIGHTBASE_URL", options.secret, "url"),
@@ -292,6 +283,31 @@ def _deployment(
             },
         },
     }
+
+
+def _serve_arguments(ref: str, config: DeploymentConfig) -> list[str]:
+    """``weightbase serve``'s arguments: the deployment's batching, limits and log level."""
+    arguments = [
+        "serve",
+        ref,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(PORT),
+        "--batch-size",
+        str(config.batch_size),
+        "--max-wait-ms",
+        f"{config.max_wait_ms:g}",
+        "--max-concurrency",
+        str(config.max_concurrency),
+        "--timeout",
+        f"{config.timeout_s:g}",
+        "--log-level",
+        config.monitoring.log_level,
+    ]
+    if config.resources.gpu:
+        arguments += ["--device", "cuda"]
+    return arguments
 
 
 def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """The prometheus-operator's objects for a deployment: a ServiceMonitor and a PrometheusRule.
 
-The rules come from ``monitoring.alert_thresholds``; the metrics are the servers' HTTP
-ones (``weightbase_http_request_duration_seconds``, ``weightbase_http_requests_total``)
-and the kubelet's container memory and CPU.
+The rules come from ``monitoring.alert_thresholds``; the metrics are the inference
+server's request histogram (``weightbase_serve_request_seconds``, by model, endpoint and
+status) and the kubelet's container memory and CPU.
 """
 
 from __future__ import annotations
@@ -101,14 +101,16 @@ def prometheus_rule(
                 name,
                 "HighP99Latency",
                 "histogram_quantile(0.99, sum by (le) (rate("
-                f"weightbase_http_request_duration_seconds_bucket{{{service}}}[{_WINDOW}]))) "
+                f"weightbase_serve_request_seconds_bucket{{{service}}}[{_WINDOW}]))) "
                 f"> {_number(limit_ms / 1000)}",
                 f"p99 latency of {name} is above {_number(limit_ms)} ms",
             )
         )
     if "error_rate" in thresholds:
-        total = f"sum(rate(weightbase_http_requests_total{{{service}}}[{_WINDOW}]))"
-        errors = f'sum(rate(weightbase_http_requests_total{{{service}, status=~"5.."}}[{_WINDOW}]))'
+        # Every answered request is one observation of the latency histogram.
+        requests = "weightbase_serve_request_seconds_count"
+        total = f"sum(rate({requests}{{{service}}}[{_WINDOW}]))"
+        errors = f'sum(rate({requests}{{{service}, status=~"5.."}}[{_WINDOW}]))'
         rules.append(
             _rule(
                 name,
