@@ -157,3 +157,11 @@ def test_metrics_show_latency_batches_and_tokens_per_model(client: httpx.Client)
     assert 'weightbase_serve_queue_seconds_count{model="writer"}' in text
     assert 'weightbase_serve_tokens_per_second_count{model="writer"}' in text
     assert 'weightbase_serve_cache_misses_total{model="writer"}' in text
+
+
+def test_a_model_that_raises_is_a_500_saying_what_failed(client: httpx.Client) -> None:
+    bad = {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [-1, 0]}]}
+    response = client.post("/v2/models/slow/infer", json=bad)
+    assert response.status_code == 500
+    assert "ValueError" in response.json()["error"]
+    assert client.get("/healthz").status_code == 200

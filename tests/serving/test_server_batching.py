@@ -4,6 +4,8 @@ model that fails to load."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -106,7 +108,10 @@ def test_the_least_recently_used_model_is_evicted_past_the_budget(
     write = {**embed, "parameters": {"max_tokens": 2}}
     assert client.post("/v2/models/encoder/infer", json=embed).status_code == 200
     loads = engine.pool.models["encoder"].loads
+    evicted = weakref.ref(engine.pool.models["encoder"].runnable)
     assert client.post("/v2/models/writer/infer", json=write).status_code == 200
+    gc.collect()
+    assert evicted() is None  # nothing holds an evicted model: its memory is free
     models = client.get("/readyz").json()["models"]
     assert models["writer"]["state"] == "loaded"
     assert models["encoder"]["state"] == "unloaded"  # evicted: both do not fit

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from weightbase.errors import MissingExtraError, NotFound, ValidationError
-from weightbase.serving.engine import InferenceEngine, RequestTimeout, TooBusy
+from weightbase.serving.engine import InferenceEngine, InferenceFailed, RequestTimeout, TooBusy
 from weightbase.serving.pool import ModelUnavailable
 from weightbase.serving.server_options import ServeOptions
 
@@ -96,6 +96,7 @@ def create_serve_app(
 
     for error in (NotFound, ValidationError, ModelUnavailable, TooBusy, RequestTimeout):
         app.add_exception_handler(error, _handle)
+    app.add_exception_handler(InferenceFailed, _handle)
     return app
 
 

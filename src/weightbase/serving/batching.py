@@ -76,7 +76,8 @@ class Batcher:
 
     async def _loop(self) -> None:
         while True:
-            batch = [await self._queue.get()]
+            pending = await self._queue.get()
+            batch = [pending]
             count = len(batch[0].inputs)
             deadline = time.perf_counter() + self._max_wait
             while count < self._batch_size:
@@ -90,6 +91,7 @@ class Batcher:
                 batch.append(pending)
                 count += len(pending.inputs)
             await self._run_batch(batch)
+            del batch, pending  # not held while waiting for the next request
 
     async def _run_batch(self, batch: list[_Pending]) -> None:
         live = [pending for pending in batch if not pending.future.done()]

@@ -26,7 +26,14 @@ if TYPE_CHECKING:
     from weightbase.serving.runnable import Runnable, Workspace
     from weightbase.serving.server_options import ServeOptions
 
-__all__ = ["OPERATIONS", "Answer", "InferenceEngine", "RequestTimeout", "TooBusy"]
+__all__ = [
+    "OPERATIONS",
+    "Answer",
+    "InferenceEngine",
+    "InferenceFailed",
+    "RequestTimeout",
+    "TooBusy",
+]
 
 #: What a request asks of a model, and the task that can answer it.
 OPERATIONS = {
@@ -44,6 +51,10 @@ class TooBusy(WeightbaseError):
 
 class RequestTimeout(WeightbaseError):
     """A request was not answered within ``timeout_s`` (the server answers 504)."""
+
+
+class InferenceFailed(WeightbaseError):
+    """The model raised while answering (the server answers 500 saying what it raised)."""
 
 
 class Answer:
@@ -87,7 +98,6 @@ class InferenceEngine:
             max_workers=max(2, len(self.pool.models)), thread_name_prefix="weightbase-serve"
         )
         self._batchers: dict[tuple[str, str, str], Batcher] = {}
-        self._runnables: dict[str, Runnable] = {}
         self._in_flight: dict[str, int] = {}
 
     async def close(self) -> None:
@@ -151,9 +161,16 @@ class InferenceEngine:
                 self.metrics.cache_hits.labels(model.name).inc()
                 return Answer(list(value), True, model)
             self.metrics.cache_misses.labels(model.name).inc()
-        self._runnables[model.name] = runnable
         batcher = self._batcher(model.name, operation, params, params_key)
-        outputs = [_jsonable(output) for output in await batcher.submit(inputs)]
+        try:
+            answered = await batcher.submit([(runnable, item) for item in inputs])
+        except WeightbaseError:
+            raise
+        except Exception as exc:  # the model's own code: every request of its batch is told
+            raise InferenceFailed(
+                f"model {model.name} failed: {type(exc).__name__}: {exc}", model=model.name
+            ) from exc
+        outputs = [_jsonable(output) for output in answered]
         if cacheable:
             self.cache.put(key, outputs)
         return Answer(outputs, False, model)
@@ -165,12 +182,24 @@ class InferenceEngine:
         batcher = self._batchers.get(key)
         if batcher is None:
 
-            def run(inputs: list[Any]) -> list[Any]:
-                started = time.perf_counter()
-                outputs = _run(self._runnables[name], operation, inputs, params)
-                if operation == "generate":
-                    tokens = sum(output.tokens for output in outputs)
-                    self.record_tokens(name, tokens, time.perf_counter() - started)
+            def run(items: list[tuple[Runnable, Any]]) -> list[Any]:
+                # each input travels with the runnable its request got, so an evicted
+                # model is held only while its requests wait (a reload makes another)
+                outputs: list[Any] = []
+                at = 0
+                while at < len(items):
+                    runnable = items[at][0]
+                    end = at
+                    while end < len(items) and items[end][0] is runnable:
+                        end += 1
+                    inputs = [item for _, item in items[at:end]]
+                    started = time.perf_counter()
+                    done = _run(runnable, operation, inputs, params)
+                    if operation == "generate":
+                        tokens = sum(output.tokens for output in done)
+                        self.record_tokens(name, tokens, time.perf_counter() - started)
+                    outputs.extend(done)
+                    at = end
                 return outputs
 
             def on_batch(stats: BatchStats, queue_times: list[float]) -> None:

@@ -64,7 +64,9 @@ def served_names(refs: Sequence[str]) -> dict[str, str]:
 
 def estimate_bytes(runnable: Runnable) -> int:
     """The bytes a runnable holds: its torch parameters and buffers (0 where it has none)."""
-    model = getattr(runnable, "model", None) or getattr(runnable, "module", None)
+    model = getattr(runnable, "model", None)
+    if model is None:
+        model = getattr(runnable, "module", None)
     total = 0
     for method in ("parameters", "buffers"):
         tensors = getattr(model, method, None)
