@@ -3,6 +3,7 @@ embeddings, completions and chat, streamed and not, and its typed errors."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -127,3 +128,42 @@ def test_sampling_without_a_seed_is_never_cached(server: tuple[str, Any], client
             model="writer", prompt="dog", max_tokens=3, temperature=0.8, seed=7
         )
     assert counts() == (before[0] + 1, before[1] + 1)
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"max_tokens": 1.5}, "'max_tokens' must be an integer"),
+        ({"max_tokens": True}, "'max_tokens' must be a number"),
+        ({"max_completion_tokens": "3"}, "'max_completion_tokens' must be a number"),
+        ({"temperature": float("inf")}, "'temperature' must be a finite number"),
+        ({"top_p": 0}, "top_p"),
+        ({"n": 2}, "'n' must be 1"),
+        ({"stop": [1]}, "'stop'"),
+    ],
+)
+def test_bad_sampling_fields_are_422_naming_them(
+    server: tuple[str, Any], fields: dict[str, Any], named: str
+) -> None:
+    body = {"model": "writer", "prompt": "the cat", **fields}
+    # json.dumps writes inf as Infinity, which httpx's json= refuses to send
+    headers = {"Content-Type": "application/json"}
+    response = httpx.post(f"{server[0]}/v1/completions", content=json.dumps(body), headers=headers)
+    assert response.status_code == 422, response.text
+    assert named in response.json()["error"]["message"]
+
+
+def test_max_completion_tokens_bounds_the_completion(client: Any) -> None:
+    completion = client.chat.completions.create(
+        model="writer", messages=[{"role": "user", "content": "hello"}], max_completion_tokens=2
+    )
+    assert completion.usage.completion_tokens <= 2
+
+
+def test_each_seed_does_not_leave_a_batcher_behind(server: tuple[str, Any], client: Any) -> None:
+    engine = server[1]
+    for seed in range(80):
+        client.completions.create(
+            model="writer", prompt="a", max_tokens=1, temperature=0.5, seed=seed
+        )
+    assert len(engine._batchers) <= 64

@@ -56,13 +56,24 @@ class Batcher:
         self._on_batch = on_batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._busy = False
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no batch gathering or running: safe to :meth:`stop`."""
+        return not self._busy and self._queue.empty()
+
+    def stop(self) -> None:
+        """Stop an idle batcher's task (one that is not idle is left running)."""
+        if self.idle and self._task is not None:
+            self._task.cancel()
 
     async def submit(self, inputs: list[Any]) -> list[Any]:
         """The outputs of ``inputs``, computed in a batch with other requests' inputs."""
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._loop())
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(list(inputs), future))
+        self._queue.put_nowait(_Pending(list(inputs), future))
         return await future
 
     async def close(self) -> None:
@@ -77,6 +88,7 @@ class Batcher:
     async def _loop(self) -> None:
         while True:
             pending = await self._queue.get()
+            self._busy = True
             batch = [pending]
             count = len(batch[0].inputs)
             deadline = time.perf_counter() + self._max_wait
@@ -90,7 +102,10 @@ class Batcher:
                     break
                 batch.append(pending)
                 count += len(pending.inputs)
-            await self._run_batch(batch)
+            try:
+                await self._run_batch(batch)
+            finally:
+                self._busy = False
             del batch, pending  # not held while waiting for the next request
 
     async def _run_batch(self, batch: list[_Pending]) -> None:

@@ -45,6 +45,10 @@ OPERATIONS = {
 }
 
 
+# batchers kept before the idle ones are dropped
+_MAX_BATCHERS = 64
+
+
 class TooBusy(WeightbaseError):
     """A model has ``max_concurrency`` requests in flight (the server answers 429)."""
 
@@ -181,6 +185,8 @@ class InferenceEngine:
         key = (name, operation, params_key)
         batcher = self._batchers.get(key)
         if batcher is None:
+            if len(self._batchers) >= _MAX_BATCHERS:
+                self._drop_idle_batchers()
 
             def run(items: list[tuple[Runnable, Any]]) -> list[Any]:
                 # each input travels with the runnable its request got, so an evicted
@@ -214,6 +220,14 @@ class InferenceEngine:
             )
             self._batchers[key] = batcher
         return batcher
+
+    def _drop_idle_batchers(self) -> None:
+        """Stop the batchers nothing is waiting on: each set of generation parameters
+        (every seed) has its own, which would otherwise pile up."""
+        for key, batcher in list(self._batchers.items()):
+            if batcher.idle:
+                batcher.stop()
+                del self._batchers[key]
 
     def _record_batch(
         self, name: str, operation: str, stats: BatchStats, queue_times: list[float]

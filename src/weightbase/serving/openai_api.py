@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import time
 import uuid
@@ -152,6 +153,8 @@ def _params(body: dict[str, Any]) -> GenerationParams:
             return default
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValidationError(f"'{field}' must be a number", field=field)
+        if not math.isfinite(value):
+            raise ValidationError(f"'{field}' must be a finite number", field=field)
         if kind is int and value != int(value):
             raise ValidationError(f"'{field}' must be an integer", field=field)
         return kind(value)
@@ -163,15 +166,15 @@ def _params(body: dict[str, Any]) -> GenerationParams:
         stop = (stop,)
     if not isinstance(stop, list | tuple) or not all(isinstance(s, str) for s in stop):
         raise ValidationError("'stop' must be a string or a list of strings", field="stop")
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+    tokens_field = "max_tokens"
+    if body.get("max_completion_tokens") is not None:  # the newer name wins
+        tokens_field = "max_completion_tokens"
     try:
         return GenerationParams(
             temperature=number("temperature", float, 0.0),
             top_k=number("top_k", int, None),
             top_p=number("top_p", float, None),
-            max_tokens=int(max_tokens)
-            if isinstance(max_tokens, int)
-            else number("max_tokens", int, 16),
+            max_tokens=number(tokens_field, int, 16),
             stop=tuple(stop),
             seed=number("seed", int, None),
         )
