@@ -52,12 +52,12 @@ def _reference(folder: Any, texts: list[str]) -> np.ndarray[Any, Any]:
     return result
 
 
+# the catalog does not change what is computed: one backend is enough
 @pytest.mark.slow
+@pytest.mark.parametrize("catalog_url", ["sqlite"], indirect=True)
 def test_minilm_embeddings_match_sentence_transformers_recipe(
-    remote_or_embedded: Workspace, minilm: Any, catalog_backend: str
+    remote_or_embedded: Workspace, minilm: Any
 ) -> None:
-    if catalog_backend != "sqlite":
-        pytest.skip("the catalog does not change what is computed; one backend is enough")
     clear_runnables()
     wb: Any = remote_or_embedded
     wb.models.push("minilm", minilm)
@@ -73,12 +73,12 @@ def test_minilm_embeddings_match_sentence_transformers_recipe(
 
 @pytest.mark.slow
 @pytest.mark.embedded_only
+@pytest.mark.parametrize("catalog_url", ["sqlite"], indirect=True)
 def test_minilm_embeddings_match_sentence_transformers_itself(
-    remote_or_embedded: Workspace, minilm: Any, catalog_backend: str
+    remote_or_embedded: Workspace, minilm: Any
 ) -> None:
-    sentence_transformers = pytest.importorskip("sentence_transformers")
-    if catalog_backend != "sqlite":
-        pytest.skip("the catalog does not change what is computed; one backend is enough")
+    import sentence_transformers
+
     clear_runnables()
     wb: Any = remote_or_embedded
     wb.models.push("minilm", minilm)
