@@ -17,7 +17,7 @@ RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 WORKDIR /opt/weightbase
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install ".[server]"
+RUN pip install ".[server,hf]"
 
 # A fixed numeric uid and gid, so that the manifests' runAsNonRoot/runAsUser can check it.
 RUN groupadd --gid 10001 weightbase \

@@ -573,7 +573,7 @@ def test_the_dockerfile_runs_what_the_manifests_expect() -> None:
     assert f"127.0.0.1:{PORT}/healthz" in values["HEALTHCHECK"]
     runs = [shlex.split(rest) for keyword, rest in instructions if keyword == "RUN"]
     assert any("torch==2.13.0" in run and "--index-url" in run for run in runs)
-    assert any(".[server]" in run for run in runs)
+    assert any(".[server,hf]" in run for run in runs)  # serve builds Hugging Face folders
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8")
     assert "!src/" in ignored
 
