@@ -123,3 +123,65 @@ def test_the_cache_counts_hits_expires_and_stays_within_its_bytes() -> None:
     assert cache.size <= 200
     assert cache.get("k9")[0]
     assert not cache.get("k0")[0]
+
+
+def test_a_stream_holds_back_what_could_begin_a_stop_string() -> None:
+    from weightbase.serving.streaming import _held_back
+
+    assert _held_back("hello wor", ("world",)) == 3
+    assert _held_back("hello", ("world",)) == 0
+    assert _held_back("a\n", ("\n\n", "xyz")) == 1
+    assert _held_back("anything", ()) == 0
+
+
+class _Encoded(dict):  # type: ignore[type-arg]
+    def to(self, device: str) -> _Encoded:
+        return self
+
+
+class _SlowWriter:
+    """A generate that hands out one token, then waits for the test before the rest."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.go_on = threading.Event()
+        self.generation_config = type("Config", (), {"eos_token_id": 9})()
+        self.tokenizer = self
+        self.model = self
+        self.device = "cpu"
+        self.pad_token_id = 0
+
+    def __call__(self, texts: list[str], **options: Any) -> _Encoded:
+        return _Encoded(input_ids=torch.tensor([[1, 2]]), attention_mask=torch.ones(1, 2))
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return "".join(f" t{i}" for i in ids)
+
+    def generate(self, *, streamer: Any, **options: Any) -> None:
+        streamer.put(torch.tensor([[1, 2]]))  # the prompt
+        streamer.put(torch.tensor([5]))
+        assert self.go_on.wait(10), "the first token was not streamed before the end"
+        streamer.put(torch.tensor([6]))
+        streamer.put(torch.tensor([9]))  # end of text
+        streamer.end()
+
+
+def test_a_stream_gives_each_token_before_generation_ends() -> None:
+    import asyncio
+
+    from weightbase.serving.runnable_outputs import GenerationParams
+    from weightbase.serving.streaming import stream_generation
+
+    writer = _SlowWriter()
+
+    async def read() -> list[Any]:
+        pieces = stream_generation(writer, "p", GenerationParams(max_tokens=5))
+        first = await asyncio.wait_for(anext(pieces), 5)
+        writer.go_on.set()
+        return [first] + [piece async for piece in pieces]
+
+    pieces = asyncio.run(read())
+    assert pieces[0].text == " t5"
+    assert "".join(piece.text for piece in pieces) == " t5 t6"
+    assert (pieces[-1].finish_reason, pieces[-1].tokens) == ("stop", 2)

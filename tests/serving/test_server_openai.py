@@ -167,3 +167,32 @@ def test_each_seed_does_not_leave_a_batcher_behind(server: tuple[str, Any], clie
             model="writer", prompt="a", max_tokens=1, temperature=0.5, seed=seed
         )
     assert len(engine._batchers) <= 64
+
+
+def test_a_stream_arrives_token_by_token_and_ends_at_a_stop_string(client: Any) -> None:
+    whole = client.completions.create(model="writer", prompt="the dog", max_tokens=8)
+    words = whole.choices[0].text.split()
+    assert len(words) >= 3
+    stream = client.completions.create(model="writer", prompt="the dog", max_tokens=8, stream=True)
+    pieces = [chunk.choices[0].text for chunk in stream if chunk.choices[0].text]
+    assert len(pieces) >= 3  # one per token or so, not one at the end
+    stop = words[2]
+    cut = client.completions.create(model="writer", prompt="the dog", max_tokens=8, stop=stop)
+    chunks = list(
+        client.completions.create(
+            model="writer", prompt="the dog", max_tokens=8, stop=stop, stream=True
+        )
+    )
+    streamed = "".join(chunk.choices[0].text for chunk in chunks)
+    assert streamed == cut.choices[0].text
+    assert stop not in streamed
+    assert chunks[-1].choices[0].finish_reason == cut.choices[0].finish_reason == "stop"
+
+
+def test_a_stream_is_counted_in_the_tokens_per_second(server: tuple[str, Any], client: Any) -> None:
+    engine = server[1]
+    before = engine.metrics.sample("weightbase_serve_generated_tokens_total", model="writer")
+    list(client.completions.create(model="writer", prompt="a cat", max_tokens=4, stream=True))
+    after = engine.metrics.sample("weightbase_serve_generated_tokens_total", model="writer")
+    assert after > before
+    assert engine._in_flight["writer"] == 0  # released when the stream ended

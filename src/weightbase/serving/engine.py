@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from weightbase.serving.runnable_outputs import GenerationParams
 if TYPE_CHECKING:
     from weightbase.serving.runnable import Runnable, Workspace
     from weightbase.serving.server_options import ServeOptions
+    from weightbase.serving.streaming import StreamPiece
 
 __all__ = [
     "OPERATIONS",
@@ -117,15 +118,7 @@ class InferenceEngine:
         params: GenerationParams | None = None,
     ) -> Answer:
         """``operation`` of the model served as ``name`` on ``inputs``, batched and cached."""
-        model = self.pool.state(name)
-        in_flight = self._in_flight.get(model.name, 0)
-        if in_flight >= self.options.max_concurrency:
-            self.metrics.rejected.labels(model.name, "busy").inc()
-            raise TooBusy(
-                f"model {model.name} has {in_flight} requests in flight; try again shortly",
-                model=model.name,
-            )
-        self._in_flight[model.name] = in_flight + 1
+        model = self._admit(name)
         try:
             return await asyncio.wait_for(
                 self._answer(model.name, operation, inputs, params), self.options.timeout_s
@@ -138,6 +131,71 @@ class InferenceEngine:
             ) from None
         finally:
             self._in_flight[model.name] -= 1
+
+    def _admit(self, name: str) -> ModelState:
+        """Count a request in flight for ``name``; ``TooBusy`` past ``max_concurrency``."""
+        model = self.pool.state(name)
+        in_flight = self._in_flight.get(model.name, 0)
+        if in_flight >= self.options.max_concurrency:
+            self.metrics.rejected.labels(model.name, "busy").inc()
+            raise TooBusy(
+                f"model {model.name} has {in_flight} requests in flight; try again shortly",
+                model=model.name,
+            )
+        self._in_flight[model.name] = in_flight + 1
+        return model
+
+    async def stream(
+        self, name: str, prompts: list[str], params: GenerationParams
+    ) -> AsyncGenerator[tuple[int, StreamPiece], None]:
+        """Each prompt's continuation as it is generated: ``(prompt index, piece)``.
+
+        Admitted and timed out as ``infer`` is, until the first piece (then the answer
+        has begun); not batched, not cached. The caller iterates it to its end or closes it.
+        """
+        model = self._admit(name)
+        try:
+            _, runnable = await asyncio.wait_for(self.pool.get(name), self.options.timeout_s)
+            _check_operation(model, runnable, "generate")
+            pieces = self._pieces(model.name, runnable, prompts, params)
+            first = await asyncio.wait_for(anext(pieces), self.options.timeout_s)
+        except TimeoutError:
+            self._in_flight[model.name] -= 1
+            self.metrics.rejected.labels(model.name, "timeout").inc()
+            raise RequestTimeout(
+                f"model {model.name} did not answer within {self.options.timeout_s:g} s",
+                model=model.name,
+            ) from None
+        except BaseException:
+            self._in_flight[model.name] -= 1
+            raise
+
+        async def rest() -> AsyncGenerator[tuple[int, StreamPiece], None]:
+            try:
+                yield first
+                async for piece in pieces:
+                    yield piece
+            finally:
+                await pieces.aclose()
+                self._in_flight[model.name] -= 1
+
+        return rest()
+
+    async def _pieces(
+        self, name: str, runnable: Runnable, prompts: list[str], params: GenerationParams
+    ) -> AsyncGenerator[tuple[int, StreamPiece], None]:
+        from weightbase.serving.streaming import stream_generation
+
+        for index, prompt in enumerate(prompts):
+            started = time.perf_counter()
+            generation = stream_generation(runnable, prompt, params)
+            try:
+                async for piece in generation:
+                    if piece.finish_reason is not None:
+                        self.record_tokens(name, piece.tokens, time.perf_counter() - started)
+                    yield index, piece
+            finally:
+                await generation.aclose()
 
     async def runnable(self, name: str) -> tuple[ModelState, Runnable]:
         """The model served as ``name``, loaded."""

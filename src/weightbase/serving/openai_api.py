@@ -3,7 +3,8 @@ and ``/v1/chat/completions`` (streamed as server-sent events with ``stream: true
 
 A chat's prompt is built with the tokenizer's chat template where it has one, else as
 ``role: content`` lines followed by ``assistant:``. Unlike OpenAI, ``temperature``
-defaults to 0 (greedy, repeatable, cacheable).
+defaults to 0 (greedy, repeatable, cacheable). A streamed
+answer is sent token by token as it is generated (not batched, not cached).
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from __future__ import annotations
 import base64
 import json
 import math
-import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ from weightbase.errors import ValidationError
 from weightbase.serving.app import read_body
 from weightbase.serving.engine import InferenceEngine
 from weightbase.serving.runnable_outputs import GenerationParams
+from weightbase.serving.streaming import StreamPiece
 
 __all__ = ["chat_prompt", "router"]
 
@@ -187,7 +188,14 @@ async def _complete(
 ) -> Any:
     engine = _engine(request)
     params = _params(body)
-    stream = bool(body.get("stream", False))
+    ident = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
+    created = int(time.time())
+    if body.get("stream", False) is True:
+        pieces = await engine.stream(name, prompts, params)
+        events = _stream(ident, created, name, pieces, chat=chat)
+        return StreamingResponse(
+            events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
     answer = await engine.infer(name, "generate", prompts, params)
     prompt_tokens = _count_tokens(engine, name, prompts)
     completion_tokens = sum(int(output["tokens"]) for output in answer.outputs)
@@ -196,12 +204,6 @@ async def _complete(
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
     }
-    ident = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
-    created = int(time.time())
-    if stream:
-        events = _stream(ident, created, name, answer.outputs, chat=chat)
-        headers = {"Cache-Control": "no-cache", "X-Weightbase-Cache": _hit(answer.cached)}
-        return StreamingResponse(events, media_type="text/event-stream", headers=headers)
     choices: list[dict[str, Any]] = []
     for index, output in enumerate(answer.outputs):
         choice: dict[str, Any] = {"index": index, "finish_reason": output["finish_reason"]}
@@ -222,9 +224,15 @@ async def _complete(
 
 
 async def _stream(
-    ident: str, created: int, name: str, outputs: list[Any], *, chat: bool
+    ident: str,
+    created: int,
+    name: str,
+    pieces: AsyncGenerator[tuple[int, StreamPiece], None],
+    *,
+    chat: bool,
 ) -> AsyncIterator[str]:
-    """Server-sent events: the text in word-sized pieces, then the finish, then [DONE]."""
+    """Server-sent events: each piece of text as it is generated, each prompt's finish,
+    then [DONE]."""
     kind = "chat.completion.chunk" if chat else "text_completion"
 
     def event(index: int, piece: str | None, finish: str | None) -> str:
@@ -240,12 +248,18 @@ async def _stream(
         chunk["choices"] = [choice]
         return f"data: {json.dumps(chunk)}\n\n"
 
-    for index, output in enumerate(outputs):
-        if chat:
-            yield event(index, "", None)
-        for piece in re.findall(r"\s*\S+|\s+$", output["text"]):
-            yield event(index, piece, None)
-        yield event(index, None, output["finish_reason"])
+    started: set[int] = set()
+    try:
+        async for index, piece in pieces:
+            if chat and index not in started:
+                started.add(index)
+                yield event(index, "", None)
+            if piece.text:
+                yield event(index, piece.text, None)
+            if piece.finish_reason is not None:
+                yield event(index, None, piece.finish_reason)
+    finally:
+        await pieces.aclose()
     yield "data: [DONE]\n\n"
 
 
