@@ -165,3 +165,13 @@ def test_a_model_that_raises_is_a_500_saying_what_failed(client: httpx.Client) -
     assert response.status_code == 500
     assert "ValueError" in response.json()["error"]
     assert client.get("/healthz").status_code == 200
+
+
+def test_the_server_metadata_names_weightbase_and_its_version(client: httpx.Client) -> None:
+    import weightbase
+
+    assert client.get("/v2").json() == {
+        "name": "weightbase",
+        "version": weightbase.__version__,
+        "extensions": [],
+    }

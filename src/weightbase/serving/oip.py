@@ -16,7 +16,6 @@ import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-import weightbase
 from weightbase.errors import ValidationError
 from weightbase.serving.app import read_body
 from weightbase.serving.engine import InferenceEngine
@@ -62,7 +61,17 @@ async def ready(request: Request) -> Any:
 
 @router.get("")
 async def server_metadata() -> dict[str, Any]:
-    return {"name": "weightbase", "version": weightbase.__version__, "extensions": []}
+    return {"name": "weightbase", "version": _version(), "extensions": []}
+
+
+def _version() -> str:
+    # the installed distribution's: the package facade is an interface, above this layer
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("weightbase")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 @router.get("/models/{name}")
