@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmarks {store,registry,tracking,server} [--json] [--quick] …``."""
+"""Command line: ``python -m benchmarks {store,registry,tracking,server,serving} [--json] …``."""
 
 from __future__ import annotations
 
@@ -138,7 +138,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="rounds of each timed comparison (default 3, or 2 with --quick); ranges are "
         "over rounds",
     )
+    serving = commands.add_parser(
+        "serving",
+        help="inference server against direct calls, mlflow models serve and "
+        "sentence-transformers: overhead, throughput, batching, embeddings/s, cache",
+        description=(
+            "Start weightbase serve (and mlflow models serve) on loopback, measure request "
+            "overhead, MLP throughput against MLflow's scoring server, dynamic batching, "
+            "MiniLM embeddings/s against sentence-transformers, the response cache, Ray Serve "
+            "and prompt-prefix reuse (about ten minutes), print one markdown table and record "
+            "it in docs/benchmarks.md."
+        ),
+    )
+    _common_options(
+        serving,
+        json_help="print every row's figure with its range over rounds (and a 'details' "
+        "object) as JSON instead of the table",
+        quick_help="short loads and few samples, 2 rounds",
+        workdir_help="make the temporary folder (the served workspace, the MLflow model, "
+        "server logs) under this folder (default: the system temporary folder)",
+    )
+    serving.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="rounds of each timed comparison (default 3, or 2 with --quick); ranges are "
+        "over rounds",
+    )
     args = parser.parse_args(argv)
+    if args.command == "serving":
+        if args.rounds is not None and args.rounds < 1:
+            parser.error("--rounds must be at least 1")
+        return _serving(args)
     if args.command == "server":
         if not 0 < args.scale <= 1:
             parser.error("--scale must be in (0, 1]")
@@ -267,6 +298,21 @@ def _server(args: argparse.Namespace) -> int:
         log("--scale below 1: docs not written (a scaled-down run is not the reported one)")
         args.no_write_docs = True
     return _report(args, "server", results, render_server, log)
+
+
+def _serving(args: argparse.Namespace) -> int:
+    from benchmarks.serving import ServingConfig, run_serving
+    from benchmarks.serving_report import render_serving
+
+    log = _logger()
+
+    workdir = Path(tempfile.mkdtemp(prefix="wb-bench-", dir=args.workdir))
+    try:
+        config = ServingConfig.create(workdir=workdir, quick=args.quick, rounds=args.rounds)
+        results = run_serving(config, log)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return _report(args, "serving", results, render_serving, log)
 
 
 def _logger() -> Callable[[str], None]:
