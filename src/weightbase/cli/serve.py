@@ -2,14 +2,22 @@
 
 Models come from the workspace ``weightbase.open()`` opens (``WEIGHTBASE_HOME``, or
 ``WEIGHTBASE_URL`` for a remote one); each is loaded on its first request. Needs the
-``[server]`` extra and torch (``[torch]``, ``[hf]`` for Hugging Face folders).
+``[server]`` extra and torch (``[torch]``, ``[hf]`` for Hugging Face folders);
+``--engine ray`` runs the same server as Ray Serve replicas (``[ray]``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from weightbase.serving.server_options import ServeOptions
+    from weightbase.workspace import Workspace
 
 __all__ = ["serve"]
 
@@ -49,12 +57,61 @@ def serve(
     log_level: Annotated[
         str, typer.Option(help="uvicorn's log level: critical, error, warning, info, debug.")
     ] = "info",
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local: one process (uvicorn); ray: Ray Serve replicas of the same server, "
+            "on a local Ray started here or the cluster at RAY_ADDRESS."
+        ),
+    ] = "local",
+    replicas: Annotated[
+        int | None,
+        typer.Option(min=1, help="--engine ray: this many replicas, always."),
+    ] = None,
+    min_replicas: Annotated[
+        int | None,
+        typer.Option(min=0, help="--engine ray: autoscale from this many replicas (default 1)."),
+    ] = None,
+    max_replicas: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="--engine ray: autoscale up to this many replicas, adding one when each "
+            "holds more than 70% of --max-concurrency requests.",
+        ),
+    ] = None,
 ) -> None:
-    """Serve models for inference: Open Inference Protocol, OpenAI API, /metrics."""
+    """Serve models for inference: Open Inference Protocol, OpenAI API, /metrics.
+
+    Each of --max-concurrency, --batch-size, --memory-budget and the cache applies to
+    each replica with --engine ray.
+    """
     import weightbase
+    from weightbase.errors import ValidationError
     from weightbase.serving.app import create_serve_app, require_serve_extra
+    from weightbase.serving.records import ENGINES
     from weightbase.serving.server_options import ServeOptions, parse_bytes
 
+    if engine not in ENGINES:
+        raise ValidationError(
+            f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}", field="engine"
+        )
+    counts = {
+        "--replicas": replicas,
+        "--min-replicas": min_replicas,
+        "--max-replicas": max_replicas,
+    }
+    given = [name for name, count in counts.items() if count is not None]
+    if engine == "local" and given:
+        raise ValidationError(
+            f"{', '.join(given)} needs --engine ray; the local engine is one process",
+            field=given[0].removeprefix("--"),
+        )
+    if replicas is not None and (min_replicas is not None or max_replicas is not None):
+        raise ValidationError(
+            "--replicas is a fixed count; give it or --min-replicas/--max-replicas, not both",
+            field="replicas",
+        )
     require_serve_extra()
     import uvicorn
 
@@ -68,6 +125,100 @@ def serve(
         cache_ttl_s=cache_ttl,
         device=device,
     )
+    if engine == "ray":
+        if replicas is not None:
+            low = high = replicas
+        else:
+            low = 1 if min_replicas is None else min_replicas
+            high = max(low, 1) if max_replicas is None else max_replicas
+        _serve_with_ray(models, options, host, port, log_level, low, high)
+        return
     with weightbase.open() as wb:
         app = create_serve_app(wb, models, options)
         uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceAddress:
+    """Where a Ray Serve replica opens the workspace: a server's URL and token, or an
+    embedded one's home, catalog and store; calling it opens the workspace."""
+
+    url: str | None = None
+    token: str | None = None
+    home: str | None = None
+    catalog_url: str | None = None
+    store_url: str | None = None
+
+    @classmethod
+    def from_env(cls, home: str | os.PathLike[str] | None = None) -> WorkspaceAddress:
+        """The workspace ``weightbase.open(home)`` opens here, with its paths made absolute
+        (replicas run in other folders)."""
+        from weightbase.config import Settings
+
+        url = None if home is not None else os.environ.get("WEIGHTBASE_URL", "").strip()
+        if url:
+            return cls(url=url, token=os.environ.get("WEIGHTBASE_TOKEN") or None)
+        if home is None:
+            home = os.environ.get("WEIGHTBASE_HOME", "~/.weightbase")
+        config = Settings.from_env(Path(home).expanduser().resolve())
+        return cls(
+            home=str(config.home), catalog_url=config.catalog_url, store_url=config.store_url
+        )
+
+    def __call__(self) -> Workspace:
+        import weightbase
+
+        if self.url is not None:
+            return weightbase.open(self.url, token=self.token)
+        return weightbase.open(self.home, catalog_url=self.catalog_url, store_url=self.store_url)
+
+
+def _serve_with_ray(
+    models: list[str],
+    options: ServeOptions,
+    host: str,
+    port: int,
+    log_level: str,
+    min_replicas: int,
+    max_replicas: int,
+) -> None:
+    """Serve until Ctrl-C or SIGTERM as Ray Serve replicas, each asking for one CPU (and
+    one GPU with --device cuda: Ray hides the GPUs from a replica that asks for none)."""
+    import signal
+    import time
+
+    from weightbase.serving.pool import served_names
+    from weightbase.serving.ray_engine import (
+        ray_deployment_options,
+        ray_server,
+        require_ray_extra,
+    )
+    from weightbase.serving.records import Resources, Scaling
+
+    scaling = Scaling(min_replicas=min_replicas, max_replicas=max_replicas)
+    served_names(models)  # a ref given twice is refused before Ray starts
+    require_ray_extra()
+    gpus = 1 if options.device.startswith("cuda") else 0
+    resources = Resources(cpu="1", memory="0", gpu=gpus)
+    ray_options = ray_deployment_options(scaling, options.max_concurrency, resources)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    address = WorkspaceAddress.from_env()
+    count = f"{min_replicas}" if min_replicas == max_replicas else f"{min_replicas}-{max_replicas}"
+    count += " replica" if count == "1" else " replicas"
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with ray_server(
+            address, models, options, ray_options, host=host, port=port, log_level=log_level
+        ) as url:
+            # set once Ray runs, whose own handler would end the process without stopping it
+            signal.signal(signal.SIGTERM, stop)
+            typer.echo(f"weightbase serve: ready on {url} (Ray Serve, {count})")
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        typer.echo("weightbase serve: stopped", err=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
