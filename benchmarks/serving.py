@@ -49,6 +49,7 @@ from benchmarks.serving_models import (
 from benchmarks.serving_processes import (
     ServeSpec,
     counter,
+    cpu_seconds,
     mlflow_serve,
     serve_help,
     started,
@@ -419,13 +420,16 @@ def _throughput(
     }  # fmt: skip
     for url, path, body in sides.values():  # untimed: connections, first batches
         closed_loop(url, path, body, clients=config.throughput_clients, seconds=0.5).check(path)
+    processes = {"weightbase": plain, "mlflow": anchor, "weightbase_batched": batched}
     rates: dict[str, list[float]] = {name: [] for name in sides}
+    cpu_ms: dict[str, list[float]] = {name: [] for name in sides}
     order = list(sides)
     for round_index in range(config.rounds):
         shift = round_index % len(order)
         for name in order[shift:] + order[:shift]:
             url, path, body = sides[name]
             gc.collect()
+            cpu_before = cpu_seconds(processes[name])
             result = closed_loop(
                 url,
                 path,
@@ -435,9 +439,14 @@ def _throughput(
             )
             result.check(f"{name} {path}")
             rates[name].append(result.requests_per_s)
+            used = cpu_seconds(processes[name]) - cpu_before
+            cpu_ms[name].append(used / result.requests * 1e3)
         log(
             f"  round {round_index + 1}/{config.rounds}: "
-            + ", ".join(f"{name} {rates[name][-1]:,.0f} requests/s" for name in order)
+            + ", ".join(
+                f"{name} {rates[name][-1]:,.0f} requests/s ({cpu_ms[name][-1]:.2f} CPU ms each)"
+                for name in order
+            )
         )
     speedup = Figure(
         tuple(w / m for w, m in zip(rates["weightbase"], rates["mlflow"], strict=True))
@@ -449,6 +458,7 @@ def _throughput(
         "clients": config.throughput_clients,
         "seconds_per_side": config.throughput_seconds,
         "requests_per_s": rates,
+        "server_cpu_ms_per_request": cpu_ms,
         "batched_speedup_vs_mlflow_serve": batched_speedup,
     }
 

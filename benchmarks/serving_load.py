@@ -1,22 +1,24 @@
 """Client load for ``python -m benchmarks serving``: closed loops of concurrent clients.
 
-Clients are asyncio tasks of one event loop in the benchmark process, sharing one
-httpx ``AsyncClient`` with a kept-alive connection each: every client sends its next
-request as soon as the last is answered, for a fixed time (``closed_loop``) or until
-a fixed list of requests is done (``drain``).
+Clients are asyncio tasks of one event loop in the benchmark process, each with a
+kept-alive HTTP/1.1 connection of its own (a minimal client, so that the load generator
+takes little of the CPU the servers share): every client sends its next request as soon
+as the last is answered, for a fixed time (``closed_loop``) or until a fixed list of
+requests is done (``drain``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import json
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import httpx
+from urllib.parse import urlsplit
 
 __all__ = ["LoadResult", "closed_loop", "distinct_sentences", "drain", "p50_ms"]
 
@@ -134,14 +136,15 @@ class _Tally:
         self.errors = 0
         self.samples: list[str] = []
 
-    async def post(self, client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> bool:
+    async def post(self, connection: _Connection, path: str, body: dict[str, Any]) -> bool:
         try:
-            response = await client.post(path, json=body)
-        except httpx.TransportError as exc:
+            status, answer = await connection.post(path, json.dumps(body).encode())
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             self._fail(f"no answer ({type(exc).__name__}: {exc})")
+            await connection.reopen()
             return False
-        if response.status_code != 200:
-            self._fail(f"HTTP {response.status_code} {response.text[:200]}")
+        if status != 200:
+            self._fail(f"HTTP {status} {answer[:200]!r}")
             return False
         self.requests += 1
         return True
@@ -152,9 +155,61 @@ class _Tally:
             self.samples.append(text)
 
 
-def _client(url: str, clients: int) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    return httpx.AsyncClient(base_url=url, timeout=_TIMEOUT_S, limits=limits)
+class _Connection:
+    """One kept-alive HTTP/1.1 connection: a client as lean as a load generator should be
+    (an httpx client costs several times the CPU per request, on the servers' cores)."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def post(self, path: str, payload: bytes) -> tuple[int, bytes]:
+        if self._streams is None:
+            self._streams = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self._streams
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
+            + payload
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _TIMEOUT_S)
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers = {
+            name.strip().lower(): value.strip()
+            for name, _, value in (line.partition(":") for line in lines if line)
+        }
+        if "content-length" in headers:
+            body = await reader.readexactly(int(headers["content-length"]))
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            body = await _chunked(reader)
+        else:
+            raise ValueError(f"an answer without a length: {status_line}")
+        if headers.get("connection", "").lower() == "close":
+            await self.reopen()
+        return int(status_line.split(" ", 2)[1]), body
+
+    async def reopen(self) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._streams is not None:
+            writer = self._streams[1]
+            self._streams = None
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+
+async def _chunked(reader: asyncio.StreamReader) -> bytes:
+    body = b""
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+        if size == 0:
+            await reader.readuntil(b"\r\n")
+            return body
+        body += await reader.readexactly(size)
+        await reader.readexactly(2)
 
 
 async def _closed_loop(
@@ -166,16 +221,20 @@ async def _closed_loop(
     inputs_per_request: int,
 ) -> LoadResult:
     tally = _Tally()
-    async with _client(url, clients) as client:
-        started = time.perf_counter()
-        deadline = started + seconds
+    connections = [_Connection(url) for _ in range(clients)]
+    started = time.perf_counter()
+    deadline = started + seconds
 
-        async def one_client() -> None:
-            while time.perf_counter() < deadline:
-                await tally.post(client, path, body())
+    async def one_client(connection: _Connection) -> None:
+        while time.perf_counter() < deadline:
+            await tally.post(connection, path, body())
 
-        await asyncio.gather(*(one_client() for _ in range(clients)))
+    try:
+        await asyncio.gather(*(one_client(connection) for connection in connections))
+    finally:
         took = time.perf_counter() - started
+        for connection in connections:
+            await connection.close()
     return LoadResult(
         tally.requests,
         tally.requests * inputs_per_request,
@@ -190,13 +249,17 @@ async def _drain(
 ) -> LoadResult:
     tally = _Tally()
     queue = iter(bodies)
-    async with _client(url, clients) as client:
-        started = time.perf_counter()
+    connections = [_Connection(url) for _ in range(clients)]
+    started = time.perf_counter()
 
-        async def one_client() -> None:
-            for body in queue:  # shared: each body is taken by one client
-                await tally.post(client, path, body)
+    async def one_client(connection: _Connection) -> None:
+        for body in queue:  # shared: each body is taken by one client
+            await tally.post(connection, path, body)
 
-        await asyncio.gather(*(one_client() for _ in range(clients)))
+    try:
+        await asyncio.gather(*(one_client(connection) for connection in connections))
+    finally:
         took = time.perf_counter() - started
+        for connection in connections:
+            await connection.close()
     return LoadResult(tally.requests, inputs, took, tally.errors, tuple(tally.samples))

@@ -28,6 +28,7 @@ __all__ = [
     "ROOT",
     "ServeSpec",
     "counter",
+    "cpu_seconds",
     "mlflow_serve",
     "serve_help",
     "started",
@@ -188,3 +189,31 @@ def counter(url: str, name: str, model: str) -> float | None:
         if matched and f'model="{model}"' in matched[1]:
             found = (found or 0.0) + float(matched[2])
     return found
+
+
+def cpu_seconds(server: ServerProcess) -> float:
+    """CPU seconds (user + system) the server and its child processes have used so far;
+    0 where there is no ``/proc``."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        return 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # the command name (field 2) is in parentheses and may hold spaces
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    tree = {server.process.pid}
+    grew = True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(used.get(pid, 0.0) for pid in tree)

@@ -69,6 +69,7 @@ def render_serving(results: ServingResults, machine: Machine) -> str:
     overhead_p50 = get("overhead_p50_ms", "p50_ms")
     ray_p50 = get("ray_serve_overhead_p50_ms", "p50_ms")
     rates = get("throughput_speedup_vs_mlflow_serve", "requests_per_s")
+    cpu_ms = get("throughput_speedup_vs_mlflow_serve", "server_cpu_ms_per_request")
     batched_vs_mlflow = get("throughput_speedup_vs_mlflow_serve", "batched_speedup_vs_mlflow_serve")
     batching = get("batching_speedup", "sentences_per_s")
     mean_batch = get("batching_speedup", "mean_batch_size", "on")
@@ -90,9 +91,11 @@ def render_serving(results: ServingResults, machine: Machine) -> str:
             f"2. MLP throughput: {config.throughput_clients} concurrent clients, one row a"
             f" request, {config.throughput_seconds:g} s a side and round",
             f"`weightbase serve --batch-size 1 --cache-size 0`, OIP:"
-            f" {_median(rates.get('weightbase'), ',.0f')} requests/s",
+            f" {_median(rates.get('weightbase'), ',.0f')} requests/s"
+            f" ({_median(cpu_ms.get('weightbase'), '.2f')} server CPU ms a request)",
             f'`mlflow models serve` (pytorch flavor, `/invocations`, `{{"inputs": [[…]]}}`):'
-            f" {_median(rates.get('mlflow'), ',.0f')} requests/s",
+            f" {_median(rates.get('mlflow'), ',.0f')} requests/s"
+            f" ({_median(cpu_ms.get('mlflow'), '.2f')} server CPU ms a request)",
             _spread(figure("throughput_speedup_vs_mlflow_serve"), ".2f", _X),
             _target(
                 "throughput_speedup_vs_mlflow_serve",
@@ -219,10 +222,15 @@ def render_serving(results: ServingResults, machine: Machine) -> str:
             + f" {versions.get('ray', '?')}. Every server is a subprocess on 127.0.0.1 started"
             + " by the benchmark on a free port (the repository root on its `PYTHONPATH`, so"
             + " that it imports the MLP's entry point from `benchmarks/serving_models.py`), one"
-            + f" process each, all with `OMP_NUM_THREADS={threads}`, the torch threads of the"
-            + " in-process anchors; access logs off. The clients are asyncio tasks of the"
-            + " benchmark process (httpx, a kept-alive connection each), on the same"
-            + f" {machine.cores} cores as the servers. The response cache is off"
+            + " process each (Ray's with its cluster's), all with"
+            + f" `OMP_NUM_THREADS={threads}`, the torch threads of the"
+            + " in-process anchors; access logs off. Clients run in the benchmark process, on"
+            + f" the same {machine.cores} cores as the servers: the timed single requests"
+            + " (rows 1, 5, 6, 7) through an httpx client with a kept-alive connection, the"
+            + " concurrent loads (rows 2, 3, 4) as asyncio tasks each with a kept-alive"
+            + " HTTP/1.1 connection of a minimal client (a request written, its answer read by"
+            + " its length: a fraction of httpx's CPU per request, which would otherwise take"
+            + " the servers' cores). The response cache is off"
             + " (`--cache-size 0`) everywhere but row 5. The machine is shared, so timings are"
             + " noisy; every round is in the `--json` details."
             + note,
@@ -243,7 +251,10 @@ def render_serving(results: ServingResults, machine: Machine) -> str:
             " one uvicorn worker each, the same MLP weights (MLflow's `pytorch` flavor saved"
             " by pickle, so the same eager module), the same rows, no batching on either side"
             " for the key (MLflow's scoring server has none); the row below it is weightbase"
-            " with its dynamic batching on."
+            " with its dynamic batching on. Server CPU ms a request: the CPU time of the"
+            " server's process tree (from `/proc`) over the side's run ÷ the requests"
+            " answered, a figure the other work on a shared machine disturbs less than"
+            " requests/s."
             " (3) Every sentence distinct (the cache is off anyway); sentences/s over each"
             " side's wall time; the mean batch is read from the server's"
             " `weightbase_serve_batch_size` histogram."
@@ -255,7 +266,10 @@ def render_serving(results: ServingResults, machine: Machine) -> str:
             " (5) One client; each new sentence is sent twice in a row, so the second is a"
             " hit; the server's `weightbase_serve_cache_hits_total` must count exactly the"
             " hits sent."
-            " (6) Reported, no target; not run where this weightbase has no `--engine ray`."
+            " (6) Reported, no target: `weightbase serve --engine ray --batch-size 1"
+            " --cache-size 0` (one replica), started alone after the other rows, since Ray's"
+            " own processes keep using CPU while it runs; not run where this weightbase has no"
+            " `--engine ray`."
             " (7) Reported, no target: the hit rate is"
             " `weightbase_serve_kv_prefix_hits_total` ÷ (hits + misses) from `/metrics` over"
             " each round; the speedup is the p50 without reuse ÷ the p50 with it, both"
