@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from weightbase.governance.scan_results import Scans
     from weightbase.lineage import LineageService, Node
     from weightbase.registry.service import ModelRegistry
+    from weightbase.serving.inference_log import InferenceLog
     from weightbase.serving.service import Deployments
     from weightbase.tensors import TensorStore
     from weightbase.tensors.maintenance import GcReport
@@ -161,6 +162,13 @@ class Workspace:
         return Deployments(
             self.catalog, recorder=self.recorder, models=self.models, guard=production_guard
         )
+
+    @cached_property
+    def inference(self) -> InferenceLog:
+        """What inference servers recorded: windows of metrics and sessions per model."""
+        from weightbase.serving.inference_log import InferenceLog
+
+        return InferenceLog(self.catalog, models=self.models)
 
     @cached_property
     def access(self) -> Access:

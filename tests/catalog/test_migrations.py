@@ -49,6 +49,8 @@ TABLES = {
     "webhook_deliveries",
     "deployments",
     "deployment_events",
+    "inference_metrics",
+    "inference_sessions",
     "ethics_reviews",
     "explanations",
 }

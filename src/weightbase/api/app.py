@@ -28,6 +28,7 @@ from weightbase.api import (
     datasets,
     deployments,
     governance,
+    inference,
     lineage,
     models,
     reviews,
@@ -141,6 +142,7 @@ def create_app(
         lineage.router,
         reviews.router,
         deployments.router,
+        inference.router,
         users.router,
         store.router,
     ):

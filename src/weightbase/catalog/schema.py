@@ -4,7 +4,8 @@ Rows only: the rules about what may be written live in the domain modules
 (``registry``, ``lineage``, ``governance``) that own these tables. The base and
 column types are in ``base``; users, tokens and governance records in
 ``governance_tables``, webhooks in ``webhook_tables``, ethics reviews and
-explanations in ``review_tables``, deployments in ``deployment_tables``,
+explanations in ``review_tables``, deployments in ``deployment_tables``, the
+inference server's windows and sessions in ``inference_tables``,
 re-exported here, so this module names every table.
 Every change to these needs a migration in ``migrations/versions`` (a test
 compares the two).
@@ -46,6 +47,7 @@ from weightbase.catalog.governance_tables import (
     ScanResultRow,
     UserRow,
 )
+from weightbase.catalog.inference_tables import InferenceMetricRow, InferenceSessionRow
 from weightbase.catalog.review_tables import ETHICS_DECISIONS, EthicsReviewRow, ExplanationRow
 from weightbase.catalog.webhook_tables import DELIVERY_STATUSES, WebhookDeliveryRow, WebhookRow
 
@@ -71,6 +73,8 @@ __all__ = [
     "DeploymentRow",
     "EthicsReviewRow",
     "EventRow",
+    "InferenceMetricRow",
+    "InferenceSessionRow",
     "ExplanationRow",
     "ExperimentRow",
     "LineageEdgeRow",

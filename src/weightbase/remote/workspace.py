@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from weightbase.lineage import LineageService, Node
     from weightbase.registry.service import ModelRegistry
     from weightbase.remote.store import RemoteStore
+    from weightbase.serving.inference_log import InferenceLog
     from weightbase.serving.service import Deployments
     from weightbase.tracking.service import RunTracker
     from weightbase.webhooks import Webhooks
@@ -97,6 +98,13 @@ class RemoteWorkspace(Workspace):
         from weightbase.remote.deployments import RemoteDeployments
 
         return RemoteDeployments(self.connection)
+
+    @cached_property
+    def inference(self) -> InferenceLog:
+        """Inference metrics and sessions on the server (the methods of ``InferenceLog``)."""
+        from weightbase.remote.inference import RemoteInference
+
+        return RemoteInference(self.connection)
 
     def describe(self, nodes: Iterable[Node]) -> dict[Node, str]:
         """The server's readable name per node: ``name@version``, ``run 12``, else ``kind:id``."""
