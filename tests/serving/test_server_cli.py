@@ -52,6 +52,7 @@ def test_serve_runs_the_models_with_its_options(
     args = ["serve", "encoder@latest", "writer@latest", "--host", "0.0.0.0", "--port", "9001"]
     args += ["--memory-budget", "1GiB", "--batch-size", "4", "--max-wait-ms", "2"]
     args += ["--max-concurrency", "3", "--timeout", "7.5", "--log-level", "warning"]
+    args += ["--kv-prefix-cache", "5", "--metrics-interval", "0.5", "--environment", "staging"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert (seen["host"], seen["port"], seen["log_level"]) == ("0.0.0.0", 9001, "warning")
@@ -59,6 +60,8 @@ def test_serve_runs_the_models_with_its_options(
     assert options.memory_budget == 2**30
     assert (options.batch_size, options.max_wait_ms) == (4, 2.0)
     assert (options.max_concurrency, options.timeout_s) == (3, 7.5)
+    assert (options.kv_prefix_cache, options.metrics_interval_s) == (5, 0.5)
+    assert options.environment == "staging"
     assert len(seen["embeddings"]["data"][0]["embedding"]) == 32
     assert [model["id"] for model in seen["models"]["data"]] == ["encoder", "writer"]
     clear_runnables()
@@ -69,6 +72,7 @@ def test_serve_runs_the_models_with_its_options(
     [
         (["encoder@latest", "--memory-budget", "lots"], "not a size"),
         (["encoder@latest", "encoder@latest"], "given twice"),
+        (["encoder@latest", "--environment", "moon"], "environment must be one of"),
     ],
 )
 def test_bad_options_are_refused_before_serving(

@@ -134,11 +134,6 @@ def test_a_stream_holds_back_what_could_begin_a_stop_string() -> None:
     assert _held_back("anything", ()) == 0
 
 
-class _Encoded(dict):  # type: ignore[type-arg]
-    def to(self, device: str) -> _Encoded:
-        return self
-
-
 class _SlowWriter:
     """A generate that hands out one token, then waits for the test before the rest."""
 
@@ -152,8 +147,11 @@ class _SlowWriter:
         self.device = "cpu"
         self.pad_token_id = 0
 
-    def __call__(self, texts: list[str], **options: Any) -> _Encoded:
-        return _Encoded(input_ids=torch.tensor([[1, 2]]), attention_mask=torch.ones(1, 2))
+    def prompt_ids(self, prompt: str) -> list[int]:
+        return [1, 2]
+
+    def generation_options(self, params: Any) -> dict[str, Any]:
+        return {"max_new_tokens": params.max_tokens}
 
     def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
         return "".join(f" t{i}" for i in ids)

@@ -57,6 +57,29 @@ def serve(
     log_level: Annotated[
         str, typer.Option(help="uvicorn's log level: critical, error, warning, info, debug.")
     ] = "info",
+    kv_prefix_cache: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Prompts per generation model whose keys and values are kept for prompts "
+            "that begin the same way (0: none).",
+        ),
+    ] = 16,
+    metrics_interval: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds between writes of inference metrics and sessions to the catalog "
+            "(0: never).",
+        ),
+    ] = 60.0,
+    environment: Annotated[
+        str | None,
+        typer.Option(
+            help="Report the served models' deployments in this environment (development, "
+            "staging, production): running, failed, pending when stopped."
+        ),
+    ] = None,
     engine: Annotated[
         str,
         typer.Option(
@@ -124,6 +147,9 @@ def serve(
         cache_bytes=parse_bytes(cache_size),
         cache_ttl_s=cache_ttl,
         device=device,
+        kv_prefix_cache=kv_prefix_cache,
+        metrics_interval_s=metrics_interval,
+        environment=environment,
     )
     if engine == "ray":
         if replicas is not None:

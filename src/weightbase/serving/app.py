@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from weightbase.errors import MissingExtraError, NotFound, ValidationError
 from weightbase.serving.engine import InferenceEngine, InferenceFailed, RequestTimeout, TooBusy
 from weightbase.serving.pool import ModelUnavailable
+from weightbase.serving.reporting import Reporter
 from weightbase.serving.server_options import ServeOptions
 
 if TYPE_CHECKING:
@@ -46,7 +47,10 @@ def create_serve_app(
     """An app serving the versions ``refs`` (``NAME@ALIAS`` or ``NAME@VERSION``) of ``wb``.
 
     Each model is loaded on its first request; ``app.state.engine`` is the
-    :class:`~weightbase.serving.engine.InferenceEngine` behind it.
+    :class:`~weightbase.serving.engine.InferenceEngine` behind it. While it runs, the
+    inference metrics go to the catalog every ``metrics_interval_s`` and, with an
+    ``environment``, the served deployments' status too
+    (:class:`~weightbase.serving.reporting.Reporter`, ``app.state.reporter``).
     """
     require_serve_extra()
     from fastapi import FastAPI, Response
@@ -56,13 +60,20 @@ def create_serve_app(
 
     engine = InferenceEngine(wb, refs, options or ServeOptions())
 
+    reporter = Reporter(wb, engine)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await engine.close()
+        await reporter.start()
+        try:
+            yield
+        finally:
+            await reporter.stop()
+            await engine.close()
 
     app = FastAPI(title="weightbase serve", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.engine = engine
+    app.state.reporter = reporter
 
     @app.middleware("http")
     async def record_latency(request: Request, call_next: Any) -> Response:

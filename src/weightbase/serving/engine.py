@@ -11,16 +11,18 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from weightbase.errors import ValidationError, WeightbaseError
 from weightbase.serving.batching import Batcher, BatchStats
 from weightbase.serving.cache import ResponseCache, cache_key
+from weightbase.serving.kv_cache import PrefixCache
 from weightbase.serving.metrics import ServerMetrics
 from weightbase.serving.pool import ModelPool, ModelState
 from weightbase.serving.runnable_outputs import GenerationParams
+from weightbase.serving.telemetry import ServedVersion, Telemetry
 
 if TYPE_CHECKING:
     from weightbase.serving.runnable import Runnable, Workspace
@@ -89,13 +91,15 @@ class InferenceEngine:
         self.options = options
         self.metrics = ServerMetrics()
         self.cache = ResponseCache(options.cache_bytes, options.cache_ttl_s)
+        #: called with (name, "loaded" or "failed") after each load, in the load's thread
+        self.load_listeners: list[Callable[[str, str], None]] = []
         self.pool = ModelPool(
             wb,
             refs,
             memory_budget=options.memory_budget,
             device=options.device,
             retry_load_s=options.retry_load_s,
-            on_load=lambda name, outcome: self.metrics.loads.labels(name, outcome).inc(),
+            on_load=self._on_load,
             on_evict=lambda name: self.metrics.evictions.labels(name).inc(),
         )
         # forward passes run here, off the event loop; one per model at a time
@@ -104,6 +108,15 @@ class InferenceEngine:
         )
         self._batchers: dict[tuple[str, str, str], Batcher] = {}
         self._in_flight: dict[str, int] = {}
+        self._prefix_caches: dict[str, PrefixCache] = {}
+        self.telemetry = Telemetry()
+        #: each served name's deployment (id, environment), where it serves one
+        self.deployments: dict[str, tuple[str, str]] = {}
+
+    def _on_load(self, name: str, outcome: str) -> None:
+        self.metrics.loads.labels(name, outcome).inc()
+        for listener in self.load_listeners:
+            listener(name, outcome)
 
     async def close(self) -> None:
         for batcher in self._batchers.values():
@@ -157,6 +170,7 @@ class InferenceEngine:
         try:
             _, runnable = await asyncio.wait_for(self.pool.get(name), self.options.timeout_s)
             _check_operation(model, runnable, "generate")
+            self._served(model, runnable)
             pieces = self._pieces(model.name, runnable, prompts, params)
             first = await asyncio.wait_for(anext(pieces), self.options.timeout_s)
         except TimeoutError:
@@ -186,13 +200,17 @@ class InferenceEngine:
     ) -> AsyncGenerator[tuple[int, StreamPiece], None]:
         from weightbase.serving.streaming import stream_generation
 
+        prefix_cache = self.prefix_cache(name)
         for index, prompt in enumerate(prompts):
             started = time.perf_counter()
-            generation = stream_generation(runnable, prompt, params)
+            generation = stream_generation(
+                runnable, prompt, params, executor=self._executor, prefix_cache=prefix_cache
+            )
             try:
                 async for piece in generation:
                     if piece.finish_reason is not None:
                         self.record_tokens(name, piece.tokens, time.perf_counter() - started)
+                        self.telemetry.operation(name, "generate", params, piece.tokens)
                     yield index, piece
             finally:
                 await generation.aclose()
@@ -206,6 +224,7 @@ class InferenceEngine:
     ) -> Answer:
         model, runnable = await self.pool.get(name)
         _check_operation(model, runnable, operation)
+        self._served(model, runnable)
         params_key = json.dumps(params.to_dict(), sort_keys=True) if params is not None else ""
         # sampling without a seed gives a new text each time: nothing to keep
         cacheable = self.options.cache_bytes > 0 and not (
@@ -219,8 +238,10 @@ class InferenceEngine:
                 cacheable = False  # inputs that are not JSON (never from HTTP)
         if cacheable:
             found, value = self.cache.get(key)
+            self.telemetry.cache(model.name, found)
             if found:
                 self.metrics.cache_hits.labels(model.name).inc()
+                self.telemetry.operation(model.name, operation, params)
                 return Answer(list(value), True, model)
             self.metrics.cache_misses.labels(model.name).inc()
         batcher = self._batcher(model.name, operation, params, params_key)
@@ -235,7 +256,42 @@ class InferenceEngine:
         outputs = [_jsonable(output) for output in answered]
         if cacheable:
             self.cache.put(key, outputs)
+        tokens = sum(output["tokens"] for output in outputs) if operation == "generate" else 0
+        self.telemetry.operation(model.name, operation, params, tokens)
         return Answer(outputs, False, model)
+
+    def _served(self, model: ModelState, runnable: Runnable) -> None:
+        """Tell the telemetry which version ``model`` answers with (after each load)."""
+        version = runnable.version
+        deployment = self.deployments.get(model.name)
+        self.telemetry.served(
+            model.name,
+            ServedVersion(
+                version.model,
+                version.version,
+                model.bytes,
+                None if deployment is None else deployment[0],
+                None if deployment is None else deployment[1],
+            ),
+        )
+
+    def prefix_cache(self, name: str) -> PrefixCache | None:
+        """The key/value prefix cache of the generation model served as ``name``."""
+        if self.options.kv_prefix_cache <= 0:
+            return None
+        found = self._prefix_caches.get(name)
+        if found is None:
+
+            def on_lookup(hit: bool, tokens: int) -> None:
+                (self.metrics.kv_prefix_hits if hit else self.metrics.kv_prefix_misses).labels(
+                    name
+                ).inc()
+                self.metrics.kv_prefix_tokens.labels(name).inc(tokens)
+                self.telemetry.kv_prefix(name, hit)
+
+            found = PrefixCache(self.options.kv_prefix_cache, on_lookup=on_lookup)
+            self._prefix_caches[name] = found
+        return found
 
     def _batcher(
         self, name: str, operation: str, params: GenerationParams | None, params_key: str
@@ -245,6 +301,8 @@ class InferenceEngine:
         if batcher is None:
             if len(self._batchers) >= _MAX_BATCHERS:
                 self._drop_idle_batchers()
+
+            prefix_cache = self.prefix_cache(name) if operation == "generate" else None
 
             def run(items: list[tuple[Runnable, Any]]) -> list[Any]:
                 # each input travels with the runnable its request got, so an evicted
@@ -258,7 +316,7 @@ class InferenceEngine:
                         end += 1
                     inputs = [item for _, item in items[at:end]]
                     started = time.perf_counter()
-                    done = _run(runnable, operation, inputs, params)
+                    done = _run(runnable, operation, inputs, params, prefix_cache)
                     if operation == "generate":
                         tokens = sum(output.tokens for output in done)
                         self.record_tokens(name, tokens, time.perf_counter() - started)
@@ -297,14 +355,15 @@ class InferenceEngine:
     def record_tokens(self, name: str, tokens: int, seconds: float) -> None:
         """Count generated tokens and their rate."""
         self.metrics.tokens.labels(name).inc(tokens)
+        self.telemetry.tokens(name, tokens, seconds)
         if seconds > 0 and tokens > 0:
             self.metrics.tokens_per_second.labels(name).observe(tokens / seconds)
 
     def observe(self, name: str, endpoint: str, status: int, started: float) -> None:
         """Record a request's latency."""
-        self.metrics.latency.labels(name, endpoint, str(status)).observe(
-            time.perf_counter() - started
-        )
+        seconds = time.perf_counter() - started
+        self.metrics.latency.labels(name, endpoint, str(status)).observe(seconds)
+        self.telemetry.request(name, status, seconds)
 
 
 def _check_operation(model: ModelState, runnable: Runnable, operation: str) -> None:
@@ -318,9 +377,17 @@ def _check_operation(model: ModelState, runnable: Runnable, operation: str) -> N
 
 
 def _run(
-    runnable: Runnable, operation: str, inputs: list[Any], params: GenerationParams | None
+    runnable: Runnable,
+    operation: str,
+    inputs: list[Any],
+    params: GenerationParams | None,
+    prefix_cache: PrefixCache | None = None,
 ) -> list[Any]:
     if operation == "generate":
+        from weightbase.serving.runnable_hf import GeneratorRunnable
+
+        if prefix_cache is not None and isinstance(runnable, GeneratorRunnable):
+            return list(runnable.generate(inputs, params, prefix_cache=prefix_cache))
         return list(runnable.generate(inputs, params))  # type: ignore[attr-defined]
     if operation == "embed":
         return list(runnable.embed(inputs))  # type: ignore[attr-defined]

@@ -1,7 +1,7 @@
 """The inference server's Prometheus metrics, per model, in a registry of its own.
 
 Request latency, batch sizes, time queued before a batch, tokens per second of
-generation and response-cache hits and misses; ``/metrics`` renders them.
+generation, response-cache and key/value-prefix hits and misses; ``/metrics`` renders them.
 """
 
 from __future__ import annotations
@@ -65,6 +65,24 @@ class ServerMetrics:
             "weightbase_serve_cache_misses", "Cacheable requests the cache did not hold.",
             ["model"], registry=registry,
         )  # fmt: skip
+        self.kv_prefix_hits = Counter(
+            "weightbase_serve_kv_prefix_hits",
+            "Prompts that began as a recent prompt did: its keys and values were reused.",
+            ["model"],
+            registry=registry,
+        )
+        self.kv_prefix_misses = Counter(
+            "weightbase_serve_kv_prefix_misses",
+            "Prompts that shared no reusable prefix with a recent prompt.",
+            ["model"],
+            registry=registry,
+        )
+        self.kv_prefix_tokens = Counter(
+            "weightbase_serve_kv_prefix_tokens",
+            "Prompt tokens whose keys and values came from the prefix cache.",
+            ["model"],
+            registry=registry,
+        )
         self.rejected = Counter(
             "weightbase_serve_rejected",
             "Requests refused (429) or timed out (504).",

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from weightbase.errors import MissingExtraError, ValidationError
+from weightbase.serving.kv_cache import cache_keyword, cache_of
 from weightbase.serving.loading import (
     load_weights,
     read_json_file,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from weightbase.registry.records import ModelVersion
+    from weightbase.serving.kv_cache import PrefixCache
     from weightbase.tensors import TensorStore
     from weightbase.tensors.manifest import Snapshot
 
@@ -206,21 +208,59 @@ class GeneratorRunnable(_HFRunnable):
     """Text generation: ``generate(prompts, params)``, greedy or sampled."""
 
     def generate(
-        self, prompts: Sequence[str], params: GenerationParams | None = None
+        self,
+        prompts: Sequence[str],
+        params: GenerationParams | None = None,
+        *,
+        prefix_cache: PrefixCache | None = None,
     ) -> list[Generation]:
-        torch = require_torch()
+        """Each prompt's continuation. With a ``prefix_cache``, a prompt that begins as a
+        recent one did reuses that prefix's keys and values and runs alone; the others
+        run as one batch, and one of them is remembered for the next requests."""
         params = params or GenerationParams()
         if len(prompts) == 0:
             return []
-        encoded = self._encode(prompts)
+        if prefix_cache is None:
+            return self._generate_batch(prompts, params)
+        self._encode(prompts)  # refuses what is not a list of strings
+        results: list[Generation | None] = [None] * len(prompts)
+        missed: list[tuple[int, list[int]]] = []
+        for index, prompt in enumerate(prompts):
+            ids = self.prompt_ids(prompt)
+            _, cache = prefix_cache.lookup(ids)
+            if cache is None:
+                missed.append((index, ids))
+            else:
+                results[index] = self._generate_one(ids, params, cache, prefix_cache)
+        if len(missed) == 1:
+            index, ids = missed[0]
+            results[index] = self._generate_one(ids, params, None, prefix_cache)
+        elif missed:
+            batch = self._generate_batch([prompts[index] for index, _ in missed], params)
+            for (index, _), generation in zip(missed, batch, strict=True):
+                results[index] = generation
+            self._remember(missed[0][1], prefix_cache)
+        return [generation for generation in results if generation is not None]
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        """The token ids the model reads for ``prompt``."""
+        return list(self._encode([prompt])["input_ids"][0].tolist())
+
+    def generation_options(self, params: GenerationParams) -> dict[str, Any]:
+        """``generate``'s keyword arguments for ``params`` (seeding torch where asked)."""
         options: dict[str, Any] = {"max_new_tokens": params.max_tokens, "do_sample": False}
         if params.sampling:
             options.update(do_sample=True, temperature=params.temperature, top_k=params.top_k or 0)
             if params.top_p is not None:
                 options["top_p"] = params.top_p
             if params.seed is not None:
-                torch.manual_seed(params.seed)
-        eos = self.model.generation_config.eos_token_id
+                require_torch().manual_seed(params.seed)
+        return options
+
+    def _generate_batch(self, prompts: Sequence[str], params: GenerationParams) -> list[Generation]:
+        torch = require_torch()
+        encoded = self._encode(prompts)
+        options = self.generation_options(params)
         # only ids and mask: token type ids a BERT-style tokenizer adds would be embedded by
         # the prompt's forward but not by the generated tokens' (GPT-2 adds them as words)
         with torch.inference_mode():
@@ -231,8 +271,50 @@ class GeneratorRunnable(_HFRunnable):
                 **options,
             )
         new_tokens = output[:, encoded["input_ids"].shape[1] :].cpu().tolist()
-        stops = {eos} if isinstance(eos, int) else set(eos or ())
+        stops = self.stop_tokens()
         return [self._finish(tokens, stops, params) for tokens in new_tokens]
+
+    def _generate_one(
+        self, ids: list[int], params: GenerationParams, cache: Any, prefix_cache: PrefixCache
+    ) -> Generation:
+        """One prompt's continuation from ``cache`` (its prefix's keys and values, or None);
+        the prompt's own cache is remembered."""
+        torch = require_torch()
+        input_ids = torch.tensor([ids], device=self.device)
+        options = self.generation_options(params)
+        if cache is not None:
+            options[cache_keyword(self.model)] = cache
+        with torch.inference_mode():
+            output = self.model.generate(
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                pad_token_id=self.tokenizer.pad_token_id,
+                return_dict_in_generate=True,
+                **options,
+            )
+        prefix_cache.store(ids, cache_of(output))
+        tokens = output.sequences[0, len(ids) :].cpu().tolist()
+        return self._finish(tokens, self.stop_tokens(), params)
+
+    def _remember(self, ids: list[int], prefix_cache: PrefixCache) -> None:
+        """Compute and keep the keys and values of ``ids`` but its last token."""
+        torch = require_torch()
+        if len(ids) - 1 < prefix_cache.min_tokens:
+            return
+        from transformers import DynamicCache
+
+        with torch.inference_mode():
+            output = self.model(
+                input_ids=torch.tensor([ids[:-1]], device=self.device),
+                use_cache=True,
+                **{cache_keyword(self.model): DynamicCache()},
+            )
+        prefix_cache.store(ids, cache_of(output))
+
+    def stop_tokens(self) -> set[int]:
+        """The end-of-text token ids."""
+        eos = self.model.generation_config.eos_token_id
+        return {eos} if isinstance(eos, int) else set(eos or ())
 
     def _finish(self, tokens: list[int], stops: set[int], params: GenerationParams) -> Generation:
         ended = next((i for i, token in enumerate(tokens) if token in stops), None)

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from weightbase.errors import ValidationError
+from weightbase.serving.deployment_checks import check_environment
 
 __all__ = ["ServeOptions", "parse_bytes"]
 
@@ -46,7 +47,13 @@ class ServeOptions:
     ``batch_size`` and ``max_wait_ms`` shape dynamic batching; ``max_concurrency``
     bounds each model's requests in flight; ``timeout_s`` ends a request with 504;
     ``cache_bytes`` (0: no cache) and ``cache_ttl_s`` bound the response cache; a model
-    that failed to load is tried again after ``retry_load_s``.
+    that failed to load is tried again after ``retry_load_s``. ``kv_prefix_cache``
+    bounds the prompts per generation model whose keys and values are kept for later
+    prompts that begin the same way (0: none). Every ``metrics_interval_s`` (0: never)
+    each model's window of inference metrics and its sessions are written to the
+    catalog; with an ``environment``, the server reports each served model's
+    deployment there ``running`` (or ``failed`` when it cannot load) and links the
+    records to it.
     """
 
     memory_budget: int = 0
@@ -58,6 +65,9 @@ class ServeOptions:
     cache_ttl_s: float = 300.0
     retry_load_s: float = 30.0
     device: str = "cpu"
+    kv_prefix_cache: int = 16
+    metrics_interval_s: float = 60.0
+    environment: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_concurrency"):
@@ -66,11 +76,12 @@ class ServeOptions:
                 raise ValidationError(
                     f"{name} must be a positive integer, not {value!r}", field=name
                 )
-        for name in ("memory_budget", "cache_bytes"):
+        for name in ("memory_budget", "cache_bytes", "kv_prefix_cache"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValidationError(f"{name} must be 0 or more bytes, not {value!r}", field=name)
-        for name in ("max_wait_ms", "cache_ttl_s", "retry_load_s"):
+                unit = "prompts" if name == "kv_prefix_cache" else "bytes"
+                raise ValidationError(f"{name} must be 0 or more {unit}, not {value!r}", field=name)
+        for name in ("max_wait_ms", "cache_ttl_s", "retry_load_s", "metrics_interval_s"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
                 raise ValidationError(f"{name} must be 0 or more, not {value!r}", field=name)
@@ -78,3 +89,5 @@ class ServeOptions:
             raise ValidationError(
                 f"timeout_s must be a positive number, not {self.timeout_s!r}", field="timeout_s"
             )
+        if self.environment is not None:
+            check_environment(self.environment)

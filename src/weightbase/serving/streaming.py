@@ -14,10 +14,14 @@ import asyncio
 import threading
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from weightbase.serving.kv_cache import cache_keyword, cache_of
 from weightbase.serving.loading import require_torch
 from weightbase.serving.runnable_outputs import GenerationParams
+
+if TYPE_CHECKING:
+    from weightbase.serving.kv_cache import PrefixCache
 
 __all__ = ["StreamPiece", "stream_generation"]
 
@@ -61,9 +65,16 @@ def _held_back(text: str, stops: tuple[str, ...]) -> int:
 
 
 async def stream_generation(
-    runnable: Any, prompt: str, params: GenerationParams, *, executor: Any = None
+    runnable: Any,
+    prompt: str,
+    params: GenerationParams,
+    *,
+    executor: Any = None,
+    prefix_cache: PrefixCache | None = None,
 ) -> AsyncGenerator[StreamPiece, None]:
-    """The continuation of ``prompt`` by the text-generation ``runnable``, piece by piece."""
+    """The continuation of ``prompt`` by the text-generation ``runnable``, piece by piece,
+    from the keys and values of a prefix it shares with a recent prompt where
+    ``prefix_cache`` holds one."""
     torch = require_torch()
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[StreamPiece | BaseException] = asyncio.Queue()
@@ -112,27 +123,25 @@ async def stream_generation(
         try:
             from transformers import StoppingCriteriaList
 
-            encoded = tokenizer([prompt], padding=True, truncation=True, return_tensors="pt").to(
-                runnable.device
-            )
-            options: dict[str, Any] = {"max_new_tokens": params.max_tokens, "do_sample": False}
-            if params.sampling:
-                options.update(
-                    do_sample=True, temperature=params.temperature, top_k=params.top_k or 0
-                )
-                if params.top_p is not None:
-                    options["top_p"] = params.top_p
-                if params.seed is not None:
-                    torch.manual_seed(params.seed)
+            ids = runnable.prompt_ids(prompt)
+            input_ids = torch.tensor([ids], device=runnable.device)
+            options = runnable.generation_options(params)
+            if prefix_cache is not None:
+                _, cache = prefix_cache.lookup(ids)
+                if cache is not None:
+                    options[cache_keyword(model)] = cache
             with torch.inference_mode():
-                model.generate(
-                    input_ids=encoded["input_ids"],
-                    attention_mask=encoded["attention_mask"],
+                output = model.generate(
+                    input_ids=input_ids,
+                    attention_mask=torch.ones_like(input_ids),
                     pad_token_id=tokenizer.pad_token_id,
                     streamer=_Streamer(on_token),
                     stopping_criteria=StoppingCriteriaList([_Stop()]),
+                    return_dict_in_generate=True,
                     **options,
                 )
+            if prefix_cache is not None:
+                prefix_cache.store(ids, cache_of(output))
             if not stop_now.is_set():
                 finish("length", decode())
         except BaseException as exc:  # handed to the request, which ends its stream
