@@ -44,7 +44,7 @@ from benchmarks.serving_models import (
     MLP_ENTRY_POINT,
     PROMPT_WORDS,
     bench_mlp,
-    tiny_gpt2_folder,
+    gpt2_folder,
 )
 from benchmarks.serving_processes import (
     ServeSpec,
@@ -130,7 +130,7 @@ def _prepare(config: ServingConfig, home: Path) -> torch.nn.Module:
     with open_home(home) as wb:
         wb.models.push(MLP, mlp, entry_point=MLP_ENTRY_POINT, init_args=MLP_ARGS)
         wb.models.push(MINILM, minilm_folder())
-        wb.models.push(GPT2, tiny_gpt2_folder(config.workdir / "gpt2", seed=config.seed))
+        wb.models.push(GPT2, gpt2_folder(config.workdir / "gpt2", seed=config.seed))
     example = _rows(config.seed, 1)
     signature = infer_signature(example, _forward(mlp, example))
     mlflow.pytorch.save_model(
@@ -702,7 +702,7 @@ def _measure_kv_prefix(
                 raise RuntimeError(f"/metrics has no {hits_name} / {misses_name} for {GPT2}")
             samples: dict[str, list[float]] = {name: [] for name in names}
             gc.collect()
-            for index in range(config.latency_samples):
+            for index in range(config.prompt_samples):
                 shift = (index + round_index) % len(names)
                 prompt = f"{system} {next(endings)}"
                 for name in names[shift:] + names[:shift]:
@@ -721,7 +721,7 @@ def _measure_kv_prefix(
         for client in clients.values():
             client.close()
     row = {
-        "samples_per_round": config.latency_samples,
+        "samples_per_round": config.prompt_samples,
         "system_prompt_words": config.prompt_words,
         "completion_tokens": config.completion_tokens,
         "p50_ms": p50s,

@@ -1,7 +1,7 @@
 """The models ``python -m benchmarks serving`` serves, built in code (nothing downloaded).
 
 ``BenchMLP`` is the entry point the served MLP names (``benchmarks.serving_models:BenchMLP``),
-so the servers run with the repository root on ``PYTHONPATH``; ``tiny_gpt2_folder`` writes
+so the servers run with the repository root on ``PYTHONPATH``; ``gpt2_folder`` writes
 a small GPT-2 with a word-level tokenizer for the prompt-prefix rows.
 """
 
@@ -13,17 +13,22 @@ from typing import Any
 import torch
 
 __all__ = [
+    "GPT2_LAYERS",
+    "GPT2_WIDTH",
     "MLP_ARGS",
     "MLP_ENTRY_POINT",
     "PROMPT_WORDS",
     "BenchMLP",
     "bench_mlp",
-    "tiny_gpt2_folder",
+    "gpt2_folder",
 ]
 
 MLP_ENTRY_POINT = "benchmarks.serving_models:BenchMLP"
 #: A small MLP: one request is a row of 64 floats, the answer 8.
 MLP_ARGS = {"inputs": 64, "hidden": 256, "outputs": 8}
+
+#: The GPT-2's size: small, yet a long prompt's forward pass costs more than an HTTP request.
+GPT2_LAYERS, GPT2_WIDTH = 6, 256
 
 #: The tiny GPT-2's vocabulary (after its special tokens): prompts are made of these words.
 PROMPT_WORDS = tuple(
@@ -56,17 +61,17 @@ def bench_mlp(seed: int = 0) -> BenchMLP:
     return BenchMLP(**MLP_ARGS).eval()
 
 
-def tiny_gpt2_folder(folder: Path, *, seed: int = 0) -> Path:
-    """A 4-layer GPT-2 (untied, 1,024 positions) and its word-level tokenizer, saved in
-    ``folder`` as a Hugging Face folder."""
+def gpt2_folder(folder: Path, *, seed: int = 0) -> Path:
+    """A small GPT-2 with random weights (untied, 1,024 positions) and its word-level
+    tokenizer, saved in ``folder`` as a Hugging Face folder."""
     import transformers
 
     vocab = {word: index for index, word in enumerate((*_SPECIAL, *PROMPT_WORDS))}
     torch.manual_seed(seed)
     config = transformers.GPT2Config(
-        n_embd=128,
-        n_layer=4,
-        n_head=4,
+        n_embd=GPT2_WIDTH,
+        n_layer=GPT2_LAYERS,
+        n_head=8,
         vocab_size=len(vocab),
         n_positions=1024,
         bos_token_id=vocab["[BOS]"],

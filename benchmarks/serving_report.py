@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import TYPE_CHECKING, Any
 
+from benchmarks.serving_models import GPT2_LAYERS, GPT2_WIDTH
 from benchmarks.serving_results import TARGETS, Figure
 
 if TYPE_CHECKING:
@@ -168,9 +169,10 @@ def render_serving(results: ServingResults, machine: Machine) -> str:
             "`ray_serve_overhead_p50_ms`",
         ),
         (
-            f"7. A tiny GPT-2 (4 layers, 128 wide) on `/v1/completions`: a {config.prompt_words}"
+            f"7. A small GPT-2 ({GPT2_LAYERS} layers, {GPT2_WIDTH} wide, random weights) on"
+            f" `/v1/completions`: a {config.prompt_words}"
             f"-word system prompt shared by every request, a distinct 3-word ending each,"
-            f" {config.completion_tokens} tokens greedy; p50 of {config.latency_samples} a"
+            f" {config.completion_tokens} tokens greedy; p50 of {config.prompt_samples} a"
             " round",
             f"KV-prefix reuse on: {_median(kv.get('reuse'), '.1f')} ms; hit rate"
             f" {_spread(figure('kv_prefix_hit_rate'), '.2f')}"

@@ -62,9 +62,11 @@ class ServingConfig:
     embedding_texts: int
     texts_per_request: int
     embedding_clients: int
-    #: words of the shared system prompt, and tokens generated per completion
+    #: words of the shared system prompt, tokens generated per completion, timed
+    #: completions per side and round
     prompt_words: int
     completion_tokens: int
+    prompt_samples: int
     seed: int = 0
 
     @classmethod
@@ -86,6 +88,7 @@ class ServingConfig:
                 embedding_clients=2,
                 prompt_words=200,
                 completion_tokens=4,
+                prompt_samples=10,
             )
         return cls(
             workdir=workdir,
@@ -103,6 +106,7 @@ class ServingConfig:
             embedding_clients=2,
             prompt_words=400,
             completion_tokens=8,
+            prompt_samples=100,
         )
 
     def to_dict(self) -> dict[str, Any]:
