@@ -13,6 +13,7 @@ from weightbase.cli.datasets import datasets_app
 from weightbase.cli.demo import demo
 from weightbase.cli.deploy import deploy_app
 from weightbase.cli.deploy_manifests import manifests
+from weightbase.cli.deploy_serve import deploy_metrics, deploy_serve
 from weightbase.cli.ethics import ethics_app
 from weightbase.cli.exit_codes import ExitCode, ExitCodeGroup
 from weightbase.cli.explain import explain_app
@@ -70,6 +71,8 @@ app.add_typer(ethics_app, name="ethics")
 app.add_typer(explain_app, name="explain")
 app.add_typer(deploy_app, name="deploy")
 deploy_app.command(name="manifests")(manifests)
+deploy_app.command(name="serve")(deploy_serve)
+deploy_app.command(name="metrics")(deploy_metrics)
 app.command(name="demo")(demo)
 app.command(name="lineage")(lineage)
 app.command(name="scan")(scan)

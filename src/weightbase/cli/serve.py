@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -207,6 +207,7 @@ def _serve_with_ray(
     log_level: str,
     min_replicas: int,
     max_replicas: int,
+    ray_options: dict[str, Any] | None = None,
 ) -> None:
     """Serve until Ctrl-C or SIGTERM as Ray Serve replicas, each asking for one CPU (and
     one GPU with --device cuda: Ray hides the GPUs from a replica that asks for none)."""
@@ -226,7 +227,8 @@ def _serve_with_ray(
     require_ray_extra()
     gpus = 1 if options.device.startswith("cuda") else 0
     resources = Resources(cpu="1", memory="0", gpu=gpus)
-    ray_options = ray_deployment_options(scaling, options.max_concurrency, resources)
+    if ray_options is None:  # a deployment's come from its scaling and resources
+        ray_options = ray_deployment_options(scaling, options.max_concurrency, resources)
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt

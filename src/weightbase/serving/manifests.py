@@ -286,7 +286,8 @@ def _deployment(
 
 
 def _serve_arguments(ref: str, config: DeploymentConfig) -> list[str]:
-    """``weightbase serve``'s arguments: the deployment's batching, limits and log level."""
+    """``weightbase serve``'s arguments: the deployment's batching, limits, log level and
+    metrics interval, and its environment, whose deployment each pod reports running."""
     arguments = [
         "serve",
         ref,
@@ -304,6 +305,10 @@ def _serve_arguments(ref: str, config: DeploymentConfig) -> list[str]:
         f"{config.timeout_s:g}",
         "--log-level",
         config.monitoring.log_level,
+        "--metrics-interval",
+        f"{config.monitoring.metrics_interval_s:g}",
+        "--environment",
+        config.environment,
     ]
     if config.resources.gpu:
         arguments += ["--device", "cuda"]
