@@ -87,7 +87,10 @@ def mlflow_serve(model_dir: Path, *, threads: int) -> ServeSpec:
     port = free_port()
     argv = (sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_dir))
     argv += ("--env-manager", "local", "--host", HOST, "--port", str(port), "--workers", "1")
-    env = _environment(threads, {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"})
+    # its uvicorn reads UVICORN_* options from the environment: no access log, warnings
+    # only, as weightbase serve runs with --log-level warning
+    quiet = {"UVICORN_ACCESS_LOG": "false", "UVICORN_LOG_LEVEL": "warning"}
+    env = _environment(threads, {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true", **quiet})
     log_path = model_dir.parent / "mlflow-serve.log"
     return ServeSpec("mlflow models serve", argv, env, port, "/ping", log_path)
 

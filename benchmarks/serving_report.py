@@ -162,7 +162,9 @@ def render_serving(results: ServingResults, machine: Machine) -> str:
         (
             "6. The request of row 1 through `weightbase serve --engine ray` (Ray Serve)",
             f"{_median(ray_p50.get('ray'), '.3f')} ms" if ray_p50 else "",
-            "the same forward pass in-process" if ray_p50 else "",
+            f"the same forward pass in-process: {_median(ray_p50.get('direct'), '.3f')} ms"
+            if ray_p50
+            else "",
             ("+" if figure("ray_serve_overhead_p50_ms").ran else "")
             + _spread(figure("ray_serve_overhead_p50_ms"), ".2f", " ms"),
             "reported",
@@ -226,7 +228,8 @@ def render_serving(results: ServingResults, machine: Machine) -> str:
             + " that it imports the MLP's entry point from `benchmarks/serving_models.py`), one"
             + " process each (Ray's with its cluster's), all with"
             + f" `OMP_NUM_THREADS={threads}`, the torch threads of the"
-            + " in-process anchors; access logs off. Clients run in the benchmark process, on"
+            + " in-process anchors; access logs off (MLflow's uvicorn through `UVICORN_ACCESS_LOG`"
+            + " and `UVICORN_LOG_LEVEL=warning`). Clients run in the benchmark process, on"
             + f" the same {machine.cores} cores as the servers: the timed single requests"
             + " (rows 1, 5, 6, 7) through an httpx client with a kept-alive connection, the"
             + " concurrent loads (rows 2, 3, 4) as asyncio tasks each with a kept-alive"
