@@ -16,7 +16,12 @@ errors (OS, botocore, SQL drivers) are translated where they leave a backend.
     ├── StorageError (OSError)              the object store failed to read or write
     ├── MissingExtraError (ImportError)     an optional dependency is not installed
     ├── NotSupported (NotImplementedError)  this kind of workspace cannot do that (remote)
-    └── DeviceError (RuntimeError)          the requested device is not available
+    ├── DeviceError (RuntimeError)          the requested device is not available
+    └── ServingError                        the inference server could not answer a request
+        ├── ServerBusyError                 a model has its most requests in flight (429)
+        ├── InferenceTimeoutError (TimeoutError)  not answered in time (504)
+        ├── ModelUnavailableError           a served model could not be loaded (503)
+        └── InferenceError (RuntimeError)   the model's own code raised (500)
 """
 
 from __future__ import annotations
@@ -28,12 +33,17 @@ __all__ = [
     "AuthenticationError",
     "Conflict",
     "DeviceError",
+    "InferenceError",
+    "InferenceTimeoutError",
     "IntegrityError",
     "MalformedFileError",
     "MissingExtraError",
+    "ModelUnavailableError",
     "NotFound",
     "NotSupported",
     "PermissionDenied",
+    "ServerBusyError",
+    "ServingError",
     "StorageError",
     "UnsafeFormatError",
     "ValidationError",
@@ -129,3 +139,23 @@ class NotSupported(WeightbaseError, NotImplementedError):
 
 class DeviceError(WeightbaseError, RuntimeError):
     """The requested device (for example ``cuda``) is not available."""
+
+
+class ServingError(WeightbaseError):
+    """The inference server could not answer a request (``weightbase serve``)."""
+
+
+class ServerBusyError(ServingError):
+    """A served model has ``max_concurrency`` requests in flight (the server answers 429)."""
+
+
+class InferenceTimeoutError(ServingError, TimeoutError):
+    """A request was not answered within ``timeout_s`` (the server answers 504)."""
+
+
+class ModelUnavailableError(ServingError):
+    """A served model could not be loaded (the server answers 503 with its error)."""
+
+
+class InferenceError(ServingError, RuntimeError):
+    """The model's own code raised while answering (the server answers 500 saying what)."""

@@ -13,9 +13,16 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from weightbase.errors import MissingExtraError, NotFound, ValidationError
-from weightbase.serving.engine import InferenceEngine, InferenceFailed, RequestTimeout, TooBusy
-from weightbase.serving.pool import ModelUnavailable
+from weightbase.errors import (
+    InferenceTimeoutError,
+    MissingExtraError,
+    ModelUnavailableError,
+    NotFound,
+    ServerBusyError,
+    ServingError,
+    ValidationError,
+)
+from weightbase.serving.engine import InferenceEngine
 from weightbase.serving.reporting import Reporter
 from weightbase.serving.server_options import ServeOptions
 
@@ -98,25 +105,23 @@ def create_serve_app(
 
     @app.get("/metrics")
     async def metrics() -> Any:
-
         text, content_type = engine.metrics.render()
         return Response(text, media_type=content_type)
 
     app.include_router(oip.router)
     app.include_router(openai_api.router)
 
-    for error in (NotFound, ValidationError, ModelUnavailable, TooBusy, RequestTimeout):
+    for error in (NotFound, ValidationError, ServingError):
         app.add_exception_handler(error, _handle)
-    app.add_exception_handler(InferenceFailed, _handle)
     return app
 
 
 _STATUS = {
     NotFound: (404, "not_found_error"),
     ValidationError: (422, "invalid_request_error"),
-    ModelUnavailable: (503, "model_unavailable"),
-    TooBusy: (429, "rate_limit_exceeded"),
-    RequestTimeout: (504, "timeout"),
+    ModelUnavailableError: (503, "model_unavailable"),
+    ServerBusyError: (429, "rate_limit_exceeded"),
+    InferenceTimeoutError: (504, "timeout"),
 }
 
 

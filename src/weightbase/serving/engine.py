@@ -15,7 +15,13 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from weightbase.errors import ValidationError, WeightbaseError
+from weightbase.errors import (
+    InferenceError,
+    InferenceTimeoutError,
+    ServerBusyError,
+    ValidationError,
+    WeightbaseError,
+)
 from weightbase.serving.batching import Batcher, BatchStats
 from weightbase.serving.cache import ResponseCache, cache_key
 from weightbase.serving.kv_cache import PrefixCache
@@ -33,9 +39,6 @@ __all__ = [
     "OPERATIONS",
     "Answer",
     "InferenceEngine",
-    "InferenceFailed",
-    "RequestTimeout",
-    "TooBusy",
 ]
 
 #: What a request asks of a model, and the task that can answer it.
@@ -50,18 +53,6 @@ OPERATIONS = {
 
 # batchers kept before the idle ones are dropped
 _MAX_BATCHERS = 64
-
-
-class TooBusy(WeightbaseError):
-    """A model has ``max_concurrency`` requests in flight (the server answers 429)."""
-
-
-class RequestTimeout(WeightbaseError):
-    """A request was not answered within ``timeout_s`` (the server answers 504)."""
-
-
-class InferenceFailed(WeightbaseError):
-    """The model raised while answering (the server answers 500 saying what it raised)."""
 
 
 class Answer:
@@ -138,7 +129,7 @@ class InferenceEngine:
             )
         except TimeoutError:
             self.metrics.rejected.labels(model.name, "timeout").inc()
-            raise RequestTimeout(
+            raise InferenceTimeoutError(
                 f"model {model.name} did not answer within {self.options.timeout_s:g} s",
                 model=model.name,
             ) from None
@@ -146,12 +137,12 @@ class InferenceEngine:
             self._in_flight[model.name] -= 1
 
     def _admit(self, name: str) -> ModelState:
-        """Count a request in flight for ``name``; ``TooBusy`` past ``max_concurrency``."""
+        """Count a request in flight for ``name``; ``ServerBusyError`` past ``max_concurrency``."""
         model = self.pool.state(name)
         in_flight = self._in_flight.get(model.name, 0)
         if in_flight >= self.options.max_concurrency:
             self.metrics.rejected.labels(model.name, "busy").inc()
-            raise TooBusy(
+            raise ServerBusyError(
                 f"model {model.name} has {in_flight} requests in flight; try again shortly",
                 model=model.name,
             )
@@ -176,7 +167,7 @@ class InferenceEngine:
         except TimeoutError:
             self._in_flight[model.name] -= 1
             self.metrics.rejected.labels(model.name, "timeout").inc()
-            raise RequestTimeout(
+            raise InferenceTimeoutError(
                 f"model {model.name} did not answer within {self.options.timeout_s:g} s",
                 model=model.name,
             ) from None
@@ -250,7 +241,7 @@ class InferenceEngine:
         except WeightbaseError:
             raise
         except Exception as exc:  # the model's own code: every request of its batch is told
-            raise InferenceFailed(
+            raise InferenceError(
                 f"model {model.name} failed: {type(exc).__name__}: {exc}", model=model.name
             ) from exc
         outputs = [_jsonable(output) for output in answered]

@@ -16,10 +16,9 @@ import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from weightbase.errors import ValidationError
+from weightbase.errors import ModelUnavailableError, ValidationError
 from weightbase.serving.app import read_body
 from weightbase.serving.engine import InferenceEngine
-from weightbase.serving.pool import ModelUnavailable
 from weightbase.serving.runnable_outputs import GenerationParams
 
 __all__ = ["DATATYPES", "router"]
@@ -79,7 +78,7 @@ async def model_metadata(request: Request, name: str) -> Any:
     model = _engine(request).pool.state(name)  # NotFound: 404
     try:
         model, runnable = await _engine(request).runnable(name)
-    except ModelUnavailable:
+    except ModelUnavailableError:
         return {
             "name": model.name,
             "versions": [],
@@ -113,7 +112,7 @@ async def model_ready(request: Request, name: str) -> Any:
     model = _engine(request).pool.state(name)
     try:
         await _engine(request).runnable(name)
-    except ModelUnavailable:
+    except ModelUnavailableError:
         body = {"name": model.name, "ready": False, "error": model.error}
         return JSONResponse(body, status_code=503)
     return {"name": model.name, "ready": True}

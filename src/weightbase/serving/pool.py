@@ -14,16 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from weightbase.errors import NotFound, ValidationError, WeightbaseError
+from weightbase.errors import ModelUnavailableError, NotFound, ValidationError
 
 if TYPE_CHECKING:
     from weightbase.serving.runnable import Runnable, Workspace
 
-__all__ = ["ModelPool", "ModelState", "ModelUnavailable", "estimate_bytes", "served_names"]
-
-
-class ModelUnavailable(WeightbaseError):
-    """A served model could not be loaded (the server answers 503 with its error)."""
+__all__ = ["ModelPool", "ModelState", "estimate_bytes", "served_names"]
 
 
 @dataclass(slots=True)
@@ -121,20 +117,20 @@ class ModelPool:
         return sum(m.bytes for m in self.models.values() if m.runnable is not None)
 
     async def get(self, name: str) -> tuple[ModelState, Runnable]:
-        """The model and its runnable, loaded now if it is not; ``ModelUnavailable`` when
+        """The model and its runnable, loaded now if it is not; ``ModelUnavailableError`` when
         it failed to load (recently)."""
         model = self.state(name)
         lock = self._locks.setdefault(model.name, asyncio.Lock())
         async with lock:
             if model.runnable is None:
                 if model.error is not None and time.monotonic() - model.failed_at < self._retry:
-                    raise ModelUnavailable(
+                    raise ModelUnavailableError(
                         f"model {model.name} failed to load: {model.error}", model=model.name
                     )
                 await asyncio.to_thread(self._load_now, model)
             runnable = model.runnable
             if runnable is None:
-                raise ModelUnavailable(
+                raise ModelUnavailableError(
                     f"model {model.name} failed to load: {model.error}", model=model.name
                 )
             model.last_used = time.monotonic()
