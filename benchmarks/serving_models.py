@@ -52,7 +52,9 @@ class BenchMLP(torch.nn.Module):
         self.out = torch.nn.Linear(hidden, outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(torch.relu(self.second(torch.relu(self.first(x)))))
+        hidden: torch.Tensor = torch.relu(self.second(torch.relu(self.first(x))))
+        out: torch.Tensor = self.out(hidden)
+        return out
 
 
 def bench_mlp(seed: int = 0) -> BenchMLP:
@@ -79,7 +81,8 @@ def gpt2_folder(folder: Path, *, seed: int = 0) -> Path:
         # untied: a random tiny model with tied embeddings repeats the prompt's last token
         tie_word_embeddings=False,
     )
-    model: Any = transformers.GPT2LMHeadModel(config).eval()
+    model: Any = transformers.GPT2LMHeadModel(config)
+    model.eval()
     model.save_pretrained(folder)
     transformers.BertTokenizer(vocab=vocab).save_pretrained(folder)
     return folder

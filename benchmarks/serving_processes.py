@@ -85,8 +85,9 @@ def weightbase_serve(
 def mlflow_serve(model_dir: Path, *, threads: int) -> ServeSpec:
     """``mlflow models serve -m MODEL_DIR --env-manager local``, one uvicorn worker."""
     port = free_port()
-    argv = (sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_dir))
-    argv += ("--env-manager", "local", "--host", HOST, "--port", str(port), "--workers", "1")
+    argv: tuple[str, ...] = (sys.executable, "-m", "mlflow", "models", "serve")
+    argv += ("-m", str(model_dir), "--env-manager", "local", "--host", HOST, "--port", str(port))
+    argv += ("--workers", "1")
     # its uvicorn reads UVICORN_* options from the environment: no access log, warnings
     # only, as weightbase serve runs with --log-level warning
     quiet = {"UVICORN_ACCESS_LOG": "false", "UVICORN_LOG_LEVEL": "warning"}
