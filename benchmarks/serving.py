@@ -13,7 +13,7 @@ rounds (the range over rounds is reported):
 4. embeddings/s through ``/v1/embeddings`` (many texts a request) and through
    ``SentenceTransformer.encode`` in this process, same threads;
 5. the response cache: p50 of a hit ÷ p50 of a miss;
-6. prompt prefixes: a tiny GPT-2 completing prompts that share a long system prompt,
+6. prompt prefixes: a small GPT-2 completing prompts that share a long system prompt,
    with KV-prefix reuse on and off (hit rate from ``/metrics``).
 
 Rows 1 and 3-5 run again with ``--device cuda`` where there is a GPU. Servers in
@@ -93,7 +93,7 @@ def run_serving(config: ServingConfig, log: Log) -> ServingResults:
     threads = torch.get_num_threads()
     torch.set_num_threads(threads)  # the in-process anchors; the servers get OMP_NUM_THREADS
     home = config.workdir / "home"
-    log(f"pushing the MLP, all-MiniLM-L6-v2 and a tiny GPT-2 to a workspace in {home}")
+    log(f"pushing the MLP, all-MiniLM-L6-v2 and a small GPT-2 to a workspace in {home}")
     mlp = _prepare(config, home)
     help_text = serve_help()
     figures: dict[str, Figure] = {}
@@ -118,7 +118,7 @@ def run_serving(config: ServingConfig, log: Log) -> ServingResults:
 
 
 def _prepare(config: ServingConfig, home: Path) -> torch.nn.Module:
-    """The workspace the servers serve: the MLP (entry point), MiniLM and a tiny GPT-2;
+    """The workspace the servers serve: the MLP (entry point), MiniLM and a small GPT-2;
     the MLP's weights as an MLflow model folder too."""
     import mlflow.pytorch
     from mlflow.models import infer_signature

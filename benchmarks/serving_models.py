@@ -30,7 +30,7 @@ MLP_ARGS = {"inputs": 64, "hidden": 256, "outputs": 8}
 #: The GPT-2's size: small, yet a long prompt's forward pass costs more than an HTTP request.
 GPT2_LAYERS, GPT2_WIDTH = 6, 256
 
-#: The tiny GPT-2's vocabulary (after its special tokens): prompts are made of these words.
+#: The GPT-2's vocabulary (after its special tokens): prompts are made of these words.
 PROMPT_WORDS = tuple(
     f"{stem}{suffix}"
     for stem in (
@@ -78,7 +78,7 @@ def gpt2_folder(folder: Path, *, seed: int = 0) -> Path:
         n_positions=1024,
         bos_token_id=vocab["[BOS]"],
         eos_token_id=vocab["[EOS]"],
-        # untied: a random tiny model with tied embeddings repeats the prompt's last token
+        # untied: a small random model with tied embeddings repeats the prompt's last token
         tie_word_embeddings=False,
     )
     model: Any = transformers.GPT2LMHeadModel(config)
