@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "Start weightbase serve (and mlflow models serve) on loopback, measure request "
             "overhead, MLP throughput against MLflow's scoring server, dynamic batching, "
             "MiniLM embeddings/s against sentence-transformers, the response cache, Ray Serve "
-            "and prompt-prefix reuse (about ten minutes), print one markdown table and record "
+            "and prompt-prefix reuse (a few minutes), print one markdown table and record "
             "it in docs/benchmarks.md."
         ),
     )

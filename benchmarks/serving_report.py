@@ -282,7 +282,7 @@ def render_serving(results: ServingResults, machine: Machine) -> str:
             " GPU rows run rows 1, 3, 4 and 5 again with every server on `--device cuda`"
             " and the anchors on the same GPU.",
             "",
-            "Run it with `python -m benchmarks serving` (about ten minutes); `--quick` is a"
+            "Run it with `python -m benchmarks serving` (a few minutes); `--quick`, about two, is a"
             " smoke test that never writes this file.",
         ]
     )
