@@ -51,6 +51,7 @@ TABLES = {
     "deployment_events",
     "inference_metrics",
     "inference_sessions",
+    "checkpoints",
     "ethics_reviews",
     "explanations",
 }

@@ -5,8 +5,8 @@ Rows only: the rules about what may be written live in the domain modules
 column types are in ``base``; users, tokens and governance records in
 ``governance_tables``, webhooks in ``webhook_tables``, ethics reviews and
 explanations in ``review_tables``, deployments in ``deployment_tables``, the
-inference server's windows and sessions in ``inference_tables``,
-re-exported here, so this module names every table.
+inference server's windows and sessions in ``inference_tables``, checkpoints in
+``checkpoint_tables``, re-exported here, so this module names every table.
 Every change to these needs a migration in ``migrations/versions`` (a test
 compares the two).
 """
@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from weightbase.catalog.base import LIVE, Base, BigId, UTCDateTime, utcnow
+from weightbase.catalog.checkpoint_tables import CheckpointRow
 from weightbase.catalog.deployment_tables import DeploymentEventRow, DeploymentRow
 from weightbase.catalog.governance_tables import (
     APPROVAL_DECISIONS,
@@ -66,6 +67,7 @@ __all__ = [
     "ApprovalRequestRow",
     "AuditLogRow",
     "Base",
+    "CheckpointRow",
     "ComplianceReportRow",
     "DatasetRow",
     "DatasetVersionRow",
