@@ -105,18 +105,44 @@ class TensorStore:
         parent_snapshot = self.snapshot(parent) if parent is not None else None
         if ref is not None:
             validate_name(ref, what="ref")
-        snapshot = write_snapshot(
-            self.objects,
-            sources,
-            files=files,
-            parent=parent_snapshot,
-            metadata=metadata,
-            options=options,
-            progress=progress,
-            stats=stats,
-        )
-        self.set_ref(ref or f"snapshots/{snapshot.id}", snapshot)
+        # one hold of the store's lock from the first chunk to the ref: gc waits for both
+        with self.objects.lock(exclusive=False):
+            snapshot = write_snapshot(
+                self.objects,
+                sources,
+                files=files,
+                parent=parent_snapshot,
+                metadata=metadata,
+                options=options,
+                progress=progress,
+                stats=stats,
+            )
+            self.set_ref(ref or f"snapshots/{snapshot.id}", snapshot)
         return snapshot
+
+    def derive(
+        self,
+        snapshot: SnapshotLike,
+        tensors: Mapping[str, str],
+        *,
+        files: Mapping[str, str] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        ref: str | None = None,
+    ) -> Snapshot:
+        """A snapshot of ``snapshot``'s tensors (and files) renamed ``{new: old}``, sharing
+        every chunk: no decode, no encode, no chunk written (see ``tensors.derive``).
+
+        Pinned by ``ref`` when given; without one only gc's grace period keeps it
+        until a ref names it. A store that cannot write manifests (a remote
+        workspace's) raises ``NotSupported``.
+        """
+        from weightbase.tensors.derive import commit_snapshot, derive_snapshot
+
+        derived = derive_snapshot(self.snapshot(snapshot), tensors, files=files, metadata=metadata)
+        commit_snapshot(self.objects, derived)
+        if ref is not None:
+            self.set_ref(ref, derived)
+        return derived
 
     # -- snapshots and refs --------------------------------------------------------------
 
@@ -165,10 +191,11 @@ class TensorStore:
         """Point ``name`` at a snapshot; a ref keeps its snapshot from garbage collection."""
         validate_name(name, what="ref")
         snapshot_id = snapshot.id if isinstance(snapshot, Snapshot) else self.resolve(snapshot)
-        if not self.objects.exists(f"snapshots/{snapshot_id}"):
-            raise NotFound(f"no snapshot {snapshot_id} to point ref {name!r} at")
-        self.objects.put(f"refs/{name}", f"{snapshot_id}\n".encode())
-        self.objects.sync()
+        with self.objects.lock(exclusive=False):  # no gc between the check and the ref
+            if not self.objects.exists(f"snapshots/{snapshot_id}"):
+                raise NotFound(f"no snapshot {snapshot_id} to point ref {name!r} at")
+            self.objects.put(f"refs/{name}", f"{snapshot_id}\n".encode())
+            self.objects.sync()
 
     def get_ref(self, name: str) -> str:
         validate_name(name, what="ref")
