@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from weightbase.errors import IntegrityError
+from weightbase.errors import Conflict, IntegrityError
 from weightbase.tensors import Snapshot, TensorStore, WriteStats
+from weightbase.tensors.maintenance import GcReport, gc
 from weightbase.tensors.objects import ObjectInfo
 from weightbase.tensors.objects.local import LocalObjectStore
 from weightbase.tensors.read import chunk_key
@@ -63,9 +64,13 @@ store = TensorStore.open(url, chunk_size=64 * 1024)
 parent = None
 print("ready", flush=True)
 while True:
+    tensors = tensors_for(seed)
+    # the test counts a kill only when it lands between these two lines
+    print("start", seed, flush=True)
     snapshot = store.write(
-        tensors_for(seed), parent=parent, metadata={"seed": str(seed)}, ref=f"run/{seed % 5}"
+        tensors, parent=parent, metadata={"seed": str(seed)}, ref=f"run/{seed % 5}"
     )
+    print("done", seed, flush=True)
     parent = snapshot if seed % 3 else None
     seed += 1
 """
@@ -77,21 +82,26 @@ import time
 from content import tensors_for
 from weightbase.tensors import TensorStore
 
-url, seconds = sys.argv[1], float(sys.argv[2])
+url, seconds, pause = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 store = TensorStore.open(url, chunk_size=64 * 1024)
 deadline = time.monotonic() + seconds
 parent = None
 seed = 0
 while time.monotonic() < deadline:
+    tensors = tensors_for(seed)
     snapshot = store.write(
-        tensors_for(seed), parent=parent, metadata={"seed": str(seed)}, ref=f"live/{seed % 3}"
+        tensors, parent=parent, metadata={"seed": str(seed)}, ref=f"live/{seed % 3}"
     )
+    # committed: it reads back whole and verified while its ref holds it
+    got = store.read(snapshot)
+    if any(got[name].tobytes() != array.tobytes() for name, array in tensors.items()):
+        sys.exit(f"snapshot {seed} read back wrong")
     if seed % 4 == 3:
         # drop the ref of the snapshot the next one deltas against: its chain must survive gc
         store.delete_ref(f"live/{seed % 3}")
     parent = snapshot
     seed += 1
-    time.sleep(0.05)
+    time.sleep(pause)
 print(seed, flush=True)
 """
 
@@ -168,24 +178,27 @@ def test_writer_killed_at_random_moments_leaves_a_consistent_store(
 ) -> None:
     url = str(tmp_path / "store")
     rng = np.random.default_rng(2024)
-    kills = 0
-    for round_ in range(20):
+    mid_write = rounds = 0
+    while mid_write < 20 and rounds < 40:
         child = _child(
             scripts,
             "killed_writer.py",
             url,
-            str(1000 * round_),
+            str(1000 * rounds),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+        rounds += 1
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "ready"
         time.sleep(rng.uniform(0.05, 0.6))
         child.send_signal(signal.SIGKILL)
-        _, stderr = child.communicate()
+        stdout, stderr = child.communicate()
         assert child.returncode == -signal.SIGKILL, stderr  # it was still writing, not crashed
-        kills += 1
-    assert kills >= 20
+        # everything the child printed before it died is in the pipe: the kill landed inside
+        # a write exactly when its last line says a write started and none finished since
+        mid_write += _killed_mid_write(stdout)
+    assert mid_write >= 20, f"only {mid_write} of {rounds} kills landed inside a write"
 
     with TensorStore.open(url) as store:
         report = store.fsck()
@@ -199,6 +212,19 @@ def test_writer_killed_at_random_moments_leaves_a_consistent_store(
         assert list(store.objects.list_temporary()) == []  # type: ignore[attr-defined]
         assert store.fsck().ok
         assert _assert_refs_read_back(store, content.tensors_for) >= 3
+
+
+def _killed_mid_write(stdout: str) -> bool:
+    """Whether a killed writer's output ends inside a write ("start" with no "done")."""
+    lines = stdout.split()
+    events = [word for word in lines if word in ("start", "done")]
+    return bool(events) and events[-1] == "start"
+
+
+def test_a_kill_counts_only_inside_a_write() -> None:
+    assert _killed_mid_write("start\n0\ndone\n0\nstart\n1\n")
+    assert not _killed_mid_write("start\n0\ndone\n0\n")
+    assert not _killed_mid_write("")  # killed before its first write
 
 
 # -- (b) corruption ---------------------------------------------------------------------------
@@ -478,10 +504,14 @@ def test_refs_deleted_concurrently_do_not_break_listing_or_gc(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("when", ["first", "last"])
-def test_write_with_an_unreferenced_parent_survives_a_gc_during_the_write(
+def test_gc_started_during_a_write_waits_for_it_and_keeps_its_delta_bases(
     tmp_path: Path, when: str
 ) -> None:
-    """A delta's base chunks are refreshed when used, so a concurrent gc keeps them."""
+    """A gc that starts while a write is in progress sweeps only after its ref is set.
+
+    The parent is unreferenced and old, so a gc that swept mid-write would take
+    the chunks the new snapshot's deltas are taken against.
+    """
     store = TensorStore.open(tmp_path / "store", chunk_size=CHUNK, workers=1)
     arrays = _model()
     parent = store.write(arrays, ref="parent")
@@ -490,8 +520,16 @@ def test_write_with_an_unreferenced_parent_survives_a_gc_during_the_write(
     tuned = {**arrays, "w": arrays["w"] + np.float32(1e-6)}
     total = sum(a.nbytes for a in tuned.values())
     written = [0]
-    reports = []
+    write_done = threading.Event()
+    swept_after_write: list[bool] = []
+    reports: list[GcReport] = []
+    collectors: list[threading.Thread] = []
     lock = threading.Lock()
+
+    def collect() -> None:
+        with TensorStore.open(tmp_path / "store") as other:
+            reports.append(other.gc(grace_seconds=0))
+        swept_after_write.append(write_done.is_set())
 
     def progress(count: int) -> None:
         # "last": once every chunk of the new snapshot is stored, before its manifest exists
@@ -499,37 +537,69 @@ def test_write_with_an_unreferenced_parent_survives_a_gc_during_the_write(
             first = written[0] == 0
             written[0] += count
             if (when == "first" and first) or (when == "last" and written[0] == total):
-                reports.append(store.gc(grace_seconds=60))
+                collectors.append(threading.Thread(target=collect))
+                collectors[-1].start()
+                time.sleep(0.3)  # time enough for a gc that did not wait to sweep
 
     child = store.write(tuned, parent=parent, ref="child", codec="delta", progress=progress)
-    assert len(reports) == 1
+    write_done.set()
+    (collector,) = collectors
+    collector.join(timeout=60)
+    assert swept_after_write == [True]
+    (report,) = reports
+    assert report.removed_snapshots == 1  # the parent's manifest, now the gc ran
+    assert any(ref.bases for ref in child.tensors["w"].chunks)
     with TensorStore.open(tmp_path / "store") as fresh:
         got = fresh.read("child")
         assert got["w"].tobytes() == tuned["w"].tobytes()
         assert fresh.fsck().ok
-    assert child.tensors["w"].chunks
+
+
+def test_gc_gives_up_when_writers_hold_the_lock(store: TensorStore, backend: str) -> None:
+    """A gc that cannot get the lock in time removes nothing and says why."""
+    store.write(_model(), ref="m")
+    store.delete_ref("m")
+    before = sorted(info.key for info in store.objects.list() if not info.key.startswith("locks/"))
+    with store.objects.lock(exclusive=False), pytest.raises(Conflict) as caught:
+        gc(store, grace_seconds=0, lock_timeout=0.5)
+    assert "writers held the lock" in str(caught.value)
+    after = sorted(info.key for info in store.objects.list() if not info.key.startswith("locks/"))
+    assert after == before
+    assert store.gc(grace_seconds=0).removed_snapshots == 1  # once the writer let go
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("grace", "pause", "seconds"), [(2.0, 0.05, 5.0), (0.0, 0.0, 30.0)])
 def test_gc_running_beside_a_writer_process(
-    tmp_path: Path, scripts: Path, content: ModuleType
+    store_url: str,
+    backend: str,
+    scripts: Path,
+    content: ModuleType,
+    grace: float,
+    pause: float,
+    seconds: float,
 ) -> None:
-    url = str(tmp_path / "store")
+    """gc in a loop beside a writer process: the writer never fails, and every snapshot it
+    committed reads back verified, whatever the grace (0: a tight loop, no pause)."""
+    if backend == "s3":
+        seconds = min(seconds, 15.0)  # each S3 round trip goes through the moto server
     writer = _child(
         scripts,
         "writer_beside_gc.py",
-        url,
-        "5",
+        store_url,
+        str(seconds),
+        str(pause),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     removed = runs = 0
-    with TensorStore.open(url) as store:
+    with TensorStore.open(store_url) as store:
         while writer.poll() is None:
-            report = store.gc(grace_seconds=2)
+            report = store.gc(grace_seconds=grace)
             removed += report.removed_chunks
             runs += 1
-            time.sleep(0.1)
+            if grace:
+                time.sleep(0.1)
         stdout, stderr = writer.communicate()
         assert writer.returncode == 0, stderr
         assert int(stdout.strip()) > 10  # the writer got somewhere

@@ -1,14 +1,17 @@
 """Checking and cleaning a store: ``fsck`` re-hashes everything, ``gc`` sweeps the unreachable.
 
 Garbage collection is mark-and-sweep from the refs. It is safe beside running
-writers: an object younger than the grace period is never removed (a writer's
-chunks are new until its snapshot is committed), a writer refreshes every
-chunk it reuses under the store's shared lock, and gc re-checks each
-candidate's age under the exclusive lock just before removing it.
+writers whatever the grace period: a writer holds the store's lock shared from
+its first chunk until its ref is set, and gc marks and sweeps under the same
+lock held exclusively, so it never sees a write half done. It removes a
+temporary file only once the process writing it is gone. The grace period
+spares unreferenced objects a user may still want (and writers that ignore
+the lock): nothing younger is removed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -27,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["FsckReport", "GcReport", "fsck", "gc"]
 
 DEFAULT_GRACE_SECONDS = 3600.0
+# How long gc waits for running writes to finish before it gives up.
+DEFAULT_LOCK_TIMEOUT = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,11 +155,30 @@ def gc(
     *,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     dry_run: bool = False,
+    lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
 ) -> GcReport:
-    """Remove chunks, manifests and index entries no ref reaches, older than the grace period."""
+    """Remove chunks, manifests and index entries no ref reaches, older than the grace period.
+
+    Everything but the listing of chunks runs under the store's exclusive lock,
+    taken once no write is in progress (``Conflict`` if writers held it for
+    ``lock_timeout`` seconds); a dry run takes no lock.
+    """
     objects = store.objects
     started = time.time()
     cutoff = started - grace_seconds
+    # Chunks stored after this listing are no candidates; those listed but reused or
+    # newly referenced by a write that commits before the lock is taken are marked live.
+    chunk_infos = list(objects.list("chunks/"))
+    with (
+        contextlib.nullcontext() if dry_run else objects.lock(exclusive=True, timeout=lock_timeout)
+    ):
+        return _collect(store, chunk_infos, cutoff, dry_run)
+
+
+def _collect(
+    store: TensorStore, chunk_infos: list[ObjectInfo], cutoff: float, dry_run: bool
+) -> GcReport:
+    objects = store.objects
     # mark: every snapshot a ref points at, and every chunk those snapshots need
     live_snapshots: set[str] = set()
     live_chunks: set[str] = set()
@@ -195,7 +219,6 @@ def gc(
             kept_for_young |= store.snapshot(snapshot_id).chunk_digests()
         except (NotFound, IntegrityError):
             continue
-    chunk_infos = list(objects.list("chunks/"))
     dead_chunks, young = sweep(chunk_infos, lambda k: k.rsplit("/", 1)[-1] in live_chunks)
     unprotected = [i for i in dead_chunks if i.key.rsplit("/", 1)[-1] not in kept_for_young]
     young += len(dead_chunks) - len(unprotected)
@@ -210,6 +233,7 @@ def gc(
     removed_tmp = 0
     list_temporary = getattr(objects, "list_temporary", None)
     if list_temporary is not None and not dry_run:
+        # only leftovers: a temporary file whose writer is alive is not listed at all
         for info in list(list_temporary()):
             if info.mtime < cutoff:
                 objects.delete_temporary(info.key)  # type: ignore[attr-defined]
@@ -229,18 +253,15 @@ def gc(
 
 
 def _remove(store: TensorStore, doomed: list[ObjectInfo], cutoff: float) -> list[ObjectInfo]:
-    """Delete candidates whose age still qualifies, re-checked under the exclusive lock."""
+    """Delete candidates whose age still qualifies (a writer that ignores the lock may
+    have refreshed one since it was listed)."""
     removed = []
-    objects = store.objects
-    for start in range(0, len(doomed), 256):
-        batch = doomed[start : start + 256]
-        with objects.lock(exclusive=True):
-            for info in batch:
-                fresh = _mtime(store, info.key)
-                if fresh is None or fresh >= cutoff:
-                    continue  # gone already, or reused by a writer since it was listed
-                objects.delete(info.key)
-                removed.append(info)
+    for info in doomed:
+        fresh = _mtime(store, info.key)
+        if fresh is None or fresh >= cutoff:
+            continue  # gone already, or reused since it was listed
+        store.objects.delete(info.key)
+        removed.append(info)
     return removed
 
 

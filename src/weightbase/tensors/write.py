@@ -449,12 +449,30 @@ def write_snapshot(
 
     What the write cost is added into ``stats``, when given. Nothing refers to
     the snapshot until the caller sets a ref on it; the manifest is written only
-    once every chunk is durable. Delta bases are read from ``parent``'s chunks
+    once every chunk is durable. The write holds the store's lock shared; a
+    caller that sets a ref holds it across both, or a gc with no grace period
+    may take the unreferenced manifest in between. Delta bases are read from ``parent``'s chunks
     in the same object store.
     """
     options = options or WriteOptions()
     files = list(files)
     _check_names(sources, files)
+    # Held shared from the first chunk to the manifest (the caller holds it on to the ref):
+    # gc takes it exclusively, so it never sweeps chunks this write stored or reuses.
+    with objects.lock(exclusive=False):
+        return _write(objects, sources, files, parent, metadata, options, progress, stats)
+
+
+def _write(
+    objects: ObjectStore,
+    sources: list[TensorSource],
+    files: list[FileSource],
+    parent: Snapshot | None,
+    metadata: Mapping[str, str] | None,
+    options: WriteOptions,
+    progress: Callable[[int], None] | None,
+    stats: WriteStats | None,
+) -> Snapshot:
     writer = _Writer(
         objects, options, parent, progress, stats if stats is not None else WriteStats()
     )

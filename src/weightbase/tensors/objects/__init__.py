@@ -107,13 +107,24 @@ class ObjectStore(ABC):
         """The object's path on the local file system, where it has one."""
         return None
 
-    def lock(self, *, exclusive: bool) -> AbstractContextManager[None]:
-        """A store-wide advisory lock: writers take it shared, garbage collection exclusive.
+    def lock(
+        self, *, exclusive: bool, timeout: float | None = None
+    ) -> AbstractContextManager[None]:
+        """The store-wide lock: writers hold it shared, garbage collection exclusively.
 
-        Backends without a lock primitive return a no-op; there, gc relies on its
-        grace period alone.
+        A writer holds it from its first chunk until its ref is set, so gc never
+        sweeps beside a write in progress. ``timeout`` bounds the wait for the
+        exclusive lock (``Conflict`` when it runs out; ``None`` waits as long as
+        it takes); shared holders wait for a running gc. This default builds the
+        lock from lease objects under ``locks/`` (``weightbase.tensors.objects.leases``);
+        a backend with a lock primitive of its own overrides it.
         """
-        return contextlib.nullcontext()
+        from weightbase.tensors.objects.leases import LeaseLock
+
+        leases: LeaseLock | None = self.__dict__.get("_leases")
+        if leases is None:
+            leases = self.__dict__.setdefault("_leases", LeaseLock(self))
+        return leases.exclusive(timeout) if exclusive else leases.shared()
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and handles."""

@@ -13,6 +13,7 @@ import itertools
 import mmap
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,11 +21,11 @@ from pathlib import Path
 from stat import S_ISREG
 from urllib.parse import unquote, urlsplit
 
-from weightbase.errors import NotFound, StorageError, ValidationError
+from weightbase.errors import Conflict, NotFound, StorageError, ValidationError
 from weightbase.tensors.codecs import Buffer
 from weightbase.tensors.objects import ObjectInfo, ObjectStore, validate_key
 
-__all__ = ["LocalObjectStore"]
+__all__ = ["LocalObjectStore", "pid_alive", "writer_alive"]
 
 
 class LocalObjectStore(ObjectStore):
@@ -66,7 +67,8 @@ class LocalObjectStore(ObjectStore):
 
     def put(self, key: str, data: Buffer, *, durable: bool = True) -> None:
         target = self._file(key)
-        # the pid keeps a forked child, which inherits the counter, off its parent's names
+        # The pid keeps a forked child, which inherits the counter, off its parent's names,
+        # and tells gc whether the writer is still alive (``writer_alive``).
         tmp = f"{self._tmp_prefix}{os.getpid()}-{next(self._tmp_names)}.part"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -209,22 +211,39 @@ class LocalObjectStore(ObjectStore):
                 yield ObjectInfo(key, stat.st_size, stat.st_mtime)
 
     @contextmanager
-    def lock(self, *, exclusive: bool) -> Iterator[None]:
+    def lock(self, *, exclusive: bool, timeout: float | None = None) -> Iterator[None]:
         if not exclusive:
             with self._shared:
                 yield
             return
+        deadline = None if timeout is None else time.monotonic() + timeout
         with open(self.tmp / "gc.lock", "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            # Polled, not blocking: a writer waiting for its shared lock gets in between
+            # two gc runs, and a gc in a process that is itself writing gives up in time.
+            while True:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise Conflict(
+                            f"writers held the lock of {self.root} for {timeout:g} s",
+                            url=self.url,
+                        ) from None
+                    time.sleep(0.01)
             try:
                 yield
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def list_temporary(self) -> Iterator[ObjectInfo]:
-        """Leftover temporary files of interrupted writes (for ``gc``)."""
+        """Leftover temporary files of interrupted writes (for ``gc``).
+
+        A file whose writer process is still alive on this machine is a write in
+        progress, not a leftover, and is not listed.
+        """
         for entry in os.scandir(self.tmp):
-            if not entry.name.endswith(".part"):
+            if not entry.name.endswith(".part") or writer_alive(entry.name):
                 continue
             with contextlib.suppress(FileNotFoundError):
                 stat = entry.stat()
@@ -239,6 +258,32 @@ class LocalObjectStore(ObjectStore):
 
     def __repr__(self) -> str:
         return f"LocalObjectStore({str(self.root)!r})"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (owned by anyone)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive all the same
+    return True
+
+
+def writer_alive(name: str) -> bool:
+    """Whether the process that writes the temporary file ``name`` is still alive.
+
+    Temporary names are ``<store instance>-<pid>-<counter>.part``; a name in
+    another form is a leftover of an older version, its writer long gone. (A
+    reused pid only keeps a leftover until that process ends.)
+    """
+    parts = name.split("-")
+    if len(parts) != 3 or not parts[1].isdigit():
+        return False
+    return pid_alive(int(parts[1]))
 
 
 class _SharedLock:
