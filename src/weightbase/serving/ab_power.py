@@ -82,13 +82,18 @@ def power(
     control_units: float,
     treatment_units: float,
     alpha: float = 0.05,
+    treatment_std_dev: float | None = None,
 ) -> float:
     """The chance a two-sided test at level alpha finds an absolute ``effect`` δ:
-    ``Φ(|δ|/se - z) + Φ(-|δ|/se - z)``, ``se = sd sqrt(1/n_c + 1/n_t)``, ``z = z(1 - alpha/2)``."""
+    ``Φ(|δ|/se - z) + Φ(-|δ|/se - z)``, ``se = sqrt(sd_c²/n_c + sd_t²/n_t)``,
+    ``z = z(1 - alpha/2)``; the treatment's standard deviation is control's unless given
+    (a binary metric's is ``sqrt(p_t (1 - p_t))``)."""
     _check_design(std_dev, control_units, treatment_units)
     if not 0 < alpha < 1:
         raise ValidationError("alpha must be between 0 and 1", alpha=alpha)
-    standard_error = std_dev * math.sqrt(1 / control_units + 1 / treatment_units)
+    other = std_dev if treatment_std_dev is None else treatment_std_dev
+    _check_design(other, control_units, treatment_units)
+    standard_error = math.sqrt(std_dev**2 / control_units + other**2 / treatment_units)
     critical = float(stats.norm.isf(alpha / 2))
     shift = abs(effect) / standard_error
     return float(stats.norm.sf(critical - shift) + stats.norm.cdf(-critical - shift))
