@@ -332,3 +332,19 @@ def test_relative_scale_falls_back_when_controls_mean_is_zero() -> None:
 def test_bad_input_is_refused(build: object, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         build()  # type: ignore[operator]
+
+
+def test_power_plans_skip_what_cannot_be_planned() -> None:
+    from weightbase.serving.ab_power import plan_power
+    from weightbase.serving.ab_sequential import mixture_rho
+
+    control = VariantSummary("control", 100, 50.0, 40.0)
+    plan = plan_power(control, "continuous", [1, 0, 1], 1_000)
+    assert plan.mde_absolute[0] is None
+    assert plan.mde_relative[0] is None
+    assert plan.mde_absolute[1] is not None
+    assert VariantSummary("single", 1, 3.0, 9.0).variance("continuous") == 0.0
+    with pytest.raises(ValidationError, match="alpha"):
+        mixture_rho(0.0, 5_000)
+    with pytest.raises(ValidationError, match="standard deviation"):
+        power(0.1, 1.0, 10, 10, treatment_std_dev=0.0)
