@@ -38,7 +38,7 @@ from weightbase.training.state import capture_rng, flatten, restore_rng, unflatt
 
 if TYPE_CHECKING:
     from weightbase.tensors import Snapshot
-    from weightbase.training.ports import TrainingStore
+    from weightbase.training.ports import CheckpointLog, TrainingStore
 
 __all__ = ["Checkpoint", "CheckpointManager", "Progress"]
 
@@ -95,6 +95,7 @@ class CheckpointManager:
         monitor: str | None = None,
         mode: Literal["min", "max"] = "min",
         codec: str | None = None,
+        log: CheckpointLog | None = None,
     ) -> None:
         validate_name(f"checkpoints/{namespace}", what="checkpoint namespace")
         if keep_last is not None and keep_last < 1:
@@ -111,6 +112,11 @@ class CheckpointManager:
         self.keep_last = keep_last
         self.monitor = monitor
         self.mode = mode
+        #: Where each checkpoint saved and pruned is recorded (nothing by default).
+        self.log = log
+        # ref -> checkpoint: read from the store once, then kept up to date by this
+        # manager's saves and prunes (one run's checkpoints have one writer)
+        self._index: dict[str, Checkpoint] | None = None
 
     # -- saving ----------------------------------------------------------------------------
 
@@ -149,7 +155,7 @@ class CheckpointManager:
         import numpy as np
         import torch
 
-        from weightbase.tensors.write import FileSource
+        from weightbase.tensors.write import FileSource, WriteStats
 
         # one kind of tensor per write: NumPy arrays (NumPy's RNG state) go as torch views
         tensors = {
@@ -161,6 +167,7 @@ class CheckpointManager:
         ref = f"{self._prefix}{step:012d}"
         created = datetime.now(UTC).isoformat()
         summary = {"step": step, "epoch": epoch, "metrics": _json_metrics(values), "at": created}
+        stats = WriteStats()
         snapshot = self._store.write(
             tensors,
             ref=ref,
@@ -168,19 +175,37 @@ class CheckpointManager:
             files=[FileSource(STATE_FILE, json.dumps(tree, separators=(",", ":")).encode())],
             metadata={"kind": "checkpoint", _META: json.dumps(summary)},
             codec=self._codec,
+            stats=stats,
         )
+        checkpoint = Checkpoint(ref, snapshot.id, step, epoch, values, created)
+        self._known()[ref] = checkpoint  # durable now: the write set its ref last
+        if self.log is not None:
+            self.log.saved(checkpoint, stored_bytes=stats.new_bytes)
         self.prune()
-        return Checkpoint(ref, snapshot.id, step, epoch, values, created)
+        return checkpoint
 
     # -- finding ---------------------------------------------------------------------------
 
     def list(self) -> builtins.list[Checkpoint]:
-        """Every kept checkpoint, oldest step first."""
-        found = [
-            self._checkpoint(ref, snapshot_id)
-            for ref, snapshot_id in self._store.refs(self._prefix).items()
-        ]
-        return sorted(found, key=lambda checkpoint: checkpoint.step)
+        """Every kept checkpoint, oldest step first.
+
+        The store's refs and manifests are read on the first call only; this
+        manager's saves and prunes keep that index up to date (:meth:`refresh`
+        reads them again, should another process have changed them).
+        """
+        return sorted(self._known().values(), key=lambda checkpoint: checkpoint.step)
+
+    def refresh(self) -> None:
+        """Forget the index of kept checkpoints: the next call reads the store again."""
+        self._index = None
+
+    def _known(self) -> dict[str, Checkpoint]:
+        if self._index is None:
+            self._index = {
+                ref: self._checkpoint(ref, snapshot_id)
+                for ref, snapshot_id in self._store.refs(self._prefix).items()
+            }
+        return self._index
 
     def latest(self) -> Checkpoint | None:
         kept = self.list()
@@ -213,6 +238,9 @@ class CheckpointManager:
         for checkpoint in dropped:
             with contextlib.suppress(NotFound):  # pruned by another process already
                 self._store.delete_ref(checkpoint.ref)
+            self._known().pop(checkpoint.ref, None)
+        if dropped and self.log is not None:
+            self.log.pruned([c.ref for c in dropped])
         return dropped
 
     # -- restoring -------------------------------------------------------------------------

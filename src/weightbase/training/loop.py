@@ -35,14 +35,17 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-from weightbase.errors import ValidationError
+from weightbase.errors import NotSupported, ValidationError
 from weightbase.lineage import Node
 from weightbase.registry.metrics import choose_metrics
+from weightbase.tensors.derive import select_prefix
 from weightbase.training.checkpoint import Checkpoint, CheckpointManager
+from weightbase.training.records import checkpoint_log
 
 if TYPE_CHECKING:
     from weightbase.datasets import DatasetVersion
     from weightbase.registry.records import ModelVersion
+    from weightbase.tensors import Snapshot
     from weightbase.training.ports import TrainingRun, TrainingWorkspace
 
 __all__ = ["Training"]
@@ -182,6 +185,7 @@ class Training(Generic[RunT]):
             keep_last=self.keep_last,
             monitor=self.monitor,
             mode=self.mode,
+            log=checkpoint_log(self.wb, run_id),
         )
 
     def _run_to_resume(self) -> int | None:
@@ -267,18 +271,13 @@ class Training(Generic[RunT]):
         arguments go to ``wb.models.push``.
         """
         chosen = checkpoint if isinstance(checkpoint, Checkpoint) else self._choose(checkpoint)
-        snapshot = self.wb.store.snapshot(chosen.snapshot_id)
-        names = [name for name in snapshot.tensors if name.startswith("model.")]
-        state = {
-            name.removeprefix("model."): tensor
-            for name, tensor in self.wb.store.read_torch(snapshot, names).items()
-        }
+        weights = self._weights(chosen)
         config = getattr(getattr(self.model, "config", None), "to_dict", None)
         finite = {k: v for k, v in chosen.metrics.items() if math.isfinite(v)}
         metrics = choose_metrics(finite, keep_metrics)
         version = self.wb.models.push(
             model_name,
-            state,
+            weights,
             metrics={**metrics, **push.pop("metrics", {})},
             config=push.pop("config", config() if callable(config) else None),
             **push,
@@ -287,6 +286,23 @@ class Training(Generic[RunT]):
         if self.dataset is not None:
             self.wb.models.link(version, "trained_on", self.wb.datasets.node(self.dataset))
         return version
+
+    def _weights(self, chosen: Checkpoint) -> Snapshot | dict[str, Any]:
+        """The checkpoint's ``model.*`` tensors as a snapshot of their own, named as in the
+        model's state dict, over the checkpoint's stored chunks: nothing decoded or written.
+
+        A store that cannot write a manifest (a remote workspace's) gets the decoded
+        weights instead, pushed as a state dict (only chunks the server lacks travel).
+        """
+        store = self.wb.store
+        source = store.snapshot(chosen.snapshot_id)
+        names = select_prefix(source, "model.")
+        try:
+            # unreferenced until the push holds it: the store's gc grace period keeps it
+            return store.derive(source, names, metadata={"framework": "pytorch"})
+        except NotSupported:
+            tensors = store.read_torch(source, names.values())
+            return {new: tensors[old] for new, old in names.items()}
 
     def _choose(self, which: str) -> Checkpoint:
         found = self.checkpoints.best() if which == "best" else self.checkpoints.latest()

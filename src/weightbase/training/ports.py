@@ -18,10 +18,12 @@ if TYPE_CHECKING:
     from weightbase.datasets import DatasetVersion
     from weightbase.lineage import Node
     from weightbase.registry.records import ModelVersion
-    from weightbase.tensors import FileSource, Snapshot
+    from weightbase.tensors import FileSource, Snapshot, WriteStats
     from weightbase.tracking.records import Run
+    from weightbase.training.checkpoint import Checkpoint
 
 __all__ = [
+    "CheckpointLog",
     "RunT_co",
     "TrainingDatasets",
     "TrainingModels",
@@ -105,6 +107,17 @@ class TrainingStore(Protocol):
         files: Iterable[FileSource],
         metadata: Mapping[str, str],
         codec: str | None,
+        stats: WriteStats | None,
+    ) -> Snapshot: ...
+
+    def derive(
+        self,
+        snapshot: Snapshot | str,
+        tensors: Mapping[str, str],
+        *,
+        files: Mapping[str, str] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        ref: str | None = None,
     ) -> Snapshot: ...
 
     def refs(self, prefix: str) -> Mapping[str, str]: ...
@@ -118,6 +131,14 @@ class TrainingStore(Protocol):
     ) -> Mapping[str, torch.Tensor]: ...
 
     def file_bytes(self, snapshot: Snapshot, name: str) -> bytes: ...
+
+
+class CheckpointLog(Protocol):
+    """Where one run's checkpoints become catalog facts (:mod:`weightbase.training.records`)."""
+
+    def saved(self, checkpoint: Checkpoint, *, stored_bytes: int) -> None: ...
+
+    def pruned(self, refs: Sequence[str]) -> None: ...
 
 
 class TrainingWorkspace(Protocol[RunT_co]):
