@@ -67,6 +67,32 @@ def test_many_chunks_and_id_kinds_agree_with_the_scalar_hash() -> None:
     numbers = np.arange(-50, 5_000)
     assert buckets("s", numbers).tolist() == [bucket("s", int(n)) for n in numbers]
     assert buckets("s", []).tolist() == []
+    raw = ["é-user".encode(), b"plain", "text"]
+    expected = [bucket("s", unit_id) for unit_id in raw]
+    assert expected[:2] == [bucket("s", "é-user"), bucket("s", "plain")]
+    assert buckets("s", raw).tolist() == expected
+    assert buckets("s", raw[1:]).tolist() == expected[1:]
+    assert buckets("s", np.asarray(raw[:2])).tolist() == expected[:2]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    salt=st.text(max_size=12),
+    weights=st.lists(st.integers(min_value=0, max_value=20), min_size=2, max_size=5).filter(
+        lambda w: sum(w) > 0
+    ),
+)
+def test_any_salt_and_weights_share_units_as_the_weights_say(salt: str, weights: list[int]) -> None:
+    from scipy import stats
+
+    allocation = allocate(weights)
+    expected = np.asarray(weights) / sum(weights)
+    assert np.all(np.abs(np.asarray(allocation.bucket_counts()) - expected * BUCKETS) < 1)
+    hashed = buckets(salt, [f"unit-{i}" for i in range(20_000)])
+    assert stats.chisquare(np.bincount(hashed // 500, minlength=20)).pvalue > 1e-6
+    shares = np.bincount(allocation.table[hashed], minlength=len(weights)) / hashed.size
+    # Five binomial standard errors of 20,000 units, at most 0.018.
+    assert np.all(np.abs(shares - expected) <= 5 * np.sqrt(expected * (1 - expected) / 20_000))
 
 
 def test_buckets_are_the_same_in_another_process() -> None:

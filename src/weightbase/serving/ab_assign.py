@@ -52,29 +52,45 @@ def _fnv1a32(text: str, state: int = _FNV_OFFSET) -> int:
     return state
 
 
-def bucket(salt: str, unit_id: str | int) -> int:
+def _id_text(unit_id: str | int | bytes) -> str:
+    return unit_id.decode() if isinstance(unit_id, bytes) else str(unit_id)
+
+
+def bucket(salt: str, unit_id: str | int | bytes) -> int:
     """The bucket (0 to 9,999) of one unit: ``fnv1a32(str(fnv1a32(salt + id))) % 10000``.
 
-    Trailing NUL characters of the id are ignored, as in :func:`buckets`.
+    An integer id hashes as its decimal text, a bytes id as its UTF-8 text; trailing NUL
+    characters of the id are ignored, as in :func:`buckets`.
     """
-    inner = _fnv1a32(str(unit_id).rstrip("\0"), _fnv1a32(salt))
+    inner = _fnv1a32(_id_text(unit_id).rstrip("\0"), _fnv1a32(salt))
     return _fnv1a32(str(inner)) % BUCKETS
 
 
-def _as_text_array(unit_ids: Iterable[str | int] | npt.ArrayLike) -> npt.NDArray[np.str_]:
+def _as_text_array(
+    unit_ids: Iterable[str | int | bytes] | npt.ArrayLike,
+) -> npt.NDArray[np.str_]:
     if isinstance(unit_ids, np.ndarray):
-        array = unit_ids if unit_ids.dtype.kind == "U" else unit_ids.astype(str)
+        if unit_ids.dtype.kind == "U":
+            array = unit_ids
+        elif unit_ids.dtype.kind == "S":
+            array = np.char.decode(unit_ids, "utf-8")
+        else:
+            array = unit_ids.astype(str)
     else:
-        array = np.asarray(
-            unit_ids if isinstance(unit_ids, Sequence) else list(unit_ids),  # type: ignore[arg-type]
-            dtype=str,
-        )
+        ids = unit_ids if isinstance(unit_ids, Sequence) else list(unit_ids)  # type: ignore[arg-type]
+        try:
+            # NumPy reads bytes as ASCII, which is UTF-8 wherever it succeeds.
+            array = np.asarray(ids, dtype=str)
+        except UnicodeDecodeError:
+            array = np.asarray([_id_text(unit_id) for unit_id in ids], dtype=str)
     if array.ndim != 1:
         raise ValidationError("unit ids must be a flat sequence", shape=array.shape)
     return array
 
 
-def buckets(salt: str, unit_ids: Iterable[str | int] | npt.ArrayLike) -> npt.NDArray[np.int64]:
+def buckets(
+    salt: str, unit_ids: Iterable[str | int | bytes] | npt.ArrayLike
+) -> npt.NDArray[np.int64]:
     """The buckets of many units at once, vectorised; element for element :func:`bucket`."""
     texts = _as_text_array(unit_ids)
     count = texts.shape[0]
@@ -276,13 +292,13 @@ def reweight(
     return Allocation(weights, coverage, _ranges_of(table))
 
 
-def assign(allocation: Allocation, salt: str, unit_id: str | int) -> int:
+def assign(allocation: Allocation, salt: str, unit_id: str | int | bytes) -> int:
     """The variant index of one unit, or ``EXCLUDED`` when its bucket is outside the test."""
     return int(allocation.table[bucket(salt, unit_id)])
 
 
 def assign_many(
-    allocation: Allocation, salt: str, unit_ids: Iterable[str | int] | npt.ArrayLike
+    allocation: Allocation, salt: str, unit_ids: Iterable[str | int | bytes] | npt.ArrayLike
 ) -> npt.NDArray[np.int16]:
     """The variant index of each unit (``EXCLUDED`` outside the test), vectorised."""
     return allocation.table[buckets(salt, unit_ids)]
