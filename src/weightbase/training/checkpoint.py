@@ -18,6 +18,8 @@ is pickled. Retention keeps the last ``keep_last`` checkpoints and the best
 one by ``monitor``; dropped checkpoints lose their ref and their chunks go at
 the store's next gc (those a kept delta still needs stay). The store is any
 :class:`~weightbase.training.ports.TrainingStore`, ``wb.store`` embedded or remote.
+The refs and manifests are read once per manager and kept as an index in memory;
+with a ``log`` (:mod:`weightbase.training.records`) each save and prune is recorded.
 """
 
 from __future__ import annotations

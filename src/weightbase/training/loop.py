@@ -21,9 +21,11 @@ CPU; the points the dead attempt logged after that checkpoint are superseded
 step. ``resume=<run id>`` names the run (``restore=False`` resumes the run and
 its checkpoint series but loads nothing, for frameworks that restore their own
 state, as the Trainer callbacks do; their ``restored_step`` supersedes the
-points after it). ``register`` pushes the best checkpoint's
-weights as a model version ``trained_on`` the dataset version and
-``produced_by`` the run. ``wb`` is any
+points after it). ``register`` makes the best checkpoint's
+weights a model version ``trained_on`` the dataset version and
+``produced_by`` the run, over the checkpoint's own stored chunks (nothing is
+decoded or written again). Each checkpoint is also a catalog row of the run
+(:mod:`weightbase.training.records`). ``wb`` is any
 :class:`~weightbase.training.ports.TrainingWorkspace`: ``weightbase.open()``'s, or
 a remote one with the same API.
 """
