@@ -441,7 +441,8 @@ def render_tracking(results: TrackingResults, machine: Machine) -> str:
             machine.summary()
             + f" MLflow {results.mlflow_version} on its SQLite backend"
             + " (`sqlite:///…` in a fresh folder), in the same process as weightbase on its"
-            + " SQLite catalog; both files on the work disk. The machine is shared, so"
+            + " SQLite catalog; both files on the work disk, both SQLite databases in WAL mode"
+            + " with synchronous=FULL (a commit survives power loss). The machine is shared, so"
             + " timings are noisy; every sample is in the `--json` details."
             + quick,
             "",

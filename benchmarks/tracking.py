@@ -273,10 +273,36 @@ def _quiet_mlflow() -> Any:
     return importlib.import_module("mlflow")
 
 
+def _same_durability_as_weightbase(database: Path) -> None:
+    """Give MLflow's connections to ``database`` weightbase's catalog settings.
+
+    MLflow opens SQLite with the library defaults (rollback journal,
+    synchronous=FULL); weightbase's catalog runs WAL with synchronous=FULL.
+    """
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    target = str(database.resolve())
+
+    def settings(dbapi_connection: Any, _record: Any) -> None:
+        if not isinstance(dbapi_connection, sqlite3.Connection):
+            return
+        files = [row[2] for row in dbapi_connection.execute("PRAGMA database_list")]
+        if target in files:
+            dbapi_connection.execute("PRAGMA journal_mode = WAL")
+            dbapi_connection.execute("PRAGMA synchronous = FULL")
+
+    if not event.contains(Engine, "connect", settings):
+        event.listen(Engine, "connect", settings)
+
+
 def _mlflow_client(mlflow: Any, folder: Path) -> tuple[Any, str]:
     from mlflow.tracking import MlflowClient
 
     folder.mkdir(parents=True, exist_ok=True)
+    _same_durability_as_weightbase(folder / "mlflow.db")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(tracking_uri=uri)

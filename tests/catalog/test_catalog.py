@@ -60,7 +60,7 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
             assert pragma("journal_mode") == "wal"
             assert pragma("foreign_keys") == 1
             assert pragma("busy_timeout") == 30_000
-            assert pragma("synchronous") == 1  # NORMAL
+            assert pragma("synchronous") == 2  # FULL: commits survive power loss
     finally:
         engine.dispose()
 

@@ -1,7 +1,9 @@
 """Engines for the catalog's two databases: URLs, connection settings, write transactions.
 
 SQLite (the embedded default) runs in WAL mode with a 30 s busy timeout,
-foreign keys on and ``synchronous=NORMAL``. Its write transactions start with
+foreign keys on and ``synchronous=FULL``, so a committed transaction survives
+power loss, not only a process crash (the WAL is fsynced at every commit: about
+0.35 ms a commit on the benchmark machine's disk). Its write transactions start with
 ``BEGIN IMMEDIATE``, so concurrent writers queue on the database lock at the
 start instead of failing with "database is locked" half-way through.
 PostgreSQL is reached through psycopg 3 (``postgresql+psycopg://…``).
@@ -84,7 +86,9 @@ def _sqlite_engine(url: URL, busy_timeout: float, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA foreign_keys = ON")
             if not in_memory:
                 _use_wal(cursor, busy_timeout)
-            cursor.execute("PRAGMA synchronous = NORMAL")
+            # FULL: a commit is durable against power loss once it returns, as the docs
+            # promise of flush() and registry writes; NORMAL would lose the WAL's tail
+            cursor.execute("PRAGMA synchronous = FULL")
         finally:
             cursor.close()
 
