@@ -82,7 +82,8 @@ def _as_text_array(
             # NumPy reads bytes as ASCII, which is UTF-8 wherever it succeeds.
             array = np.asarray(ids, dtype=str)
         except UnicodeDecodeError:
-            array = np.asarray([_id_text(unit_id) for unit_id in ids], dtype=str)
+            texts = [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+            array = np.asarray(texts, dtype=str)
     if array.ndim != 1:
         raise ValidationError("unit ids must be a flat sequence", shape=array.shape)
     return array
