@@ -116,9 +116,11 @@ def test_lease_of_a_dead_holder_expires(tmp_path: Path) -> None:
     os.utime(path, (stale, stale))
     with LeaseLock(objects, ttl=10, poll=0.05).exclusive(timeout=0.5):
         pass  # the crashed writer's lease, unrenewed for longer than the ttl, does not count
-    os.utime(path, None)
+    assert list(objects.list("locks/")) == []  # and the gc that got the lock removed it
+    objects.put(f"{WRITERS}running-1", b"1\n")  # renewed just now: a live writer's
     with pytest.raises(Conflict), LeaseLock(objects, ttl=10, poll=0.05).exclusive(timeout=0.3):
         pass
+    assert [info.key for info in objects.list("locks/")] == [f"{WRITERS}running-1"]
 
 
 def test_store_lock_on_s3_is_the_lease_lock(s3_url: str) -> None:

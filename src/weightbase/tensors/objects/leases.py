@@ -89,6 +89,7 @@ class LeaseLock:
         while True:
             lease = _Lease(self.objects, COLLECTORS, self.ttl)
             if not self._live(WRITERS, lease):
+                self._clear_lapsed(lease)
                 break
             lease.release()
             if deadline is not None and time.monotonic() >= deadline:
@@ -101,6 +102,15 @@ class LeaseLock:
             yield
         finally:
             lease.release()
+
+    def _clear_lapsed(self, own: _Lease) -> None:
+        """Remove the leases of holders that died holding them (unrenewed for a ttl)."""
+        now = own.renewed_at()
+        if now is None:
+            return
+        for info in list(self.objects.list("locks/")):
+            if info.key != own.key and info.mtime <= now - self.ttl:
+                self.objects.delete(info.key)
 
     def _live(self, prefix: str, own: _Lease) -> bool:
         """Whether a lease under ``prefix`` other than ``own`` was renewed within the ttl."""
