@@ -52,6 +52,8 @@ TABLES = {
     "inference_metrics",
     "inference_sessions",
     "checkpoints",
+    "ab_tests",
+    "ab_test_stats",
     "ethics_reviews",
     "explanations",
 }

@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from weightbase.catalog.abtest_tables import ABTestRow, ABTestStatRow
 from weightbase.catalog.base import LIVE, Base, BigId, UTCDateTime, utcnow
 from weightbase.catalog.checkpoint_tables import CheckpointRow
 from weightbase.catalog.deployment_tables import DeploymentEventRow, DeploymentRow
@@ -61,6 +62,8 @@ __all__ = [
     "ROLES",
     "RUN_STATUSES",
     "STAGES",
+    "ABTestRow",
+    "ABTestStatRow",
     "AliasRow",
     "ApiTokenRow",
     "ApprovalDecisionRow",
