@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from weightbase.governance.scan_results import Scans
     from weightbase.lineage import LineageService, Node
     from weightbase.registry.service import ModelRegistry
+    from weightbase.serving.abtests import ABTests
     from weightbase.serving.inference_log import InferenceLog
     from weightbase.serving.service import Deployments
     from weightbase.tensors import TensorStore
@@ -169,6 +170,13 @@ class Workspace:
         from weightbase.serving.inference_log import InferenceLog
 
         return InferenceLog(self.catalog, models=self.models)
+
+    @cached_property
+    def abtests(self) -> ABTests:
+        """A/B tests between model versions: sticky assignment, outcomes, results, promote."""
+        from weightbase.serving.abtests import ABTests
+
+        return ABTests(self.catalog, recorder=self.recorder, models=self.models)
 
     @cached_property
     def access(self) -> Access:

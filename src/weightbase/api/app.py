@@ -24,6 +24,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from weightbase.api import (
+    abtests,
     audit,
     datasets,
     deployments,
@@ -143,6 +144,7 @@ def create_app(
         reviews.router,
         deployments.router,
         inference.router,
+        abtests.router,
         users.router,
         store.router,
     ):

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from weightbase.lineage import LineageService, Node
     from weightbase.registry.service import ModelRegistry
     from weightbase.remote.store import RemoteStore
+    from weightbase.serving.abtests import ABTests
     from weightbase.serving.inference_log import InferenceLog
     from weightbase.serving.service import Deployments
     from weightbase.tracking.service import RunTracker
@@ -105,6 +106,13 @@ class RemoteWorkspace(Workspace):
         from weightbase.remote.inference import RemoteInference
 
         return RemoteInference(self.connection)
+
+    @cached_property
+    def abtests(self) -> ABTests:
+        """A/B tests on the server (the methods of ``ABTests``)."""
+        from weightbase.remote.abtests import RemoteABTests
+
+        return RemoteABTests(self.connection)
 
     def describe(self, nodes: Iterable[Node]) -> dict[Node, str]:
         """The server's readable name per node: ``name@version``, ``run 12``, else ``kind:id``."""
