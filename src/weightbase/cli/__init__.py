@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from weightbase.cli.abtests import ab_app
 from weightbase.cli.approvals import approvals_app
 from weightbase.cli.compliance import compliance_app
 from weightbase.cli.datasets import datasets_app
@@ -73,6 +74,7 @@ app.add_typer(deploy_app, name="deploy")
 deploy_app.command(name="manifests")(manifests)
 deploy_app.command(name="serve")(deploy_serve)
 deploy_app.command(name="metrics")(deploy_metrics)
+app.add_typer(ab_app, name="ab")
 app.command(name="demo")(demo)
 app.command(name="lineage")(lineage)
 app.command(name="scan")(scan)
