@@ -48,7 +48,7 @@ _SETTLE_CPU_S = 0.05
 
 # Both servers store with the same durability. MLflow opens its SQLite file with the
 # library defaults (rollback journal, synchronous=FULL); weightbase's catalog runs in WAL
-# mode with synchronous=NORMAL. MLflow writes an artifact to a temporary file and renames
+# mode with synchronous=FULL. MLflow writes an artifact to a temporary file and renames
 # it without fsync; weightbase fsyncs each chunk before the rename and the folders after,
 # so that a push is durable when it is answered. This module, on the MLflow server's
 # PYTHONPATH only, gives MLflow's connections weightbase's settings and its local artifact
@@ -56,7 +56,7 @@ _SETTLE_CPU_S = 0.05
 MLFLOW_SQLITE_SETUP = '''\
 """Benchmark settings for the MLflow server: weightbase's durability, no more, no less.
 
-SQLite in WAL mode with synchronous=NORMAL; each artifact fsynced before it is renamed
+SQLite in WAL mode with synchronous=FULL; each artifact fsynced before it is renamed
 into place, and its folder fsynced after.
 """
 
@@ -73,7 +73,7 @@ def _weightbase_sqlite_settings(dbapi_connection, _record):
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA synchronous = FULL")
         cursor.close()
 
 

@@ -214,7 +214,7 @@ def render_server(results: ServerResults, machine: Machine) -> str:
             + f" `weightbase server` and `mlflow server` (MLflow {mlflow}) run as subprocesses"
             + " on 127.0.0.1, started by the benchmark on free ports and stopped at its end;"
             + " one uvicorn worker process each, access logs off, each on a SQLite file on the"
-            + " work disk in WAL mode with `synchronous=NORMAL` (weightbase's catalog settings;"
+            + " work disk in WAL mode with `synchronous=FULL` (weightbase's catalog settings;"
             + " MLflow's connections get them from a connect hook on its server's"
             + " `PYTHONPATH`, so both commit with the same durability). MLflow serves artifacts"
             + " (`--serve-artifacts`) into a local folder; the same hook has it fsync each"
