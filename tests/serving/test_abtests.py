@@ -343,3 +343,22 @@ def test_every_public_method_of_the_service_is_overridden_remotely() -> None:
 def test_summaries_check_binary_sums() -> None:
     with pytest.raises(ValidationError):
         VariantSummary("a", 2, 3.0, 3.0).check_binary()
+
+
+@pytest.mark.embedded_only
+def test_batches_recorded_at_once_all_count(wb: Workspace) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    test = wb.abtests.create("busy", variants=[A, B], metric="rating", kind="continuous")
+
+    def send(worker: int) -> int:
+        batch = [(f"w{worker}-u{i}", "rating", float(i % 5)) for i in range(200)]
+        return sum(wb.abtests.record(test.id, batch[j : j + 20]) for j in range(0, 200, 20))
+
+    with ThreadPoolExecutor(4) as pool:
+        assert sum(pool.map(send, range(4))) == 800
+    found = wb.abtests.results(test.id).results
+    assert sum(v.count for v in found.variants) == 800
+    # the sums are exact: 800 outcomes of 0-4, 160 of each value
+    means = [v.mean * v.count for v in found.variants]
+    assert sum(means) == pytest.approx(160 * (0 + 1 + 2 + 3 + 4))
