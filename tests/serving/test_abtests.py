@@ -296,11 +296,22 @@ def test_bad_requests_are_refused(wb: Workspace) -> None:
     assert [v.count for v in wb.abtests.results(test.id).results.variants] == [4, 2]
 
 
-def test_the_rest_api_answers_404_and_422(wb: Workspace) -> None:
-    connection = getattr(wb, "connection", None)
-    if connection is None:
-        pytest.skip("HTTP status codes are the remote variant's")
-    client = connection._client
+def test_the_rest_api_answers_404_409_and_422(
+    live_server: LiveServer, catalog_url: str, weightbase_home: Path
+) -> None:
+    local = weightbase.open(weightbase_home, catalog_url=catalog_url)
+    try:
+        rng = np.random.default_rng(0)
+        for _ in range(2):
+            local.models.push("ranker", {"w": rng.standard_normal(4).astype(np.float32)})
+        with live_server.serving(local) as remote:
+            _statuses(remote)
+    finally:
+        local.close()
+
+
+def _statuses(wb: Any) -> None:
+    client = wb.connection._client
     assert client.get("/api/v1/ab-tests/nothing").status_code == 404
     assert client.post("/api/v1/ab-tests/nothing/assign", json={"unit_id": "u"}).status_code == 404
     bad = client.post("/api/v1/ab-tests", json={"name": "t", "variants": [A]})
@@ -312,6 +323,8 @@ def test_the_rest_api_answers_404_and_422(wb: Workspace) -> None:
     outcome = {"variant": A, "metric": "click", "value": 3}
     bad_value = client.post(f"/api/v1/ab-tests/{test.id}/outcomes", json={"outcomes": [outcome]})
     assert bad_value.status_code == 422
+    taken = client.post("/api/v1/ab-tests", json={"name": "ranker-v2", "variants": [A, B]})
+    assert taken.status_code == 409
 
 
 def test_every_public_method_of_the_service_is_overridden_remotely() -> None:
