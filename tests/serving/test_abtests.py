@@ -39,8 +39,8 @@ def wb(remote_or_embedded: Workspace) -> Workspace:
     return remote_or_embedded
 
 
-def _binary(wb: Workspace, name: str = "ranker-v2", **options: object) -> ABTest:
-    return wb.abtests.create(name, variants=[A, B], metric="click", kind="binary", **options)  # type: ignore[arg-type]
+def _binary(wb: Workspace, name: str = "ranker-v2", **options: Any) -> ABTest:
+    return wb.abtests.create(name, variants=[A, B], metric="click", kind="binary", **options)
 
 
 def _audit(wb: Workspace, test_id: str, action: str) -> list[dict[str, Any]]:
@@ -157,7 +157,7 @@ def test_a_skewed_split_is_flagged_as_a_sample_ratio_mismatch(wb: Workspace) -> 
     assert found.recommendation.startswith("Sample ratio mismatch")
 
 
-def _winning(wb: Workspace, **options: object) -> ABTest:
+def _winning(wb: Workspace, **options: Any) -> ABTest:
     test = _binary(wb, **options)
     for look in range(4):  # four batches: four looks of the sequential test
         batch = [(A, "click", float(v)) for v in _clicks(0.10, 600, 10 + look)]
