@@ -375,3 +375,26 @@ def test_batches_recorded_at_once_all_count(wb: Workspace) -> None:
     # the sums are exact: 800 outcomes of 0-4, 160 of each value
     means = [v.mean * v.count for v in found.variants]
     assert sum(means) == pytest.approx(160 * (0 + 1 + 2 + 3 + 4))
+
+
+def test_a_reweight_mid_test_is_not_a_sample_ratio_mismatch(wb: Workspace) -> None:
+    test = wb.abtests.create("ramp", variants=[A, B], metric="rating", kind="continuous")
+    rng = np.random.default_rng(4)
+
+    def batch(units: int, share_b: float) -> list[tuple[str, str, float]]:
+        to_b = int(units * share_b)
+        values = rng.normal(3, 1, units)
+        return [(B if i < to_b else A, "rating", float(v)) for i, v in enumerate(values)]
+
+    wb.abtests.record(test.id, batch(4000, 0.5))
+    wb.abtests.reweight(test.id, [1, 3])
+    wb.abtests.record(test.id, batch(4000, 0.75))
+    found = wb.abtests.results(test.id).results.sample_ratio
+    # 2000 + 1000 in control, 2000 + 3000 in the treatment: what the two stretches promised
+    assert found.observed == (3000, 5000)
+    assert found.expected == pytest.approx((3000.0, 5000.0))
+    assert not found.mismatch
+    # against the latest weights alone (1:3) it would be flagged
+    from weightbase.serving.ab_power import sample_ratio_check
+
+    assert sample_ratio_check([3000, 5000], [1, 3]).mismatch

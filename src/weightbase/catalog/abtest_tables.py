@@ -55,6 +55,10 @@ class ABTestRow(Base):
     # The serving.ab_assign.Allocation, as its to_dict() writes it: the weights and the
     # bucket ranges, so a reweight moves only the buckets it must.
     allocation: Mapped[dict[str, Any]]
+    # Each stretch of traffic under one set of weights: [{"weights", "counts"}, ...], with
+    # the primary metric's outcomes per variant when it began, so the sample-ratio check
+    # expects what each stretch's weights promised, not the latest weights for all.
+    weight_periods: Mapped[list[Any]]
     salt: Mapped[str] = mapped_column(String(255))
     metric: Mapped[str] = mapped_column(String(128))
     metric_kind: Mapped[str] = mapped_column(String(16))

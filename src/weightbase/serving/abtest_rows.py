@@ -30,6 +30,7 @@ __all__ = [
     "MetricLike",
     "Outcome",
     "deployment_variant",
+    "expected_shares",
     "find_row",
     "metric_of",
     "outcome_indices",
@@ -212,3 +213,23 @@ def outcome_indices(
         kept = index != EXCLUDED
         found[metric_name] = (index[kept], values[kept])
     return found
+
+
+def expected_shares(periods: Sequence[Mapping[str, Any]], counts: Sequence[int]) -> list[float]:
+    """The units each variant should have by now: each stretch of traffic's outcomes split by
+    the weights of that stretch (``counts`` are the primary metric's per variant now).
+
+    Used as the sample-ratio check's weights, so a reweight mid-test is not a mismatch; with
+    no outcomes yet, the latest weights.
+    """
+    expected = [0.0] * len(counts)
+    ends = [list(period["counts"]) for period in periods[1:]] + [list(counts)]
+    for period, end in zip(periods, ends, strict=True):
+        start = list(period["counts"]) + [0] * (len(counts) - len(period["counts"]))
+        units = sum(end) - sum(start)
+        weights = [float(weight) for weight in period["weights"]]
+        for index, weight in enumerate(weights):
+            expected[index] += units * weight / math.fsum(weights)
+    if sum(expected) <= 0:
+        return [float(weight) for weight in periods[-1]["weights"]]
+    return expected

@@ -43,6 +43,7 @@ from weightbase.serving.abtest_rows import (
     MetricLike,
     Outcome,
     deployment_variant,
+    expected_shares,
     find_row,
     metric_of,
     outcome_indices,
@@ -147,6 +148,7 @@ class ABTests:
                 status="running",
                 variants=[item.to_dict() for item in chosen],
                 allocation=allocation.to_dict(),
+                weight_periods=[{"weights": list(allocation.weights), "counts": [0] * len(chosen)}],
                 salt=salt,
                 metric=primary.name,
                 metric_kind=primary.kind,
@@ -221,6 +223,10 @@ class ABTests:
             if len(weights) != len(before.variants):
                 raise ValidationError("one weight per variant", field="weights")
             row.allocation = reweight(Allocation.from_dict(row.allocation), weights).to_dict()
+            rows = stat_rows(session, before.id)
+            counts = [stat.count for stat in summaries(rows, before, before.metric.name)]
+            period = {"weights": list(row.allocation["weights"]), "counts": counts}
+            row.weight_periods = [*row.weight_periods, period]
             after = test_record(row)
             self._change(
                 session,
@@ -354,16 +360,19 @@ class ABTests:
                 key: stat.min_p_value for key, stat in rows.items() if key[1] == found.metric.name
             }
             sums = {metric.name: summaries(rows, found, metric.name) for metric in found.metrics}
+            periods = list(row.weight_periods)
+        primary_sums = sums[found.metric.name]
+        expected = expected_shares(periods, [item.count for item in primary_sums])
         primary = analyze(
-            sums[found.metric.name],
+            primary_sums,
             settings_of(found.metric),
-            weights=found.weights,
+            weights=expected,
             planned_units=found.planned_units,
         )
         guards = []
         for metric in found.guardrails:
             try:
-                guard = analyze(sums[metric.name], settings_of(metric), weights=found.weights)
+                guard = analyze(sums[metric.name], settings_of(metric), weights=expected)
             except ValidationError:
                 guard = None  # not enough outcomes of this guardrail yet
             guards.append(GuardrailResult(metric, guard))

@@ -2,7 +2,8 @@
 
 ``ab_tests`` holds one row per test: its variants (model versions or deployments,
 the first is control) as JSON, the bucket allocation as JSON (so a reweight keeps
-units where they were), the salt, the primary metric and guardrails, the planned
+units where they were), the weights of each stretch of traffic with the outcomes
+counted when it began, the salt, the primary metric and guardrails, the planned
 size, start and stop, the decision and winner; one ``running`` test per name (a
 partial unique index). ``ab_test_stats`` holds per test, variant and metric the
 count, sum and sum of squares of the outcomes, updated with each batch, and the
@@ -37,6 +38,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("variants", sa.JSON(none_as_null=True), nullable=False),
         sa.Column("allocation", sa.JSON(none_as_null=True), nullable=False),
+        sa.Column("weight_periods", sa.JSON(none_as_null=True), nullable=False),
         sa.Column("salt", sa.String(length=255), nullable=False),
         sa.Column("metric", sa.String(length=128), nullable=False),
         sa.Column("metric_kind", sa.String(length=16), nullable=False),
