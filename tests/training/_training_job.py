@@ -1,10 +1,12 @@
 """A ``Training`` run for the kill-and-resume test.
 
     python _training_job.py HOME CATALOG_URL EPOCHS OUT [--kill-after N] [--kill-at-step S]
-                            [--resume]
+                            [--kill-in-write N] [--resume]
 
-It SIGKILLs itself right after the checkpoint of epoch N, or right after
-logging step S (past the last checkpoint); OUT gets the final weights as raw bytes.
+It SIGKILLs itself right after the checkpoint of epoch N is durable, or right after
+logging step S (past the last checkpoint), or while the background write of epoch N's
+checkpoint is in flight (printing "in flight" first if it still was); OUT gets the
+final weights as raw bytes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ def main() -> None:
     home, catalog_url, epochs, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     kill_after = (
         int(sys.argv[sys.argv.index("--kill-after") + 1]) if "--kill-after" in sys.argv else None
+    )
+    kill_in_write = (
+        int(sys.argv[sys.argv.index("--kill-in-write") + 1])
+        if "--kill-in-write" in sys.argv
+        else None
     )
     kill_at_step = (
         int(sys.argv[sys.argv.index("--kill-at-step") + 1])
@@ -59,7 +66,12 @@ def main() -> None:
                     training.run.flush()
                     os.kill(os.getpid(), signal.SIGKILL)
             training.end_epoch({"epoch/loss": loss})
+            if kill_in_write is not None and epoch + 1 == kill_in_write:
+                if training.checkpoints.writing:
+                    print("in flight", flush=True)
+                os.kill(os.getpid(), signal.SIGKILL)
             if kill_after is not None and epoch + 1 == kill_after:
+                training.flush()
                 training.run.flush()
                 os.kill(os.getpid(), signal.SIGKILL)
     with open(out, "wb") as handle:

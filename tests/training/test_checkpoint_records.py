@@ -90,6 +90,7 @@ def test_registering_a_checkpoint_writes_no_chunk(workspace: Workspace) -> None:
     model, optimizer, loader, data = _setup()
     with Training(workspace, "reuse", model=model, optimizer=optimizer, keep_last=2) as training:
         _train(training, loader, data, epochs=2)
+        training.flush()  # the last checkpoint, written in the background, is durable
         before = _chunks(workspace.store)
         started = time.perf_counter()
         version = training.register("reuse-mlp", checkpoint="latest")
@@ -145,10 +146,14 @@ def test_a_workspace_without_a_catalog_records_nothing(workspace: Workspace) -> 
 
 def test_a_checkpoint_saved_again_updates_its_row(workspace: Workspace) -> None:
     model, optimizer, _, _ = _setup()
-    with Training(workspace, "again", model=model, optimizer=optimizer) as training:
+    with Training(
+        workspace, "again", model=model, optimizer=optimizer, background_checkpoints=False
+    ) as training:
         first = training.checkpoint({"val_loss": 2.0}, epoch=0)
         second = training.checkpoint({"val_loss": 1.0}, epoch=0)  # the same step: same ref
         run_id = training.run.id
+    assert first is not None
+    assert second is not None
     assert first.ref == second.ref
     rows = checkpoint_history(workspace, run_id)
     assert len(rows) == 1

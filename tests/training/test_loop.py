@@ -176,6 +176,34 @@ def test_a_killed_training_resumes_bit_identical(catalog_url: str, tmp_path: Pat
     assert (tmp_path / "resumed.bin").read_bytes() == (tmp_path / "straight.bin").read_bytes()
 
 
+@pytest.mark.slow
+def test_a_kill_during_a_background_checkpoint_resumes_from_the_one_before(
+    catalog_url: str, tmp_path: Path
+) -> None:
+    job = Path(__file__).with_name("_training_job.py")
+
+    def run(home: str, out: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(job), str(tmp_path / home), catalog_url, "4", out, *extra],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    straight = run("a", str(tmp_path / "straight.bin"))
+    assert straight.returncode == 0, straight.stderr
+    killed = run("b", str(tmp_path / "never.bin"), "--kill-in-write", "3")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert "in flight" in killed.stdout  # the kill landed while epoch 3's write ran
+    resumed = run("b", str(tmp_path / "resumed.bin"), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    first_run = killed.stdout.split()[4]
+    # epoch 3's checkpoint was lost, and nothing older: resume from the newest durable one
+    assert f"start epoch 2 run {first_run}" in resumed.stdout
+    assert (tmp_path / "resumed.bin").read_bytes() == (tmp_path / "straight.bin").read_bytes()
+
+
 def test_checkpoints_every_n_steps(workspace: Workspace) -> None:
     model, optimizer, loader, data = _setup()
     with Training(

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from weightbase.errors import NotFound, ValidationError
 from weightbase.tensors.manifest import validate_name
+from weightbase.training.background import HostBuffers, OneWriter
 from weightbase.training.state import capture_rng, flatten, restore_rng, unflatten
 
 if TYPE_CHECKING:
@@ -119,6 +120,10 @@ class CheckpointManager:
         # ref -> checkpoint: read from the store once, then kept up to date by this
         # manager's saves and prunes (one run's checkpoints have one writer)
         self._index: dict[str, Checkpoint] | None = None
+        #: The last checkpoint this manager stored (durable), in the foreground or not.
+        self.last_saved: Checkpoint | None = None
+        self._writes: OneWriter[Checkpoint] = OneWriter()
+        self._buffers = HostBuffers()
 
     # -- saving ----------------------------------------------------------------------------
 
@@ -134,26 +139,61 @@ class CheckpointManager:
         extra: Any = None,
         rng: bool = True,
     ) -> Checkpoint:
-        """Store the training state at ``step`` as a delta of the latest checkpoint, then prune."""
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ValidationError(f"step must be a non-negative integer, not {step!r}")
-        values = {name: float(value) for name, value in (metrics or {}).items()}
-        tensors: dict[str, Any] = {}
-        tree: dict[str, Any] = {"format": _FORMAT, "step": step, "epoch": epoch}
-        model_state = model.state_dict()
-        tree["model"] = flatten(model_state, "model", tensors)
-        tree["architecture"] = {
-            name: [str(value.dtype), list(value.shape)] for name, value in model_state.items()
-        }
-        if optimizer is not None:
-            tree["optimizer"] = flatten(optimizer.state_dict(), "optimizer", tensors)
-        if scheduler is not None:
-            tree["scheduler"] = flatten(scheduler.state_dict(), "scheduler", tensors)
-        if rng:
-            tree["rng"] = flatten(capture_rng(), "rng", tensors)
-        if extra is not None:
-            tree["extra"] = flatten(extra, "extra", tensors)
+        """Store the training state at ``step`` as a delta of the latest checkpoint, then prune.
 
+        Returns once the checkpoint is durable (a background one in flight is waited for first).
+        """
+        self.flush()
+        state = _capture(model, optimizer, scheduler, step, epoch, metrics, extra, rng)
+        return self._write(state)
+
+    def save_async(
+        self,
+        *,
+        model: Any,
+        optimizer: Any = None,
+        scheduler: Any = None,
+        step: int,
+        epoch: int | None = None,
+        metrics: Mapping[str, float] | None = None,
+        extra: Any = None,
+        rng: bool = True,
+    ) -> None:
+        """Copy the training state into host buffers, then store it in the background.
+
+        The caller is blocked while the previous background checkpoint, if one is still
+        in flight, becomes durable (at most one is in flight: the buffers are reused),
+        then while the state is copied; hashing, deltas, compression and writes run on
+        the writer thread. The checkpoint is visible (``list``, ``latest``, resume) only
+        once durable; :meth:`flush` waits for it. An error of the background write is
+        raised by the next ``save_async``, ``poll``, ``flush`` or any method that reads
+        the checkpoints.
+        """
+        self._writes.wait()
+        state = _capture(model, optimizer, scheduler, step, epoch, metrics, extra, rng)
+        state.tensors = self._buffers.copy(state.tensors)
+        self._writes.submit(lambda: self._write(state))
+
+    @property
+    def writing(self) -> bool:
+        """Whether a background checkpoint is in flight (not yet durable)."""
+        return self._writes.busy
+
+    def poll(self) -> None:
+        """Raise the error of a background checkpoint that failed, without waiting."""
+        self._writes.poll()
+
+    def flush(self) -> Checkpoint | None:
+        """Wait until a background checkpoint in flight is durable (raising its error);
+        returns the last checkpoint this manager stored."""
+        self._writes.wait()
+        return self.last_saved
+
+    def close(self) -> None:
+        """Flush, and stop the background writer's thread."""
+        self._writes.close()
+
+    def _write(self, state: _State) -> Checkpoint:
         import numpy as np
         import torch
 
@@ -162,44 +202,55 @@ class CheckpointManager:
         # one kind of tensor per write: NumPy arrays (NumPy's RNG state) go as torch views
         tensors = {
             name: torch.from_numpy(value) if isinstance(value, np.ndarray) else value
-            for name, value in tensors.items()
+            for name, value in state.tensors.items()
         }
-
-        latest = self.latest()
-        ref = f"{self._prefix}{step:012d}"
+        kept = self._kept()
+        latest = kept[-1] if kept else None
+        ref = f"{self._prefix}{state.step:012d}"
         created = datetime.now(UTC).isoformat()
-        summary = {"step": step, "epoch": epoch, "metrics": _json_metrics(values), "at": created}
+        summary = {
+            "step": state.step,
+            "epoch": state.epoch,
+            "metrics": _json_metrics(state.metrics),
+            "at": created,
+        }
         stats = WriteStats()
         snapshot = self._store.write(
             tensors,
             ref=ref,
             parent=latest.snapshot_id if latest is not None else None,
-            files=[FileSource(STATE_FILE, json.dumps(tree, separators=(",", ":")).encode())],
+            files=[FileSource(STATE_FILE, json.dumps(state.tree, separators=(",", ":")).encode())],
             metadata={"kind": "checkpoint", _META: json.dumps(summary)},
             codec=self._codec,
             stats=stats,
         )
-        checkpoint = Checkpoint(ref, snapshot.id, step, epoch, values, created)
+        checkpoint = Checkpoint(ref, snapshot.id, state.step, state.epoch, state.metrics, created)
         self._known()[ref] = checkpoint  # durable now: the write set its ref last
+        self.last_saved = checkpoint
         if self.log is not None:
             self.log.saved(checkpoint, stored_bytes=stats.new_bytes)
-        self.prune()
+        self._prune()
         return checkpoint
 
     # -- finding ---------------------------------------------------------------------------
 
     def list(self) -> builtins.list[Checkpoint]:
-        """Every kept checkpoint, oldest step first.
+        """Every kept checkpoint, oldest step first (a background one once it is durable).
 
         The store's refs and manifests are read on the first call only; this
         manager's saves and prunes keep that index up to date (:meth:`refresh`
         reads them again, should another process have changed them).
         """
-        return sorted(self._known().values(), key=lambda checkpoint: checkpoint.step)
+        self.flush()
+        return self._kept()
 
     def refresh(self) -> None:
         """Forget the index of kept checkpoints: the next call reads the store again."""
+        self.flush()
         self._index = None
+
+    def _kept(self) -> builtins.list[Checkpoint]:
+        return sorted(self._known().values(), key=lambda checkpoint: checkpoint.step)
 
     def _known(self) -> dict[str, Checkpoint]:
         if self._index is None:
@@ -229,9 +280,13 @@ class CheckpointManager:
 
     def prune(self) -> builtins.list[Checkpoint]:
         """Drop checkpoints beyond the last ``keep_last`` and the best; returns those dropped."""
+        self.flush()
+        return self._prune()
+
+    def _prune(self) -> builtins.list[Checkpoint]:
         if self.keep_last is None:
             return []
-        kept = self.list()
+        kept = self._kept()
         best = self._best(kept)
         keep = {c.ref for c in kept[-self.keep_last :]}
         if best is not None:
@@ -304,6 +359,48 @@ class CheckpointManager:
             metrics={k: float(v) for k, v in summary.get("metrics", {}).items()},
             created_at=summary.get("at", ""),
         )
+
+
+@dataclass(slots=True)
+class _State:
+    """A checkpoint's state as captured: its JSON tree, tensors by name, counters, metrics."""
+
+    tree: dict[str, Any]
+    tensors: dict[str, Any]
+    step: int
+    epoch: int | None
+    metrics: dict[str, float]
+
+
+def _capture(
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    step: int,
+    epoch: int | None,
+    metrics: Mapping[str, float] | None,
+    extra: Any,
+    rng: bool,
+) -> _State:
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValidationError(f"step must be a non-negative integer, not {step!r}")
+    values = {name: float(value) for name, value in (metrics or {}).items()}
+    tensors: dict[str, Any] = {}
+    tree: dict[str, Any] = {"format": _FORMAT, "step": step, "epoch": epoch}
+    model_state = model.state_dict()
+    tree["model"] = flatten(model_state, "model", tensors)
+    tree["architecture"] = {
+        name: [str(value.dtype), list(value.shape)] for name, value in model_state.items()
+    }
+    if optimizer is not None:
+        tree["optimizer"] = flatten(optimizer.state_dict(), "optimizer", tensors)
+    if scheduler is not None:
+        tree["scheduler"] = flatten(scheduler.state_dict(), "scheduler", tensors)
+    if rng:
+        tree["rng"] = flatten(capture_rng(), "rng", tensors)
+    if extra is not None:
+        tree["extra"] = flatten(extra, "extra", tensors)
+    return _State(tree, tensors, step, epoch, values)
 
 
 def _read_tree(store: TrainingStore, snapshot: Snapshot) -> dict[str, Any]:

@@ -208,7 +208,7 @@ class WeightbaseCallback(TrainerCallback, FrameworkCallback):
         if self._live and epoch is not None:
             self._checkpoint(state, epoch)
 
-    def _checkpoint(self, state: TrainerState, epoch: int) -> Checkpoint:
+    def _checkpoint(self, state: TrainerState, epoch: int) -> Checkpoint | None:
         training = self._training
         training.step_count = state.global_step
         metrics = {

@@ -207,7 +207,7 @@ class WeightbaseLightningCallback(Callback, FrameworkCallback):
             self._training.run.log(numbers, step=trainer.global_step, epoch=trainer.current_epoch)
             self._latest.update(numbers)
 
-    def _checkpoint(self, trainer: Trainer, *, epoch: int) -> Checkpoint:
+    def _checkpoint(self, trainer: Trainer, *, epoch: int) -> Checkpoint | None:
         training = self._training
         training.step_count = self._last_checkpoint_step = trainer.global_step
         return training.checkpoint(self._latest, epoch=epoch)

@@ -82,6 +82,7 @@ class Training(Generic[RunT]):
         restore: bool = True,
         system_metrics: bool | float = False,
         restored_step: int | None = None,
+        background_checkpoints: bool = True,
     ) -> None:
         if checkpoint_every_steps is not None and checkpoint_every_steps < 1:
             raise ValidationError(
@@ -112,7 +113,10 @@ class Training(Generic[RunT]):
         self.step_count = 0
         self.epoch = 0
         self.start_epoch = 0
-        self.last_checkpoint: Checkpoint | None = None
+        self.background_checkpoints = background_checkpoints
+        self._restored: Checkpoint | None = None
+        #: Seconds the loop was blocked by checkpoints (with background checkpoints: the
+        #: copy of the state, and any wait for the previous one to become durable).
         self.checkpoint_seconds = 0.0
         self._run: RunT | None = None
         self._checkpoints: CheckpointManager | None = None
@@ -145,7 +149,7 @@ class Training(Generic[RunT]):
             if progress is not None:
                 self.step_count = progress.step
                 self.start_epoch = self.epoch = progress.epoch or 0
-                self.last_checkpoint = progress.checkpoint
+                self._restored = progress.checkpoint
             return self
         self._run = self.wb.runs.start(
             self.experiment,
@@ -161,12 +165,41 @@ class Training(Generic[RunT]):
         run = self._run
         if run is None:
             return
+        failed = self._close_checkpoints()
+        if failed is not None:
+            if exc is None:
+                run.fail(f"checkpoint failed: {type(failed).__name__}: {failed}")
+                raise failed
+            exc.add_note(f"a background checkpoint failed too: {type(failed).__name__}: {failed}")
         if exc is None:
             run.complete()
         elif isinstance(exc, KeyboardInterrupt):
             run.cancel("interrupted")
         else:
             run.fail(f"{type(exc).__name__}: {exc}")
+
+    def _close_checkpoints(self) -> Exception | None:
+        """Wait for a background checkpoint in flight; the error it raised, if any."""
+        if self._checkpoints is None:
+            return None
+        try:
+            self._checkpoints.close()
+        except Exception as failed:  # raised by __exit__, or noted on the error in flight
+            return failed
+        return None
+
+    def flush(self) -> Checkpoint | None:
+        """Wait until a background checkpoint in flight is durable (raising its error);
+        returns the last checkpoint stored."""
+        if self._checkpoints is not None:
+            self._checkpoints.flush()
+        return self.last_checkpoint
+
+    @property
+    def last_checkpoint(self) -> Checkpoint | None:
+        """The last durable checkpoint: stored by this run, or the one it resumed from."""
+        saved = self._checkpoints.last_saved if self._checkpoints is not None else None
+        return saved if saved is not None else self._restored
 
     @property
     def run(self) -> RunT:
@@ -216,6 +249,8 @@ class Training(Generic[RunT]):
         but a run resumed from it starts its epoch again: bit-exact resume is
         from the checkpoints ``end_epoch`` takes.
         """
+        if self._checkpoints is not None:
+            self._checkpoints.poll()  # a failed background checkpoint is raised here
         before = self.step_count
         self.step_count += steps
         if metrics:
@@ -238,19 +273,30 @@ class Training(Generic[RunT]):
 
     def checkpoint(
         self, metrics: Mapping[str, float] | None = None, *, epoch: int | None = None
-    ) -> Checkpoint:
-        """Store a checkpoint now (``end_epoch`` calls this when one is due)."""
+    ) -> Checkpoint | None:
+        """Store a checkpoint now (``end_epoch`` calls this when one is due).
+
+        With ``background_checkpoints`` (the default) the state is copied to host
+        memory and written in the background: this returns None and the checkpoint
+        is ``last_checkpoint`` once durable (:meth:`flush` waits for it). Otherwise it
+        returns the checkpoint, stored.
+        """
         started = time.perf_counter()
-        self.last_checkpoint = self.checkpoints.save(
-            model=self.model,
-            optimizer=self.optimizer,
-            scheduler=self.scheduler,
-            step=self.step_count,
-            epoch=self.epoch + 1 if epoch is None else epoch,
-            metrics=metrics,
-        )
-        self.checkpoint_seconds += time.perf_counter() - started
-        return self.last_checkpoint
+        state = {
+            "model": self.model,
+            "optimizer": self.optimizer,
+            "scheduler": self.scheduler,
+            "step": self.step_count,
+            "epoch": self.epoch + 1 if epoch is None else epoch,
+            "metrics": metrics,
+        }
+        try:
+            if self.background_checkpoints:
+                self.checkpoints.save_async(**state)
+                return None
+            return self.checkpoints.save(**state)
+        finally:
+            self.checkpoint_seconds += time.perf_counter() - started
 
     # -- the result ------------------------------------------------------------------------
 
