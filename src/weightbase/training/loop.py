@@ -319,7 +319,7 @@ class Training(Generic[RunT]):
         arguments go to ``wb.models.push``.
         """
         chosen = checkpoint if isinstance(checkpoint, Checkpoint) else self._choose(checkpoint)
-        weights = self._weights(chosen)
+        weights = self._weights(chosen, _entry_metadata(push))
         config = getattr(getattr(self.model, "config", None), "to_dict", None)
         finite = {k: v for k, v in chosen.metrics.items() if math.isfinite(v)}
         metrics = choose_metrics(finite, keep_metrics)
@@ -335,7 +335,7 @@ class Training(Generic[RunT]):
             self.wb.models.link(version, "trained_on", self.wb.datasets.node(self.dataset))
         return version
 
-    def _weights(self, chosen: Checkpoint) -> Snapshot | dict[str, Any]:
+    def _weights(self, chosen: Checkpoint, entry: Mapping[str, str]) -> Snapshot | dict[str, Any]:
         """The checkpoint's ``model.*`` tensors as a snapshot of their own, named as in the
         model's state dict, over the checkpoint's stored chunks: nothing decoded or written.
 
@@ -347,7 +347,7 @@ class Training(Generic[RunT]):
         names = select_prefix(source, "model.")
         try:
             # unreferenced until the push holds it: the store's gc grace period keeps it
-            return store.derive(source, names, metadata={"framework": "pytorch"})
+            return store.derive(source, names, metadata={"framework": "pytorch", **entry})
         except NotSupported:
             tensors = store.read_torch(source, names.values())
             return {new: tensors[old] for new, old in names.items()}
@@ -362,6 +362,16 @@ class Training(Generic[RunT]):
                 "or call checkpoint()"
             )
         return found
+
+
+def _entry_metadata(push: Mapping[str, Any]) -> dict[str, str]:
+    """The entry point a push names, as the snapshot metadata a push of weights records."""
+    target = push.get("entry_point")
+    if target is None:
+        return {}
+    from weightbase.serving.entry_points import METADATA_KEY, parse_entry_point
+
+    return {METADATA_KEY: parse_entry_point(target, push.get("init_args")).to_metadata()}
 
 
 def _number(value: Any) -> float:
