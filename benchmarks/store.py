@@ -31,6 +31,7 @@ from benchmarks.store_results import (
     WriteTimings,
 )
 from benchmarks.timing import Stopwatch, fsync_path, interleave
+from benchmarks.training_overhead import measure_checkpoint_stall
 from weightbase.samples import minilm_folder
 from weightbase.tensors.store import TensorStore
 from weightbase.tensors.write import WriteStats
@@ -130,7 +131,9 @@ def run_store(config: StoreConfig, log: Log) -> StoreResults:
     delta = measure_delta(config, log)
     log("[6/6] dedup across snapshots")
     dedup = measure_dedup(config)
-    return StoreResults(config, write, read, compression, delta, dedup)
+    log("[+] checkpoint stall vs torch.save + fsync, and bytes a registration writes (MiniLM)")
+    checkpoints = measure_checkpoint_stall(config.workdir, rounds=config.repeats, seed=config.seed)
+    return StoreResults(config, write, read, compression, delta, dedup, checkpoints)
 
 
 def _state_dict(config: StoreConfig) -> TorchTensors:

@@ -7,7 +7,7 @@ and ``summary()``/``details()`` are the keys of ``python -m benchmarks store --j
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from benchmarks.timing import MB, Timing
@@ -210,6 +210,8 @@ class StoreResults:
     compression: tuple[CompressionResult, ...]
     delta: DeltaResult
     dedup: DedupResult
+    # benchmarks.training_overhead.measure_checkpoint_stall: its two keys join the summary
+    checkpoints: Mapping[str, float] = field(default_factory=dict)
 
     def by_dtype(self, dtype: str) -> CompressionResult:
         return next(result for result in self.compression if result.dtype == dtype)
@@ -250,6 +252,13 @@ class StoreResults:
             "delta_ratio": self.delta.delta_ratio,
             "dedup_overhead": self.dedup.overhead,
         }
+        values.update(
+            {
+                key: self.checkpoints[key]
+                for key in ("checkpoint_stall_vs_torch_save", "register_new_bytes")
+                if key in self.checkpoints
+            }
+        )
         return {key: round(value, 4) for key, value in values.items()}
 
     def details(self) -> dict[str, object]:
@@ -264,4 +273,5 @@ class StoreResults:
             },
             "delta": self.delta.to_dict(),
             "dedup": self.dedup.to_dict(),
+            "checkpoints": dict(self.checkpoints),
         }

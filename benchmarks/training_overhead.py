@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["measure_callback_overhead"]
+__all__ = ["measure_callback_overhead", "measure_checkpoint_stall"]
 
 _KINDS = ("plain", "hf", "lightning")
 
@@ -328,3 +328,81 @@ if __name__ == "__main__":
         steps_per_epoch=50 if quick else 200, repeats=2 if quick else 5
     )
     print(json.dumps(figures, indent=2))
+
+
+def measure_checkpoint_stall(workdir: Path, *, rounds: int = 5, seed: int = 0) -> dict[str, float]:
+    """How long a checkpoint blocks the loop, against ``torch.save`` + fsync of the same state,
+    and what registering a checkpoint stores: MiniLM (all-MiniLM-L6-v2) with AdamW state.
+
+    ``Training`` checkpoints in the background: the loop is blocked while the state is
+    copied into host buffers (the write of the checkpoint before is waited for between
+    rounds, untimed, as training steps would cover it). ``torch.save`` writes model and
+    optimizer state dicts to a file on the same disk, then fsyncs it. Then the latest
+    checkpoint is registered: ``register_new_bytes`` is the growth of the store's chunks.
+    """
+    import os
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    import torch
+    import transformers
+    from transformers import AutoModel
+
+    import weightbase
+    from benchmarks.timing import fsync_path
+    from weightbase.samples import minilm_folder
+    from weightbase.training import Training
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    torch.manual_seed(seed)
+    model = AutoModel.from_pretrained(minilm_folder())
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
+    batch = torch.randint(0, 1000, (4, 32))
+
+    def train_step() -> None:
+        optimizer.zero_grad()
+        model(input_ids=batch).last_hidden_state.pow(2).mean().backward()
+        optimizer.step()
+
+    stalls: list[float] = []
+    saves: list[float] = []
+    home = Path(tempfile.mkdtemp(prefix="wb-stall-", dir=workdir))
+    target = home / "state.pt"
+    with (
+        weightbase.open(home / "wb", catalog_url=f"sqlite:///{home / 'catalog.db'}") as wb,
+        Training(wb, "stall", model=model, optimizer=optimizer, keep_last=2) as training,
+    ):
+        for round_ in range(rounds + 1):  # the first round warms both up; it is not counted
+            train_step()
+            training.step()
+            started = time.perf_counter()
+            training.checkpoint({"loss": float(round_)}, epoch=round_ + 1)
+            blocked = time.perf_counter() - started
+            training.flush()
+            started = time.perf_counter()
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, target)
+            fsync_path(target)
+            saved = time.perf_counter() - started
+            target.unlink()
+            if round_:
+                stalls.append(blocked)
+                saves.append(saved)
+
+        def chunk_bytes() -> int:
+            return sum(info.size for info in wb.store.objects.list("chunks/"))
+
+        before = chunk_bytes()
+        started = time.perf_counter()
+        training.register("stall-minilm", checkpoint="latest")
+        register_s = time.perf_counter() - started
+        new_bytes = chunk_bytes() - before
+    stall, save = statistics.median(stalls), statistics.median(saves)
+    return {
+        "checkpoint_stall_vs_torch_save": stall / save,
+        "register_new_bytes": float(new_bytes),
+        "checkpoint_stall_s": stall,
+        "torch_save_fsync_s": save,
+        "register_s": register_s,
+        "rounds": float(rounds),
+    }
