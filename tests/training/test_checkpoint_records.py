@@ -159,3 +159,27 @@ def test_a_checkpoint_saved_again_updates_its_row(workspace: Workspace) -> None:
     assert len(rows) == 1
     assert rows[0].metrics == {"val_loss": 1.0}
     assert rows[0].snapshot_id == second.snapshot_id
+
+
+def test_registering_with_an_entry_point_records_it_and_writes_no_chunk(
+    workspace: Workspace,
+) -> None:
+    from weightbase.sample_models import DIGITS_MLP, DigitsMLP
+    from weightbase.serving.entry_points import entry_point_of
+
+    torch.manual_seed(0)
+    model = DigitsMLP(hidden=32)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    with Training(workspace, "entry", model=model, optimizer=optimizer) as training:
+        optimizer.zero_grad()
+        model(torch.rand(8, 64)).sum().backward()
+        optimizer.step()
+        training.checkpoint({"val_loss": 1.0}, epoch=1)
+        training.flush()
+        before = _chunks(workspace.store)
+        version = training.register("entry-mlp", entry_point=DIGITS_MLP, init_args={"hidden": 32})
+    assert _chunks(workspace.store) == before
+    entry = entry_point_of(workspace.store.snapshot(version.snapshot_id))
+    assert entry is not None
+    assert entry.target == DIGITS_MLP
+    assert dict(entry.init_args) == {"hidden": 32}
