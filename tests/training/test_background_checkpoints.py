@@ -130,3 +130,33 @@ def test_a_failed_background_write_is_raised_at_exit(workspace: Workspace) -> No
     run = workspace.runs.get(run_id)
     assert run.status.value == "failed"
     assert "checkpoint failed" in (run.status_reason or "")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_background_checkpoint_of_a_cuda_model_copies_to_pinned_host_memory(
+    tmp_path: Path,
+) -> None:
+    from weightbase.tensors import TensorStore
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(256, 512), torch.nn.ReLU()).cuda()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    with TensorStore.open(tmp_path / "store") as store:
+        manager = CheckpointManager(store, "cuda/bg")
+        optimizer.zero_grad()
+        model(torch.randn(8, 256, device="cuda")).sum().backward()
+        optimizer.step()
+        manager.save_async(model=model, optimizer=optimizer, step=1)
+        expected = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(1.0)  # the device tensors change at once
+        assert manager.flush() is not None
+        buffers = manager._buffers._buffers  # the reused host copies
+        copied = [buffer for name, buffer in buffers.items() if name.startswith("model.")]
+        assert copied
+        assert all(buffer.is_pinned() for buffer in copied)  # model tensors were on the GPU
+        fresh = torch.nn.Sequential(torch.nn.Linear(256, 512), torch.nn.ReLU()).cuda()
+        manager.load(model=fresh)
+        for name, value in fresh.state_dict().items():
+            assert torch.equal(value.cpu(), expected[name])

@@ -170,7 +170,9 @@ class CheckpointManager:
         the checkpoints.
         """
         self._writes.wait()
-        state = _capture(model, optimizer, scheduler, step, epoch, metrics, extra, rng)
+        state = _capture(
+            model, optimizer, scheduler, step, epoch, metrics, extra, rng, on_device=True
+        )
         state.tensors = self._buffers.copy(state.tensors)
         self._writes.submit(lambda: self._write(state))
 
@@ -381,6 +383,8 @@ def _capture(
     metrics: Mapping[str, float] | None,
     extra: Any,
     rng: bool,
+    *,
+    on_device: bool = False,
 ) -> _State:
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         raise ValidationError(f"step must be a non-negative integer, not {step!r}")
@@ -388,18 +392,22 @@ def _capture(
     tensors: dict[str, Any] = {}
     tree: dict[str, Any] = {"format": _FORMAT, "step": step, "epoch": epoch}
     model_state = model.state_dict()
-    tree["model"] = flatten(model_state, "model", tensors)
+    tree["model"] = flatten(model_state, "model", tensors, on_device=on_device)
     tree["architecture"] = {
         name: [str(value.dtype), list(value.shape)] for name, value in model_state.items()
     }
     if optimizer is not None:
-        tree["optimizer"] = flatten(optimizer.state_dict(), "optimizer", tensors)
+        tree["optimizer"] = flatten(
+            optimizer.state_dict(), "optimizer", tensors, on_device=on_device
+        )
     if scheduler is not None:
-        tree["scheduler"] = flatten(scheduler.state_dict(), "scheduler", tensors)
+        tree["scheduler"] = flatten(
+            scheduler.state_dict(), "scheduler", tensors, on_device=on_device
+        )
     if rng:
-        tree["rng"] = flatten(capture_rng(), "rng", tensors)
+        tree["rng"] = flatten(capture_rng(), "rng", tensors, on_device=on_device)
     if extra is not None:
-        tree["extra"] = flatten(extra, "extra", tensors)
+        tree["extra"] = flatten(extra, "extra", tensors, on_device=on_device)
     return _State(tree, tensors, step, epoch, values)
 
 

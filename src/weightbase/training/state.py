@@ -30,32 +30,47 @@ _DICT = "__dict__"
 _FLOAT = "__float__"
 
 
-def flatten(tree: Any, prefix: str, tensors: dict[str, Any]) -> JSON:
-    """The JSON form of ``tree``; its tensors and arrays go into ``tensors`` under ``prefix``."""
+def flatten(tree: Any, prefix: str, tensors: dict[str, Any], *, on_device: bool = False) -> JSON:
+    """The JSON form of ``tree``; its tensors and arrays go into ``tensors`` under ``prefix``.
+
+    Tensors are moved to host memory, unless ``on_device``: then they stay where they
+    are (the caller copies them, as background checkpoints do into pinned buffers).
+    """
     if _is_torch_tensor(tree):
-        return {_TENSOR: _put(tensors, prefix, tree.detach().cpu().contiguous())}
+        value = tree.detach() if on_device else tree.detach().cpu().contiguous()
+        return {_TENSOR: _put(tensors, prefix, value)}
     if isinstance(tree, np.ndarray):
         return {_ARRAY: _put(tensors, prefix, np.ascontiguousarray(tree))}
     if isinstance(tree, np.generic):
-        return flatten(tree.item(), prefix, tensors)
+        return flatten(tree.item(), prefix, tensors, on_device=on_device)
     if tree is None or isinstance(tree, bool | int | str):
         return tree
     if isinstance(tree, float):
         return tree if math.isfinite(tree) else {_FLOAT: repr(tree)}
     if isinstance(tree, tuple):
-        return {_TUPLE: [flatten(v, f"{prefix}.{i}", tensors) for i, v in enumerate(tree)]}
+        return {
+            _TUPLE: [
+                flatten(v, f"{prefix}.{i}", tensors, on_device=on_device)
+                for i, v in enumerate(tree)
+            ]
+        }
     if isinstance(tree, list):
-        return [flatten(v, f"{prefix}.{i}", tensors) for i, v in enumerate(tree)]
+        return [
+            flatten(v, f"{prefix}.{i}", tensors, on_device=on_device) for i, v in enumerate(tree)
+        ]
     if isinstance(tree, Mapping):
         if all(isinstance(key, str) and not key.startswith("__") for key in tree):
-            return {key: flatten(value, f"{prefix}.{key}", tensors) for key, value in tree.items()}
+            return {
+                key: flatten(value, f"{prefix}.{key}", tensors, on_device=on_device)
+                for key, value in tree.items()
+            }
         items = []
         for key, value in tree.items():
             if not isinstance(key, str | int | bool) and key is not None:
                 raise ValidationError(
                     f"cannot store a state dict key of type {type(key).__name__} at {prefix}"
                 )
-            items.append([key, flatten(value, f"{prefix}.{key}", tensors)])
+            items.append([key, flatten(value, f"{prefix}.{key}", tensors, on_device=on_device)])
         return {_DICT: items}
     raise ValidationError(
         f"cannot store a {type(tree).__name__} at {prefix} in a checkpoint: state must be "
