@@ -63,6 +63,8 @@ def main() -> None:
                 optimizer.step()
                 step = training.step({"train/loss": loss})
                 if step == kill_at_step:
+                    # past a durable checkpoint: the background write before it has landed
+                    training.flush()
                     training.run.flush()
                     os.kill(os.getpid(), signal.SIGKILL)
             training.end_epoch({"epoch/loss": loss})
