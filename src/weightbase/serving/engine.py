@@ -381,7 +381,16 @@ def _run(
             return list(runnable.generate(inputs, params, prefix_cache=prefix_cache))
         return list(runnable.generate(inputs, params))  # type: ignore[attr-defined]
     if operation == "embed":
-        return list(runnable.embed(inputs))  # type: ignore[attr-defined]
+        counted = getattr(runnable, "embed_counted", None)
+        if counted is None:
+            vectors = runnable.embed(inputs)  # type: ignore[attr-defined]
+            counts = [0] * len(inputs)
+        else:
+            vectors, counts = counted(inputs)
+        return [
+            {"embedding": vector.tolist(), "tokens": count}
+            for vector, count in zip(vectors, counts, strict=True)
+        ]
     if operation == "classify":
         return list(runnable.classify(inputs))  # type: ignore[attr-defined]
     if operation == "tag":

@@ -118,8 +118,8 @@ async def model_ready(request: Request, name: str) -> Any:
     return {"name": model.name, "ready": True}
 
 
-@router.post("/models/{name}/infer")
-async def infer(request: Request, name: str) -> dict[str, Any]:
+@router.post("/models/{name}/infer", response_model=None)
+async def infer(request: Request, name: str) -> JSONResponse:
     engine = _engine(request)
     state = engine.pool.state(name)
     request.state.model, request.state.endpoint = state.name, "/v2/models/{name}/infer"
@@ -150,7 +150,8 @@ async def infer(request: Request, name: str) -> dict[str, Any]:
     }
     if isinstance(body.get("id"), str):
         response["id"] = body["id"]
-    return response
+    # serialised as it is: FastAPI's encoder would walk every number of the outputs
+    return JSONResponse(response)
 
 
 def _one_input(body: dict[str, Any]) -> dict[str, Any]:
@@ -253,7 +254,7 @@ def _outputs_of(task: str) -> list[dict[str, Any]]:
 
 def _text_outputs(task: str, outputs: list[Any]) -> list[dict[str, Any]]:
     if task == "embeddings":
-        return [_tensor("embedding", outputs)]
+        return [_tensor("embedding", [output["embedding"] for output in outputs])]
     if task == "text-classification":
         return [
             _tensor("label", [o["label"] for o in outputs]),

@@ -68,8 +68,8 @@ async def list_models(request: Request) -> dict[str, Any]:
     return {"object": "list", "data": data}
 
 
-@router.post("/embeddings")
-async def embeddings(request: Request) -> dict[str, Any]:
+@router.post("/embeddings", response_model=None)
+async def embeddings(request: Request) -> JSONResponse:
     body = await read_body(request)
     name = _model(request, body, "/v1/embeddings")
     texts = _texts(body, "input")
@@ -81,18 +81,21 @@ async def embeddings(request: Request) -> dict[str, Any]:
     engine = _engine(request)
     answer = await engine.infer(name, "embed", texts)
     data = []
-    for index, vector in enumerate(answer.outputs):
-        embedding: Any = vector
+    for index, output in enumerate(answer.outputs):
+        embedding: Any = output["embedding"]
         if encoding == "base64":  # what the openai client asks for by default
-            embedding = base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+            embedding = base64.b64encode(np.asarray(embedding, dtype="<f4").tobytes()).decode()
         data.append({"object": "embedding", "index": index, "embedding": embedding})
-    tokens = _count_tokens(engine, name, texts)
-    return {
-        "object": "list",
-        "data": data,
-        "model": name,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
+    # counted as the model read them, in the batch: no second tokenization here
+    tokens = sum(output["tokens"] for output in answer.outputs)
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": data,
+            "model": name,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+    )
 
 
 @router.post("/completions", response_model=None)

@@ -120,11 +120,15 @@ class EmbeddingRunnable(_HFRunnable):
     max_length: int | None = None
 
     def embed(self, texts: Sequence[str]) -> np.ndarray[Any, Any]:
+        return self.embed_counted(texts)[0]
+
+    def embed_counted(self, texts: Sequence[str]) -> tuple[np.ndarray[Any, Any], list[int]]:
+        """``embed(texts)`` and the tokens each text was read as (its usage)."""
         torch = require_torch()
         if len(texts) == 0:
             import numpy as np
 
-            return np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
+            return np.zeros((0, self.model.config.hidden_size), dtype=np.float32), []
         encoded = self._encode(texts, max_length=self.max_length)
         with torch.inference_mode():
             hidden = self.model(**encoded).last_hidden_state
@@ -138,7 +142,8 @@ class EmbeddingRunnable(_HFRunnable):
         if self.normalize:
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
         result: np.ndarray[Any, Any] = pooled.float().cpu().numpy()
-        return result
+        counts = encoded["attention_mask"].sum(dim=1).cpu().tolist()
+        return result, [int(count) for count in counts]
 
     def predict(self, batch: Sequence[Any]) -> list[Any]:
         return list(self.embed(batch))
