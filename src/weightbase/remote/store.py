@@ -151,6 +151,11 @@ class RemoteStore(TensorStore):
     def sharing(self, first: Snapshot | str, second: Snapshot | str) -> Sharing:
         return super().sharing(self.snapshot(first), self.snapshot(second))
 
+    def derive(self, snapshot: Any, tensors: Any, **_: Any) -> Snapshot:
+        raise NotSupported(
+            "a remote workspace cannot write manifests of the server's chunks; push instead"
+        )
+
     def fsck(self, **_: Any) -> FsckReport:
         raise NotSupported("fsck runs on the server: `weightbase store fsck` there")
 

@@ -124,9 +124,9 @@ class InferenceEngine:
         """``operation`` of the model served as ``name`` on ``inputs``, batched and cached."""
         model = self._admit(name)
         try:
-            return await asyncio.wait_for(
-                self._answer(model.name, operation, inputs, params), self.options.timeout_s
-            )
+            # a deadline on this task, not a task of its own as asyncio.wait_for would make
+            async with asyncio.timeout(self.options.timeout_s):
+                return await self._answer(model.name, operation, inputs, params)
         except TimeoutError:
             self.metrics.rejected.labels(model.name, "timeout").inc()
             raise InferenceTimeoutError(

@@ -139,9 +139,12 @@ class TensorStore:
         from weightbase.tensors.derive import commit_snapshot, derive_snapshot
 
         derived = derive_snapshot(self.snapshot(snapshot), tensors, files=files, metadata=metadata)
-        commit_snapshot(self.objects, derived)
-        if ref is not None:
-            self.set_ref(ref, derived)
+        # one hold of the store's lock from the manifest to the ref, as ``write`` does: a
+        # gc in between would find the manifest unreferenced
+        with self.objects.lock(exclusive=False):
+            commit_snapshot(self.objects, derived)
+            if ref is not None:
+                self.set_ref(ref, derived)
         return derived
 
     # -- snapshots and refs --------------------------------------------------------------
