@@ -137,7 +137,7 @@ def test_the_table_says_what_was_compared_and_which_targets_are_met(run_log: boo
     assert text.startswith("## REST server (`python -m benchmarks server`)")
     for key in [*RATIOS, "concurrent_clients", "schemathesis_server_errors"]:
         assert f"`{key}`" in text
-    assert "WAL mode with `synchronous=NORMAL`" in text
+    assert "WAL mode with `synchronous=FULL`" in text
     assert "(**missed**: 2 of 3 rounds clear it)" in text  # the overhead: one round over 2 ms
     assert ("remote run handle `run.log`" in text) is run_log
     assert "1,000 points a request (JSON)" in text
