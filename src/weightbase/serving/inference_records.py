@@ -78,6 +78,21 @@ def _optional(value: Any, name: str) -> str | None:
     return None if value is None else _text(value, name)
 
 
+def _checked_values(cls: type, data: Any, what: str, *, times: tuple[str, str]) -> dict[str, Any]:
+    """``data``'s fields for ``cls``: only known ones, its times and optional ids read."""
+    if not isinstance(data, Mapping):
+        raise ValidationError(f"a {what} must be a JSON object")
+    unknown = sorted(set(data) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValidationError(f"unknown {what} field {unknown[0]!r}", field=unknown[0])
+    values = dict(data)
+    for name in times:
+        values[name] = _time(values.get(name), name)
+    for name in ("deployment_id", "environment"):
+        values[name] = _optional(values.get(name), name)
+    return values
+
+
 @dataclass(frozen=True, slots=True)
 class InferenceWindow:
     """One served model on one server over one window: what it answered and how fast.
@@ -135,17 +150,7 @@ class InferenceWindow:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> InferenceWindow:
-        if not isinstance(data, Mapping):
-            raise ValidationError("a window must be a JSON object")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValidationError(f"unknown window field {unknown[0]!r}", field=unknown[0])
-        values = dict(data)
-        for name in ("started", "ended"):
-            values[name] = _time(values.get(name), name)
-        for name in ("deployment_id", "environment"):
-            values[name] = _optional(values.get(name), name)
+        values = _checked_values(cls, data, "window", times=("started", "ended"))
         try:
             return cls(**values)
         except TypeError as exc:
@@ -197,17 +202,7 @@ class InferenceSession:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> InferenceSession:
-        if not isinstance(data, Mapping):
-            raise ValidationError("a session must be a JSON object")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValidationError(f"unknown session field {unknown[0]!r}", field=unknown[0])
-        values = dict(data)
-        for name in ("started", "last_request"):
-            values[name] = _time(values.get(name), name)
-        for name in ("deployment_id", "environment"):
-            values[name] = _optional(values.get(name), name)
+        values = _checked_values(cls, data, "session", times=("started", "last_request"))
         params = values.get("params")
         if params is not None:
             if not isinstance(params, Mapping):
