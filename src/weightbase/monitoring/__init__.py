@@ -1,0 +1,1 @@
+"""Production monitoring: drift, samples, degradation, alerts and health."""
