@@ -54,6 +54,8 @@ TABLES = {
     "checkpoints",
     "ab_tests",
     "ab_test_stats",
+    "reactors",
+    "reactor_operations",
     "ethics_reviews",
     "explanations",
 }

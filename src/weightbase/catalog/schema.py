@@ -7,7 +7,8 @@ tokens and governance records in ``governance_tables``; webhooks in
 ``webhook_tables``; ethics reviews and explanations in ``review_tables``;
 deployments in ``deployment_tables``; the inference server's windows and sessions in
 ``inference_tables``; checkpoints in ``checkpoint_tables``; A/B tests in
-``abtest_tables``; all re-exported here, so this module names every table.
+``abtest_tables``; fusion reactors in ``fusion_tables``; all re-exported here, so this
+module names every table.
 Every change to these needs a migration in ``migrations/versions`` (a test
 compares the two).
 """
@@ -36,6 +37,7 @@ from weightbase.catalog.abtest_tables import ABTestRow, ABTestStatRow
 from weightbase.catalog.base import LIVE, Base, BigId, UTCDateTime, utcnow
 from weightbase.catalog.checkpoint_tables import CheckpointRow
 from weightbase.catalog.deployment_tables import DeploymentEventRow, DeploymentRow
+from weightbase.catalog.fusion_tables import ReactorOperationRow, ReactorRow
 from weightbase.catalog.governance_tables import (
     APPROVAL_DECISIONS,
     APPROVAL_STATUSES,
@@ -102,6 +104,8 @@ __all__ = [
     "ModelRow",
     "ModelVersionLayerRow",
     "ModelVersionRow",
+    "ReactorOperationRow",
+    "ReactorRow",
     "RunArtifactRow",
     "RunEnvironmentRow",
     "RunMetricRow",
