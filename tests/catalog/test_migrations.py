@@ -56,6 +56,9 @@ TABLES = {
     "ab_test_stats",
     "reactors",
     "reactor_operations",
+    "monitoring_samples",
+    "monitoring_labels",
+    "monitoring_alerts",
     "ethics_reviews",
     "explanations",
 }

@@ -7,8 +7,9 @@ tokens and governance records in ``governance_tables``; webhooks in
 ``webhook_tables``; ethics reviews and explanations in ``review_tables``;
 deployments in ``deployment_tables``; the inference server's windows and sessions in
 ``inference_tables``; checkpoints in ``checkpoint_tables``; A/B tests in
-``abtest_tables``; fusion reactors in ``fusion_tables``; all re-exported here, so this
-module names every table.
+``abtest_tables``; fusion reactors in ``fusion_tables``; monitoring's samples, labels
+and alerts in ``monitoring_tables``; all re-exported here, so this module names every
+table.
 Every change to these needs a migration in ``migrations/versions`` (a test
 compares the two).
 """
@@ -52,6 +53,11 @@ from weightbase.catalog.governance_tables import (
     UserRow,
 )
 from weightbase.catalog.inference_tables import InferenceMetricRow, InferenceSessionRow
+from weightbase.catalog.monitoring_tables import (
+    MonitoringAlertRow,
+    MonitoringLabelRow,
+    MonitoringSampleRow,
+)
 from weightbase.catalog.review_tables import ETHICS_DECISIONS, EthicsReviewRow, ExplanationRow
 from weightbase.catalog.tracking_tables import (
     RUN_STATUSES,
@@ -104,6 +110,9 @@ __all__ = [
     "ModelRow",
     "ModelVersionLayerRow",
     "ModelVersionRow",
+    "MonitoringAlertRow",
+    "MonitoringLabelRow",
+    "MonitoringSampleRow",
     "ReactorOperationRow",
     "ReactorRow",
     "RunArtifactRow",
