@@ -11,12 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     Double,
     ForeignKey,
     Index,
-    JSON,
     Integer,
     String,
     Text,
