@@ -11,28 +11,30 @@ from __future__ import annotations
 
 import gc
 import random
-import sqlite3
 import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 import weightbase
+from benchmarks.registry_databases import database, postgres_problem, server_version
+from benchmarks.registry_mlflow import (
+    MlflowComparison,
+    compare_with_mlflow,
+    load_mlflow,
+    open_mlflow_store,
+    speedup_keys,
+)
 from benchmarks.registry_plan import CatalogPlan, load_catalog, plan_catalog
 from benchmarks.timing import Stopwatch, Timing, interleave
 from weightbase.samples import minilm_folder
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
     from weightbase.registry import ModelRegistry
     from weightbase.registry.diff import SnapshotDiff
 
@@ -327,6 +329,8 @@ class RegistryConfig:
     samples: int = 300
     warmup: int = 20
     diff_repeats: int = 7
+    mlflow_rounds: int = 10  # rounds of paired calls against MLflow's registry
+    mlflow_calls: int = 20  # paired calls of each operation per round
     postgres_url: str | None = DEFAULT_POSTGRES_URL  # None: SQLite only
     quick: bool = False
     seed: int = 0
@@ -348,6 +352,8 @@ class RegistryConfig:
                 samples=samples or 50,
                 warmup=3,
                 diff_repeats=3,
+                mlflow_rounds=3,
+                mlflow_calls=5,
                 postgres_url=postgres_url,
                 quick=True,
             )
@@ -371,6 +377,7 @@ class BackendResult:
     server: str
     load_seconds: float
     samples: Mapping[str, tuple[float, ...]]
+    mlflow: MlflowComparison | None = None  # the same reads against MLflow's registry
 
     def p50_ms(self, key: str) -> float:
         return float(np.percentile(self._samples(key), 50)) * 1e3
@@ -397,6 +404,7 @@ class BackendResult:
                 }
                 for key in (*self.samples, "filter")
             },
+            "mlflow": self.mlflow.to_dict() if self.mlflow is not None else None,
         }
 
 
@@ -424,6 +432,11 @@ class RegistryResults:
                     value = result.p50_ms(key) if quantile == "p50" else result.p99_ms(key)
                     value = round(value, 3)
                 out[f"{key}_{quantile}_ms_{backend}"] = value
+        comparisons = {
+            name: result.mlflow if result is not None else None
+            for name, result in self.backends.items()
+        }
+        out.update(speedup_keys(comparisons, BACKENDS))
         out["diff_speedup_vs_safetensors"] = (
             round(self.diff.speedup, 3) if self.diff is not None else None
         )
@@ -443,40 +456,6 @@ class RegistryResults:
         }
 
 
-@contextmanager
-def _postgres_database(server_url: str) -> Iterator[str]:
-    """A new, empty database on the server for one run, dropped afterwards."""
-    import psycopg
-
-    url = make_url(server_url)
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"wb_bench_registry_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield url.set(database=name).render_as_string(hide_password=False)
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextmanager
-def _database(backend: str, config: RegistryConfig) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{config.workdir / 'registry-catalog.db'}"
-    else:
-        assert config.postgres_url is not None
-        with _postgres_database(config.postgres_url) as url:
-            yield url
-
-
-def _server_version(engine: Engine) -> str:
-    if engine.dialect.name == "sqlite":
-        return f"SQLite {sqlite3.sqlite_version}"
-    with engine.connect() as connection:
-        version = connection.execute(select(func.current_setting("server_version"))).scalar_one()
-    return f"PostgreSQL {str(version).split()[0]}"
-
-
 def _measure_backend(
     backend: str, url: str, plan: CatalogPlan, config: RegistryConfig, log: Log
 ) -> BackendResult:
@@ -486,7 +465,7 @@ def _measure_backend(
         start = time.perf_counter()
         load_catalog(wb.catalog.engine, plan)
         load_seconds = time.perf_counter() - start
-        server = _server_version(wb.catalog.engine)
+        server = server_version(wb.catalog.engine)
     rows = sum(plan.counts().values())
     log(f"  {backend}: {rows:,} rows inserted in {load_seconds:.1f} s ({server})")
     # a fresh handle, as a reader process would have
@@ -494,10 +473,49 @@ def _measure_backend(
         samples = measure_reads(
             wb.models, plan, samples=config.samples, warmup=config.warmup, seed=config.seed + 1
         )
-    result = BackendResult(backend, server, load_seconds, samples)
-    shown = ", ".join(f"{key} {result.p50_ms(key):.1f}" for key, _ in OPERATIONS)
-    log(f"  {backend} p50 ms: {shown}")
-    return result
+        shown = ", ".join(
+            f"{key} {np.percentile(samples[key], 50) * 1e3:.1f}" for key, _ in OPERATIONS
+        )
+        log(f"  {backend} p50 ms: {shown}")
+        mlflow = _measure_mlflow(backend, wb.models, plan, config, log)
+    return BackendResult(backend, server, load_seconds, samples, mlflow)
+
+
+def _measure_mlflow(
+    backend: str, models: ModelRegistry, plan: CatalogPlan, config: RegistryConfig, log: Log
+) -> MlflowComparison:
+    """Load the same catalog into MLflow's registry on its own database; time the pairs."""
+    counts = plan.counts()
+    with database(backend, config, mlflow=True) as url, open_mlflow_store(url) as store:
+        start = time.perf_counter()
+        method = load_mlflow(store, plan)
+        load_seconds = time.perf_counter() - start
+        log(f"  {backend}: MLflow's registry loaded in {load_seconds:.1f} s ({method})")
+        ours, theirs = compare_with_mlflow(
+            models,
+            store,
+            plan,
+            rounds=config.mlflow_rounds,
+            calls=config.mlflow_calls,
+            warmup=config.warmup,
+            seed=config.seed + 2,
+        )
+    comparison = MlflowComparison(
+        backend,
+        counts["models"],
+        counts["model_versions"],
+        load_seconds,
+        method,
+        ours,
+        theirs,
+    )
+    shown = ", ".join(
+        f"{key} {comparison.speedup(key):.2f}x ({min(comparison.ratios(key)):.2f}-"
+        f"{max(comparison.ratios(key)):.2f})"
+        for key in ours
+    )
+    log(f"  {backend} MLflow time / weightbase time: {shown}")
+    return comparison
 
 
 def run_registry(config: RegistryConfig, log: Log, *, warn: Log | None = None) -> RegistryResults:
@@ -520,14 +538,14 @@ def run_registry(config: RegistryConfig, log: Log, *, warn: Log | None = None) -
             problem = (
                 "not asked for (--no-postgres)"
                 if config.postgres_url is None
-                else _postgres_problem(config.postgres_url)
+                else postgres_problem(config.postgres_url)
             )
         if problem is not None:
             warn(f"warning: skipping PostgreSQL, the postgres keys are null: {problem}")
             backends[backend], skipped[backend] = None, problem
             continue
         log(f"[2/3] {backend}: load, then {config.samples} timed calls per operation")
-        with _database(backend, config) as url:
+        with database(backend, config) as url:
             backends[backend] = _measure_backend(backend, url, plan, config, log)
     counts = plan.counts()
     del plan  # every round of the diff collects garbage: without the rows, that is quick
@@ -539,19 +557,3 @@ def run_registry(config: RegistryConfig, log: Log, *, warn: Log | None = None) -
         f"anchor {diff.safetensors.median * 1e3:.1f} ms"
     )
     return RegistryResults(config, counts, plan_seconds, backends, skipped, diff)
-
-
-def _postgres_problem(server_url: str) -> str | None:
-    """Why the PostgreSQL server at ``server_url`` cannot be used, or None when it can."""
-    url = make_url(server_url)
-    shown = url.render_as_string(hide_password=True)
-    try:
-        import psycopg
-    except ImportError:
-        return "psycopg is not installed (pip install 'weightbase[postgres]')"
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    try:
-        with psycopg.connect(conninfo, autocommit=True, connect_timeout=5):
-            return None
-    except psycopg.Error as exc:
-        return f"cannot reach PostgreSQL at {shown} ({' '.join(str(exc).split())})"
