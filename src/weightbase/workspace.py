@@ -34,8 +34,10 @@ if TYPE_CHECKING:
     from weightbase.governance.explain import Explanations
     from weightbase.governance.scan_results import Scans
     from weightbase.lineage import LineageService, Node
+    from weightbase.monitoring.service import Monitoring
     from weightbase.registry.service import ModelRegistry
     from weightbase.serving.abtests import ABTests
+    from weightbase.serving.fusion import Reactors
     from weightbase.serving.inference_log import InferenceLog
     from weightbase.serving.service import Deployments
     from weightbase.tensors import TensorStore
@@ -177,6 +179,33 @@ class Workspace:
         from weightbase.serving.abtests import ABTests
 
         return ABTests(self.catalog, recorder=self.recorder, models=self.models)
+
+    @cached_property
+    def monitoring(self) -> Monitoring:
+        """Deployed models in production: sampled requests, late labels, alerts, health."""
+        from weightbase.monitoring.service import Monitoring
+
+        return Monitoring(
+            self.catalog,
+            recorder=self.recorder,
+            models=self.models,
+            deployments=self.deployments,
+            inference=self.inference,
+        )
+
+    @cached_property
+    def reactors(self) -> Reactors:
+        """Fusion reactors: ensembles and cascades of served models, and their operations."""
+        from weightbase.serving.fusion import Reactors
+        from weightbase.serving.runnable import load_runnable
+
+        return Reactors(
+            self.catalog,
+            self.store,
+            recorder=self.recorder,
+            models=self.models,
+            load=lambda ref: load_runnable(self, ref),
+        )
 
     @cached_property
     def access(self) -> Access:

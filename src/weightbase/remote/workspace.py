@@ -31,9 +31,11 @@ if TYPE_CHECKING:
     from weightbase.governance.explain import Explanations
     from weightbase.governance.scan_results import Scans
     from weightbase.lineage import LineageService, Node
+    from weightbase.monitoring.service import Monitoring
     from weightbase.registry.service import ModelRegistry
     from weightbase.remote.store import RemoteStore
     from weightbase.serving.abtests import ABTests
+    from weightbase.serving.fusion import Reactors
     from weightbase.serving.inference_log import InferenceLog
     from weightbase.serving.service import Deployments
     from weightbase.tracking.service import RunTracker
@@ -113,6 +115,20 @@ class RemoteWorkspace(Workspace):
         from weightbase.remote.abtests import RemoteABTests
 
         return RemoteABTests(self.connection)
+
+    @cached_property
+    def monitoring(self) -> Monitoring:
+        """Monitoring on the server (the methods of ``Monitoring``)."""
+        from weightbase.remote.monitoring import RemoteMonitoring
+
+        return RemoteMonitoring(self.connection)
+
+    @cached_property
+    def reactors(self) -> Reactors:
+        """Fusion reactors on the server (the methods of ``Reactors``)."""
+        from weightbase.remote.fusion import RemoteReactors
+
+        return RemoteReactors(self.connection)
 
     def describe(self, nodes: Iterable[Node]) -> dict[Node, str]:
         """The server's readable name per node: ``name@version``, ``run 12``, else ``kind:id``."""

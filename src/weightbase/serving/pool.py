@@ -48,7 +48,8 @@ def served_names(refs: Sequence[str]) -> dict[str, str]:
     name one model."""
     if not refs:
         raise ValidationError("give at least one model to serve (NAME@ALIAS or NAME@VERSION)")
-    names = [ref.split("@", 1)[0] for ref in refs]
+    # a fusion reactor (reactor:NAME) is served as its name
+    names = [ref.removeprefix("reactor:").split("@", 1)[0] for ref in refs]
     out: dict[str, str] = {}
     for ref, name in zip(refs, names, strict=True):
         served = ref if names.count(name) > 1 else name

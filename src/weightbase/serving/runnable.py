@@ -77,6 +77,10 @@ def load_runnable(
     imported and weights that do not fit are ``ValidationError``; an absent device is a
     ``DeviceError``.
     """
+    if isinstance(ref, str) and ref.startswith("reactor:"):
+        from weightbase.serving.fusion.runnable import load_reactor
+
+        return load_reactor(wb, ref.removeprefix("reactor:"), device=device)
     version = wb.models.version(ref)
     store = wb.store
     snapshot = store.snapshot(version.snapshot_id)
