@@ -31,7 +31,7 @@ from weightbase.monitoring.drift_records import ColumnDrift, DriftReport
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Table", "default_method", "drift_report", "infer_kind"]
+__all__ = ["Table", "as_frame", "default_method", "drift_report", "infer_kind"]
 
 #: A window of data: a pandas DataFrame, a mapping of column name to 1-D array, or a 2-D
 #: array (its columns are named "0", "1", …).
@@ -53,7 +53,8 @@ def _pandas() -> Any:
     return pandas
 
 
-def _frame(table: Table, what: str) -> pd.DataFrame:
+def as_frame(table: Table, what: str) -> pd.DataFrame:
+    """``table`` as a DataFrame with string column names; ``ValidationError`` if it is empty."""
     pd = _pandas()
     if isinstance(table, pd.DataFrame):
         frame = table
@@ -283,7 +284,7 @@ def drift_report(
     """
     if not (isinstance(drift_share, (int, float)) and 0 <= drift_share <= 1):
         raise ValidationError("drift_share must be a number in [0, 1]", drift_share=drift_share)
-    ref_frame, cur_frame = _frame(reference, "reference"), _frame(current, "current")
+    ref_frame, cur_frame = as_frame(reference, "reference"), as_frame(current, "current")
     categorical = None if categorical is None else [str(c) for c in categorical]
     for value in thresholds.values() if isinstance(thresholds, Mapping) else [thresholds]:
         if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)):
