@@ -20,6 +20,7 @@ from weightbase.cli.exit_codes import ExitCode, ExitCodeGroup
 from weightbase.cli.explain import explain_app
 from weightbase.cli.lineage import lineage
 from weightbase.cli.models import models_app
+from weightbase.cli.monitoring import monitor_app
 from weightbase.cli.runs import runs_app
 from weightbase.cli.scan import scan
 from weightbase.cli.serve import serve
@@ -75,6 +76,7 @@ deploy_app.command(name="manifests")(manifests)
 deploy_app.command(name="serve")(deploy_serve)
 deploy_app.command(name="metrics")(deploy_metrics)
 app.add_typer(ab_app, name="ab")
+app.add_typer(monitor_app, name="monitor")
 app.command(name="demo")(demo)
 app.command(name="lineage")(lineage)
 app.command(name="scan")(scan)
