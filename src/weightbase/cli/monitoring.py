@@ -268,7 +268,7 @@ def health(
     for name, points in found.penalties.items():
         if points:
             console.print(f"  -{points:.1f} {name}", highlight=False)
-    advice = found.recommendation
+    advice: str = found.recommendation
     if found.rollback_to:
         advice = f"{advice} to {escape(found.model)}@{escape(found.rollback_to)}"
     console.print(f"recommendation: {advice}", highlight=False)

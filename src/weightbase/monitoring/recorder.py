@@ -37,16 +37,25 @@ _SCALE = 2**32
 
 
 def _encoded(value: Any, max_bytes: int) -> tuple[Any, bool]:
-    """``value`` as plain JSON data, or ``None`` (and ``True``) when it will not fit."""
+    """``value`` as plain JSON data, or ``None`` (and ``True``) when it will not fit.
+
+    Encoded once to measure it; decoded again only where something (a numpy array) had
+    to be converted, so plain lists and mappings are kept as they are."""
     if value is None:
         return None, False
+    converted: list[bool] = []
+
+    def plain(item: Any) -> Any:
+        converted.append(True)
+        return _plain(item)
+
     try:
-        text = json.dumps(value, default=_plain, allow_nan=False, separators=(",", ":"))
+        text = json.dumps(value, default=plain, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError):
         return None, True
     if len(text) > max_bytes:
         return None, True
-    return json.loads(text), False
+    return (json.loads(text) if converted else value), False
 
 
 def _plain(value: Any) -> Any:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, insert, or_, select
 
 from weightbase.catalog.schema import (
     DeploymentRow,
@@ -121,7 +121,7 @@ def write_samples(
     session: Session, samples: Sequence[ObservedRequest], resolve: Mapping[str, Target]
 ) -> int:
     """Insert ``samples``; ``resolve`` maps each one's target to its model version."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for sample in samples:
         target = resolve[sample.target]
         if target.version_id is None:
@@ -130,20 +130,22 @@ def write_samples(
                 field="target",
             )
         rows.append(
-            MonitoringSampleRow(
-                model_id=target.model_id,
-                version_id=target.version_id,
-                deployment_id=target.deployment_id,
-                request_id=sample.request_id,
-                at=sample.at,
-                latency_ms=sample.latency_ms,
-                error=sample.error,
-                inputs=sample.inputs,
-                outputs=sample.outputs,
-                truncated=sample.truncated,
-            )
+            {
+                "model_id": target.model_id,
+                "version_id": target.version_id,
+                "deployment_id": target.deployment_id,
+                "request_id": sample.request_id,
+                "at": sample.at,
+                "latency_ms": sample.latency_ms,
+                "error": sample.error,
+                "inputs": sample.inputs,
+                "outputs": sample.outputs,
+                "truncated": sample.truncated,
+            }
         )
-    session.add_all(rows)
+    if rows:
+        # one executemany, not an ORM object per row: a batch is thousands of samples
+        session.execute(insert(MonitoringSampleRow), rows)
     return len(rows)
 
 
