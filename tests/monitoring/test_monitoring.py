@@ -255,22 +255,39 @@ def test_health_advises_rollback_to_the_previous_version_on_degradation(
     assert any("accuracy_drop" in reason for reason in found.reasons)
 
 
+def _drift_report(shifted: int) -> Any:
+    """A real drift report over three numeric features, ``shifted`` of them moved."""
+    pandas = pytest.importorskip("pandas")
+    from weightbase.monitoring.drift import drift_report
+
+    rng = np.random.default_rng(6)  # a seed whose unshifted features do not drift by chance
+    names = ("a", "b", "c")
+    reference = pandas.DataFrame({name: rng.normal(size=400) for name in names})
+    current = pandas.DataFrame(
+        {name: rng.normal(3.0 if i < shifted else 0.0, 1, size=400) for i, name in enumerate(names)}
+    )
+    return drift_report(reference, current)
+
+
 def test_health_advises_retraining_on_drift(wb: Workspace) -> None:
     deployment = _deploy(wb, {"drift_share": 0.3})
     wb.inference.record([_window(deployment, 1000, 0, 5.0)])
-    [alert] = wb.monitoring.check(deployment.id, drift=0.6).opened
+    report = _drift_report(shifted=2)
+    [alert] = wb.monitoring.check(deployment.id, drift=report).opened
     assert alert.rule == "drift_share"
-    assert alert.value == 0.6
+    assert alert.value == pytest.approx(report.drifted_share)
+    assert alert.value == pytest.approx(2 / 3)
     # no drift given: the open drift alert's value stands
     found = wb.monitoring.health(deployment.id)
     assert found.recommendation == "retrain"
     assert found.rollback_to is None
-    assert found.measured["drift_share"] == 0.6
+    assert found.measured["drift_share"] == pytest.approx(2 / 3)
     assert found.penalties["drift_share"] == 15.0
-    # a report's to_dict() with per-feature flags reads as its share
-    report = {"features": [{"drifted": flag} for flag in (True, False, False, False)]}
-    [resolved] = wb.monitoring.check(deployment.id, drift=_Report(report)).resolved
+    # a report's to_dict() with per-column flags reads as its share: 1 of 4 is under 0.3
+    flags = {"columns": [{"drifted": flag} for flag in (True, False, False, False)]}
+    [resolved] = wb.monitoring.check(deployment.id, drift=_Report(flags)).resolved
     assert resolved.rule == "drift_share"
+    assert wb.monitoring.check(deployment.id, drift=_drift_report(shifted=0)).opened == ()
 
 
 class _Report:

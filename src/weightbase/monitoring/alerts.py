@@ -52,17 +52,23 @@ DEFAULT_THRESHOLDS = {
 }
 
 _ALERT_ID = re.compile(r"[0-9a-f]{32}")
-_SHARE_KEYS = ("drift_share", "share_of_drifted_features", "share_drifted", "drifted_share")
+_SHARE_KEYS = ("drifted_share", "share_of_drifted_features", "share_drifted")
 
 
 def drift_share_of(drift: Any) -> float | None:
-    """The share of drifted features a drift report gives: a number as it is, or from a
-    report's ``to_dict()`` (a ``drift_share``-like key, else its per-feature ``drifted``
-    flags). ``None`` for no report."""
+    """The share of drifted features a drift report gives: a number as it is; a
+    :class:`~weightbase.monitoring.drift_records.DriftReport`'s ``drifted_share``; or from a
+    mapping (or an object's ``to_dict()``) its ``drifted_share``, else its per-column
+    ``drifted`` flags (``columns`` or ``features``). ``None`` for no report.
+
+    A report's ``drift_share`` is Evidently's threshold for dataset drift, not a
+    measurement, and is not read."""
     if drift is None:
         return None
     if isinstance(drift, int | float) and not isinstance(drift, bool):
         share = float(drift)
+    elif isinstance(getattr(drift, "drifted_share", None), int | float):
+        share = float(drift.drifted_share)
     else:
         data = drift.to_dict() if hasattr(drift, "to_dict") else drift
         if not isinstance(data, Mapping):
@@ -71,8 +77,8 @@ def drift_share_of(drift: Any) -> float | None:
             )
         found = next((data[key] for key in _SHARE_KEYS if key in data), None)
         if found is None:
-            features = data.get("features")
-            items = list(features.values()) if isinstance(features, Mapping) else features
+            columns = data.get("columns", data.get("features"))
+            items = list(columns.values()) if isinstance(columns, Mapping) else columns
             if not isinstance(items, list) or not items:
                 raise ValidationError("the drift report names no drift share", field="drift")
             flags = [bool(item.get("drifted", item.get("drift_detected"))) for item in items]
