@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmarks {store,registry,tracking,server,serving} [--json] …``."""
+"""Command line: ``python -m benchmarks {store,registry,tracking,server,serving,monitoring} …``."""
 
 from __future__ import annotations
 
@@ -165,7 +165,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="rounds of each timed comparison (default 3, or 2 with --quick); ranges are "
         "over rounds",
     )
+    monitoring = commands.add_parser(
+        "monitoring",
+        help="production monitoring: drift against Evidently, A/B assignments and results, "
+        "monitoring overhead, cascades",
+        description=(
+            "Measure drift_report against Evidently's DataDriftPreset (1,000,000 rows x 50 "
+            "features), sticky A/B assignments per second, wb.abtests.results after 10 million "
+            "outcomes, and the monitoring-overhead and cascade rows (several minutes), print "
+            "one markdown table and record it in docs/benchmarks.md."
+        ),
+    )
+    _common_options(
+        monitoring,
+        json_help="print every row's figure with its range over rounds (and a 'details' "
+        "object) as JSON instead of the table",
+        quick_help="100,000 rows for drift, 200,000 outcomes, 2 rounds",
+        workdir_help="make the temporary folder (the A/B test's workspace) under this folder "
+        "(default: the system temporary folder)",
+    )
+    monitoring.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="rounds of each timed comparison (default 2); ranges are over rounds",
+    )
     args = parser.parse_args(argv)
+    if args.command == "monitoring":
+        if args.rounds is not None and args.rounds < 1:
+            parser.error("--rounds must be at least 1")
+        return _monitoring(args)
     if args.command == "serving":
         if args.rounds is not None and args.rounds < 1:
             parser.error("--rounds must be at least 1")
@@ -313,6 +342,21 @@ def _serving(args: argparse.Namespace) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return _report(args, "serving", results, render_serving, log)
+
+
+def _monitoring(args: argparse.Namespace) -> int:
+    from benchmarks.monitoring import MonitoringConfig, run_monitoring
+    from benchmarks.monitoring_report import render_monitoring
+
+    log = _logger()
+
+    workdir = Path(tempfile.mkdtemp(prefix="wb-bench-", dir=args.workdir))
+    try:
+        config = MonitoringConfig.create(workdir=workdir, quick=args.quick, rounds=args.rounds)
+        results = run_monitoring(config, log)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return _report(args, "monitoring", results, render_monitoring, log)
 
 
 def _logger() -> Callable[[str], None]:
