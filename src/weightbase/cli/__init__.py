@@ -18,6 +18,7 @@ from weightbase.cli.deploy_serve import deploy_metrics, deploy_serve
 from weightbase.cli.ethics import ethics_app
 from weightbase.cli.exit_codes import ExitCode, ExitCodeGroup
 from weightbase.cli.explain import explain_app
+from weightbase.cli.fusion import reactors_app
 from weightbase.cli.lineage import lineage
 from weightbase.cli.models import models_app
 from weightbase.cli.monitoring import monitor_app
@@ -76,6 +77,7 @@ deploy_app.command(name="manifests")(manifests)
 deploy_app.command(name="serve")(deploy_serve)
 deploy_app.command(name="metrics")(deploy_metrics)
 app.add_typer(ab_app, name="ab")
+app.add_typer(reactors_app, name="reactors")
 app.add_typer(monitor_app, name="monitor")
 app.command(name="demo")(demo)
 app.command(name="lineage")(lineage)
