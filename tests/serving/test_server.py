@@ -144,6 +144,49 @@ def test_missing_inputs_and_non_numbers_are_422(client: httpx.Client) -> None:
     assert "must be numbers" in response.json()["error"]
 
 
+def _numbers(data: Any, shape: list[int], datatype: str = "FP32") -> dict[str, Any]:
+    return {"inputs": [{"name": "x", "shape": shape, "datatype": datatype, "data": data}]}
+
+
+def test_numbers_are_read_flat_or_nested_row_major(client: httpx.Client) -> None:
+    flat = client.post("/v2/models/slow/infer", json=_numbers([0, 1, 2, 0, 4, 5], [2, 3]))
+    nested = client.post("/v2/models/slow/infer", json=_numbers([[0, 1, 2], [0, 4, 5]], [2, 3]))
+    assert flat.status_code == nested.status_code == 200, flat.text
+    assert flat.json()["outputs"] == nested.json()["outputs"]
+    assert flat.json()["outputs"][0]["data"] == [3.0, 9.0]
+
+
+def test_the_ends_of_an_integer_type_are_kept(client: httpx.Client) -> None:
+    # the slow model sleeps a row's first value: 0 first, then the ends of int64
+    ends = [0, -(2**63), 2**63 - 1]
+    response = client.post("/v2/models/slow/infer", json=_numbers([ends], [1, 3], "INT64"))
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"][0]["data"] == [float(sum(ends))]
+
+
+@pytest.mark.parametrize(
+    ("data", "datatype", "named"),
+    [
+        ([[0, 1], [2]], "FP32", "must be numbers"),  # ragged rows
+        ([0, None], "FP32", "must be numbers"),
+        ([0, "1"], "FP32", "must be numbers"),
+        ([0, {"a": 1}], "FP32", "must be numbers"),
+        ([0, 300], "INT8", "outside -128..127"),
+        ([0, -1], "UINT8", "outside 0..255"),
+        ([0, 2**70], "INT64", "outside -9223372036854775808..9223372036854775807"),
+        ([0, 2**63], "INT64", "outside"),
+        ([0, 128.0], "INT8", "outside"),
+        ([0, 1, 2], "FP32", "needs 2 values, data has 3"),
+    ],
+)
+def test_numbers_that_do_not_fit_the_tensor_are_422(
+    client: httpx.Client, data: list[Any], datatype: str, named: str
+) -> None:
+    response = client.post("/v2/models/slow/infer", json=_numbers(data, [1, 2], datatype))
+    assert response.status_code == 422, response.text
+    assert named in response.json()["error"]
+
+
 def test_metrics_show_latency_batches_and_tokens_per_model(client: httpx.Client) -> None:
     client.post(
         "/v2/models/writer/infer", json={**_texts("hello"), "parameters": {"max_tokens": 2}}

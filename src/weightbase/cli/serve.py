@@ -41,6 +41,14 @@ def serve(
     max_wait_ms: Annotated[
         float, typer.Option(min=0, help="How long a batch waits for more requests (ms).")
     ] = 5.0,
+    inline_below_ms: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="A model whose batches take less (ms) runs on the event loop, skipping the "
+            "hand-off to a worker thread; 0: always in a thread.",
+        ),
+    ] = 1.0,
     max_concurrency: Annotated[
         int, typer.Option(min=1, help="Requests in flight per model; more are refused (429).")
     ] = 64,
@@ -142,6 +150,7 @@ def serve(
         memory_budget=parse_bytes(memory_budget),
         batch_size=batch_size,
         max_wait_ms=max_wait_ms,
+        inline_below_ms=inline_below_ms,
         max_concurrency=max_concurrency,
         timeout_s=timeout,
         cache_bytes=parse_bytes(cache_size),

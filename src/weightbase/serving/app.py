@@ -31,12 +31,18 @@ if TYPE_CHECKING:
 
     from weightbase.serving.runnable import Workspace
 
-__all__ = ["create_serve_app", "error_response", "read_body", "require_serve_extra"]
+__all__ = [
+    "create_serve_app",
+    "error_payload",
+    "error_response",
+    "read_body",
+    "require_serve_extra",
+]
 
 
 def require_serve_extra() -> None:
     """Import what the server needs or raise ``MissingExtraError`` naming ``[server]``."""
-    for module in ("fastapi", "uvicorn", "prometheus_client"):
+    for module in ("fastapi", "uvicorn", "prometheus_client", "orjson"):
         try:
             importlib.import_module(module)
         except ImportError as exc:
@@ -64,6 +70,7 @@ def create_serve_app(
     from fastapi.responses import JSONResponse
 
     from weightbase.serving import oip, openai_api
+    from weightbase.serving.hot_routes import HotRoutes
 
     engine = InferenceEngine(wb, refs, options or ServeOptions())
 
@@ -82,6 +89,8 @@ def create_serve_app(
     app.state.engine = engine
     app.state.reporter = reporter
 
+    # the inference routes skip the framework; the latency of every request is recorded
+    app.add_middleware(HotRoutes, engine=engine)
     app.add_middleware(_RecordLatency, engine=engine)
 
     @app.get("/healthz")
@@ -148,21 +157,28 @@ _STATUS = {
 }
 
 
-def error_response(request: Request, exc: Exception) -> Response:
-    """``exc`` as its status: OpenAI's error object under ``/v1``, ``{"error": ...}`` else."""
-    from fastapi.responses import JSONResponse
-
+def error_payload(path: str, exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """``exc`` as a status, a body and headers: OpenAI's error object under ``/v1``,
+    ``{"error": ...}`` else; ``Retry-After`` on 429 and 503."""
     status, kind = next(
         (found for cls, found in _STATUS.items() if isinstance(exc, cls)), (500, "server_error")
     )
     message = str(exc)
     body: dict[str, Any]
-    if request.url.path.startswith("/v1/"):
+    if path.startswith("/v1/"):
         body = {"error": {"message": message, "type": kind, "param": None, "code": status}}
     else:
         body = {"error": message}
-    headers = {"Retry-After": "1"} if status in (429, 503) else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    headers = {"Retry-After": "1"} if status in (429, 503) else {}
+    return status, body, headers
+
+
+def error_response(request: Request, exc: Exception) -> Response:
+    """``exc`` as its status and body (:func:`error_payload`)."""
+    from fastapi.responses import JSONResponse
+
+    status, body, headers = error_payload(request.url.path, exc)
+    return JSONResponse(body, status_code=status, headers=headers or None)
 
 
 async def read_body(request: Request) -> dict[str, Any]:

@@ -323,6 +323,8 @@ class InferenceEngine:
                 executor=self._executor,
                 batch_size=self.options.batch_size,
                 max_wait_ms=self.options.max_wait_ms,
+                # generation is never short enough to hold the loop for
+                inline_below_ms=0.0 if operation == "generate" else self.options.inline_below_ms,
                 on_batch=on_batch,
             )
             self._batchers[key] = batcher

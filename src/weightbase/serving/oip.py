@@ -17,11 +17,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from weightbase.errors import ModelUnavailableError, ValidationError
-from weightbase.serving.app import read_body
 from weightbase.serving.engine import InferenceEngine
 from weightbase.serving.runnable_outputs import GenerationParams
 
-__all__ = ["DATATYPES", "router"]
+__all__ = ["DATATYPES", "infer_answer", "router"]
 
 router = APIRouter(prefix="/v2")
 
@@ -118,12 +117,9 @@ async def model_ready(request: Request, name: str) -> Any:
     return {"name": model.name, "ready": True}
 
 
-@router.post("/models/{name}/infer", response_model=None)
-async def infer(request: Request, name: str) -> JSONResponse:
-    engine = _engine(request)
-    state = engine.pool.state(name)
-    request.state.model, request.state.endpoint = state.name, "/v2/models/{name}/infer"
-    body = await read_body(request)
+async def infer_answer(engine: InferenceEngine, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The answer of ``POST /v2/models/{name}/infer`` with ``body`` (served by
+    :mod:`weightbase.serving.hot_routes`, without the web framework)."""
     tensor = _one_input(body)
     model, runnable = await engine.runnable(name)
     operation = _TEXT_TASKS.get(runnable.task)
@@ -150,8 +146,7 @@ async def infer(request: Request, name: str) -> JSONResponse:
     }
     if isinstance(body.get("id"), str):
         response["id"] = body["id"]
-    # serialised as it is: FastAPI's encoder would walk every number of the outputs
-    return JSONResponse(response)
+    return response
 
 
 def _one_input(body: dict[str, Any]) -> dict[str, Any]:
@@ -197,14 +192,11 @@ def _values(tensor: dict[str, Any]) -> list[Any]:
     """The tensor's rows: texts for BYTES, else numpy arrays of the first dimension."""
     label = f"inputs[0] ({tensor['name']})"
     shape, datatype = tensor["shape"], tensor["datatype"]
-    flat = _flatten(tensor["data"])
     needed = math.prod(shape)
-    if len(flat) != needed:
-        raise ValidationError(
-            f"{label}: shape {shape} needs {needed} values, data has {len(flat)}",
-            field="inputs[0].data",
-        )
     if datatype == "BYTES":
+        flat = _flatten(tensor["data"])
+        if len(flat) != needed:
+            raise _size_error(label, shape, needed, len(flat))
         if not all(isinstance(item, str) for item in flat):
             raise ValidationError(f"{label}: BYTES data must be strings", field="inputs[0].data")
         if math.prod(shape[1:]) != 1:
@@ -213,15 +205,39 @@ def _values(tensor: dict[str, Any]) -> list[Any]:
                 field="inputs[0].shape",
             )
         return flat
-    if any(isinstance(item, str | dict | None) for item in flat):
-        raise ValidationError(f"{label}: {datatype} data must be numbers", field="inputs[0].data")
+    # numbers, flat or nested row-major: numpy reads them at C speed; anything that is not
+    # a number (a string, null, an object) or rows of unequal length make no numeric array
     try:
-        array = np.asarray(flat, dtype=DATATYPES[datatype]).reshape(shape)
-    except (TypeError, ValueError, OverflowError) as exc:
+        given = np.asarray(tensor["data"])
+    except (TypeError, ValueError, OverflowError):
+        given = np.asarray([], dtype=object)
+    if given.dtype.kind not in "biuf":
         raise ValidationError(
-            f"{label}: data is not {datatype} ({exc})", field="inputs[0].data"
-        ) from None
-    return list(array)
+            f"{label}: {datatype} data must be numbers, in rows of equal length",
+            field="inputs[0].data",
+        )
+    if given.size != needed:
+        raise _size_error(label, shape, needed, given.size)
+    dtype = np.dtype(DATATYPES[datatype])
+    if dtype.kind in "iu" and given.size:
+        bounds = np.iinfo(dtype)
+        # among floats, the largest integer + 1 is the first value past it
+        past = given.max() >= float(bounds.max) + 1 if given.dtype.kind == "f" else None
+        if past is None:
+            past = given.max() > bounds.max
+        if given.min() < bounds.min or past:
+            raise ValidationError(
+                f"{label}: data is not {datatype} (values outside {bounds.min}..{bounds.max})",
+                field="inputs[0].data",
+            )
+    return list(given.astype(dtype, copy=False).reshape(shape))
+
+
+def _size_error(label: str, shape: list[int], needed: int, given: int) -> ValidationError:
+    return ValidationError(
+        f"{label}: shape {shape} needs {needed} values, data has {given}",
+        field="inputs[0].data",
+    )
 
 
 def _generation(body: dict[str, Any]) -> GenerationParams:

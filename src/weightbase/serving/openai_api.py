@@ -27,7 +27,7 @@ from weightbase.serving.engine import InferenceEngine
 from weightbase.serving.runnable_outputs import GenerationParams
 from weightbase.serving.streaming import StreamPiece
 
-__all__ = ["chat_prompt", "router"]
+__all__ = ["chat_prompt", "embeddings_answer", "model_name", "router"]
 
 router = APIRouter(prefix="/v1")
 
@@ -40,10 +40,7 @@ def _engine(request: Request) -> InferenceEngine:
 
 
 def _model(request: Request, body: dict[str, Any], endpoint: str) -> str:
-    name = body.get("model")
-    if not isinstance(name, str) or not name:
-        raise ValidationError("'model' is required: the name of a served model", field="model")
-    state = _engine(request).pool.state(name)  # NotFound: 404
+    state = _engine(request).pool.state(model_name(body))  # NotFound: 404
     request.state.model, request.state.endpoint = state.name, endpoint
     return state.name
 
@@ -68,17 +65,17 @@ async def list_models(request: Request) -> dict[str, Any]:
     return {"object": "list", "data": data}
 
 
-@router.post("/embeddings", response_model=None)
-async def embeddings(request: Request) -> JSONResponse:
-    body = await read_body(request)
-    name = _model(request, body, "/v1/embeddings")
+async def embeddings_answer(
+    engine: InferenceEngine, name: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """The answer of ``POST /v1/embeddings`` with ``body`` for the model served as ``name``
+    (served by :mod:`weightbase.serving.hot_routes`, without the web framework)."""
     texts = _texts(body, "input")
     encoding = body.get("encoding_format", "float")
     if encoding not in ("float", "base64"):
         raise ValidationError(
             "'encoding_format' must be 'float' or 'base64'", field="encoding_format"
         )
-    engine = _engine(request)
     answer = await engine.infer(name, "embed", texts)
     data = []
     for index, output in enumerate(answer.outputs):
@@ -88,14 +85,20 @@ async def embeddings(request: Request) -> JSONResponse:
         data.append({"object": "embedding", "index": index, "embedding": embedding})
     # counted as the model read them, in the batch: no second tokenization here
     tokens = sum(output["tokens"] for output in answer.outputs)
-    return JSONResponse(
-        {
-            "object": "list",
-            "data": data,
-            "model": name,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        }
-    )
+    return {
+        "object": "list",
+        "data": data,
+        "model": name,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+def model_name(body: dict[str, Any]) -> str:
+    """The request's ``model``: a non-empty string, else a ``ValidationError``."""
+    name = body.get("model")
+    if not isinstance(name, str) or not name:
+        raise ValidationError("'model' is required: the name of a served model", field="model")
+    return name
 
 
 @router.post("/completions", response_model=None)

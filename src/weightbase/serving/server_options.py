@@ -41,11 +41,13 @@ def parse_bytes(text: str | int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class ServeOptions:
-    """The server's settings; times in seconds except ``max_wait_ms``.
+    """The server's settings; times in seconds except those in ``_ms``.
 
     ``memory_budget`` bounds the estimated bytes of the loaded models (0: no bound);
     ``batch_size`` and ``max_wait_ms`` shape dynamic batching; ``max_concurrency``
-    bounds each model's requests in flight; ``timeout_s`` ends a request with 504;
+    bounds each model's requests in flight; a model whose batches take under
+    ``inline_below_ms`` runs on the event loop rather than in a worker thread (0: always in
+    a thread); ``timeout_s`` ends a request with 504;
     ``cache_bytes`` (0: no cache) and ``cache_ttl_s`` bound the response cache; a model
     that failed to load is tried again after ``retry_load_s``. ``kv_prefix_cache``
     bounds the prompts per generation model whose keys and values are kept for later
@@ -59,6 +61,7 @@ class ServeOptions:
     memory_budget: int = 0
     batch_size: int = 8
     max_wait_ms: float = 5.0
+    inline_below_ms: float = 1.0
     max_concurrency: int = 64
     timeout_s: float = 30.0
     cache_bytes: int = 64 * 2**20
@@ -81,7 +84,13 @@ class ServeOptions:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 unit = "prompts" if name == "kv_prefix_cache" else "bytes"
                 raise ValidationError(f"{name} must be 0 or more {unit}, not {value!r}", field=name)
-        for name in ("max_wait_ms", "cache_ttl_s", "retry_load_s", "metrics_interval_s"):
+        for name in (
+            "max_wait_ms",
+            "inline_below_ms",
+            "cache_ttl_s",
+            "retry_load_s",
+            "metrics_interval_s",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
                 raise ValidationError(f"{name} must be 0 or more, not {value!r}", field=name)

@@ -1,0 +1,129 @@
+"""The inference routes answered in plain ASGI: ``POST /v2/models/{name}/infer`` and
+``POST /v1/embeddings``.
+
+They carry nearly all of a server's traffic, and a small model answers in less time than a
+web framework takes to route, inject and encode a request. So these two are matched by
+string, their JSON read and written with orjson, and everything else (metadata, health,
+generation, metrics) goes on to the FastAPI app. What a request means and every check on
+it live in :func:`weightbase.serving.oip.infer_answer` and
+:func:`weightbase.serving.openai_api.embeddings_answer`; errors get the bodies and
+statuses of :func:`weightbase.serving.app.error_payload`, as on every other route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from weightbase.errors import NotFound, ServingError, ValidationError
+from weightbase.serving.app import error_payload
+from weightbase.serving.oip import infer_answer
+from weightbase.serving.openai_api import embeddings_answer, model_name
+
+if TYPE_CHECKING:
+    from weightbase.serving.engine import InferenceEngine
+
+__all__ = ["HotRoutes"]
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_INFER_PREFIX, _INFER_SUFFIX = "/v2/models/", "/infer"
+_EMBEDDINGS = "/v1/embeddings"
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+_ANSWERED = (NotFound, ValidationError, ServingError)
+
+
+class _Disconnected(Exception):
+    """The client went away before its request body arrived."""
+
+
+class HotRoutes:
+    """ASGI middleware: answers the inference routes itself, passes on the rest."""
+
+    def __init__(
+        self, app: Callable[[Scope, Receive, Send], Awaitable[None]], engine: InferenceEngine
+    ) -> None:
+        self._app = app
+        self._engine = engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path: str = scope["path"]
+            if path == _EMBEDDINGS:
+                await self._answer(scope, receive, send, None)
+                return
+            if path.startswith(_INFER_PREFIX) and path.endswith(_INFER_SUFFIX):
+                name = path[len(_INFER_PREFIX) : -len(_INFER_SUFFIX)]
+                if name and "/" not in name:
+                    await self._answer(scope, receive, send, name)
+                    return
+        await self._app(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, name: str | None) -> None:
+        engine = self._engine
+        state = scope.setdefault("state", {})
+        try:
+            if name is not None:
+                served = engine.pool.state(name).name  # NotFound: 404
+                state["model"], state["endpoint"] = served, "/v2/models/{name}/infer"
+                body = _object(await _read(receive))
+                answer = await infer_answer(engine, served, body)
+            else:
+                body = _object(await _read(receive))
+                served = engine.pool.state(model_name(body)).name
+                state["model"], state["endpoint"] = served, _EMBEDDINGS
+                answer = await embeddings_answer(engine, served, body)
+        except _Disconnected:
+            return
+        except _ANSWERED as exc:
+            status, payload, headers = error_payload(scope["path"], exc)
+            extra = [(key.lower().encode(), value.encode()) for key, value in headers.items()]
+            await _send_json(send, status, payload, extra)
+            return
+        await _send_json(send, 200, answer, [])
+
+
+async def _read(receive: Receive) -> bytes:
+    """The request's whole body."""
+    parts: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _object(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object; anything else is a ``ValidationError``."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ValidationError("the request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise ValidationError("the request body must be a JSON object")
+    return body
+
+
+async def _send_json(
+    send: Send, status: int, payload: Any, headers: list[tuple[bytes, bytes]]
+) -> None:
+    # NumPy arrays as they are; a non-finite float becomes null, as JSON has no NaN
+    content = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                *_JSON_HEADERS,
+                (b"content-length", str(len(content)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
