@@ -260,3 +260,19 @@ def test_every_public_method_of_the_service_is_overridden_remotely() -> None:
     for name in public:
         remote = inspect.signature(getattr(RemoteReactors, name))
         assert remote == inspect.signature(getattr(Reactors, name)), name
+
+
+def test_a_loaded_reactor_answers_and_logs_through_the_workspace(wb: Workspace) -> None:
+    from weightbase.serving.runnable import load_runnable
+
+    wb.reactors.create("served", strategy="majority_vote", members=[SMALL, LARGE, THIRD])
+    runnable = load_runnable(wb, "reactor:served")
+    rows = list(np.random.default_rng(5).random((3, 64)).astype(np.float32))
+    shares = np.stack(runnable.predict(rows))
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+    assert set(np.unique(shares * 3).round(6)) <= {0.0, 1.0, 2.0, 3.0}
+    runnable.log.flush()  # type: ignore[attr-defined]
+    (operation,) = wb.reactors.operations("served")
+    assert operation.batch_size == 3
+    assert list(operation.argmax) == np.argmax(shares, axis=1).tolist()
+    assert set(operation.members) == {SMALL, LARGE, THIRD}

@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 from scipy.special import softmax
 
 import weightbase
+from weightbase.catalog.base import utcnow
 from weightbase.errors import ValidationError
-from weightbase.serving.fusion import Edge, Member
+from weightbase.serving.fusion import Edge, FusionOperation, Member
 from weightbase.serving.fusion.graph import execution_order
-from weightbase.serving.fusion.runnable import ReactorRunnable
+from weightbase.serving.fusion.runnable import OperationLog, ReactorRunnable
 from weightbase.serving.fusion.strategies import majority_vote, weighted_average
 from weightbase.workspace import Workspace
 
@@ -243,3 +244,31 @@ def test_fused_rows_are_weighted_means_and_vote_shares(
     for cls in range(3):
         voted = sum(w for w, r in zip(weights, rows, strict=True) if int(np.argmax(r)) == cls)
         assert shares[0, cls] == pytest.approx(voted / sum(weights))
+
+
+def _operation(reactor: str, index: int) -> FusionOperation:
+    return FusionOperation(
+        reactor=reactor, at=utcnow(), batch_size=1, members={}, argmax=(index,),
+        confidence=(1.0,), escalated=0, latency_ms=0.1,
+    )  # fmt: skip
+
+
+def test_the_operation_log_drops_rather_than_blocks_and_survives_a_failed_write(
+    wb: Workspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    wb.reactors.create("logged", members=[SMALL, LARGE])
+    log = OperationLog(wb.reactors, "logged", interval_s=3600, max_queued=2)
+    for index in range(5):
+        log.add(_operation("logged", index))  # the writer sleeps: the queue fills at 2
+    assert log.dropped == 3
+    log.flush()
+    assert log.written == 2
+    assert [op.argmax for op in wb.reactors.operations("logged")] == [(0,), (1,)]
+    broken = OperationLog(wb.reactors, "no-such-reactor", interval_s=3600)
+    broken.add(_operation("no-such-reactor", 0))
+    broken.flush()
+    assert broken.written == 0
+    assert "not written" in caplog.text
+    broken.add(_operation("no-such-reactor", 1))  # still taking operations
+    broken.flush()
+    assert broken.written == 0
