@@ -233,6 +233,7 @@ def _ms(value: float | None) -> str:
 def render_registry(results: RegistryResults, machine: Machine) -> str:
     """The section for ``python -m benchmarks registry``: header, two tables, footnotes."""
     from benchmarks.registry import BACKENDS, OPERATIONS, TARGET_P50_MS
+    from benchmarks.registry_report import render_mlflow_anchor
 
     config, rows = results.config, results.rows
     labels = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
@@ -282,7 +283,7 @@ def render_registry(results: RegistryResults, machine: Machine) -> str:
         "",
         machine.summary()
         + f" Databases: {'; '.join(servers) or 'none'}; PostgreSQL on the same machine over"
-        + " TCP to 127.0.0.1, SQLite a file on the work disk (WAL)."
+        + " TCP to 127.0.0.1, SQLite a file on the work disk (WAL, `synchronous=FULL`)."
         + skipped
         + " The machine is shared with other work, so timings are noisy; min and max of"
         + " every call are in the `--json` details."
@@ -298,6 +299,7 @@ def render_registry(results: RegistryResults, machine: Machine) -> str:
         f" {config.warmup} untimed rounds, the operations interleaved.",
         "",
         *table,
+        *render_mlflow_anchor(results),
     ]
     diff = results.diff
     if diff is not None:
