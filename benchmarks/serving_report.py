@@ -71,6 +71,7 @@ def render_serving(results: ServingResults, machine: Machine) -> str:
     ray_p50 = get("ray_serve_overhead_p50_ms", "p50_ms")
     rates = get("throughput_speedup_vs_mlflow_serve", "requests_per_s")
     cpu_ms = get("throughput_speedup_vs_mlflow_serve", "server_cpu_ms_per_request")
+    client_ms = get("throughput_speedup_vs_mlflow_serve", "client_cpu_ms_per_request")
     batched_vs_mlflow = get("throughput_speedup_vs_mlflow_serve", "batched_speedup_vs_mlflow_serve")
     batching = get("batching_speedup", "sentences_per_s")
     mean_batch = get("batching_speedup", "mean_batch_size", "on")
@@ -90,7 +91,10 @@ def render_serving(results: ServingResults, machine: Machine) -> str:
         ),
         (
             f"2. MLP throughput: {config.throughput_clients} concurrent clients, one row a"
-            f" request, {config.throughput_seconds:g} s a side and round",
+            f" request, {config.throughput_seconds:g} s a side and round; the clients (one"
+            " uvloop process, bodies encoded once) took"
+            f" {_median(client_ms.get('weightbase'), '.2f')} CPU ms a weightbase request,"
+            f" {_median(client_ms.get('mlflow'), '.2f')} an MLflow one",
             f"`weightbase serve --batch-size 1 --cache-size 0`, OIP:"
             f" {_median(rates.get('weightbase'), ',.0f')} requests/s"
             f" ({_median(cpu_ms.get('weightbase'), '.2f')} server CPU ms a request)",
