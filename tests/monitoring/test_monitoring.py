@@ -380,6 +380,14 @@ def test_a_failed_write_never_reaches_the_request_path(wb: Workspace) -> None:
     # the background thread (or the closing flush) wrote it, numpy values as lists
     [sample] = wb.monitoring.samples("digits@0.1.0").items
     assert sample.inputs == {"x": [0, 1, 2]}
+    # one unknown target in a batch loses its own samples only
+    mixed = wb.monitoring.recorder(rate=1.0)
+    for i in range(3):
+        mixed.observe("digits@7.7.7", f"gone-{i}", None, None, 1.0)
+        mixed.observe("digits@0.2.0", f"kept-{i}", None, None, 1.0)
+    assert mixed.flush() == 3
+    assert (mixed.written, mixed.failed) == (3, 3)
+    assert len(wb.monitoring.samples("digits@0.2.0").items) == 3
 
 
 def test_every_public_method_of_the_service_is_overridden_remotely() -> None:

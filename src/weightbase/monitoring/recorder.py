@@ -142,7 +142,9 @@ class SampleRecorder:
     def flush(self) -> int:
         """Write what was kept since the last flush, in one batch; how many were written.
 
-        A failed write is logged and its batch dropped (``failed`` counts them)."""
+        A failed write is logged and its samples dropped (``failed`` counts them); a batch
+        of several targets is then written target by target, so only the samples of the
+        target that fails (an unknown version, say) are lost."""
         with self._flushing:
             with self._lock:
                 pending, self._pending = self._pending, []
@@ -168,14 +170,31 @@ class SampleRecorder:
                 except (ValidationError, TypeError, ValueError) as exc:
                     log.warning("monitoring sample of %s not kept: %s", request_id, exc)
                     self.failed += 1
-            try:
-                written = self._monitoring.record_samples(batch)
-            except Exception as exc:  # never let monitoring take the server down
-                log.warning("%d monitoring samples not recorded: %s", len(batch), exc)
-                self.failed += len(batch)
-                return 0
+            written = self._write(batch)
             self.written += written
-            return int(written)
+            return written
+
+    def _write(self, batch: list[ObservedRequest]) -> int:
+        """Write ``batch`` at once; where that fails and it names several targets, each
+        target's share on its own, so one unknown target loses only its own samples."""
+        try:
+            return int(self._monitoring.record_samples(batch))
+        except Exception as exc:  # never let monitoring take the server down
+            log.warning("%d monitoring samples not recorded: %s", len(batch), exc)
+        groups: dict[str, list[ObservedRequest]] = {}
+        for item in batch:
+            groups.setdefault(item.target, []).append(item)
+        if len(groups) == 1:
+            self.failed += len(batch)
+            return 0
+        written = 0
+        for target, items in groups.items():
+            try:
+                written += int(self._monitoring.record_samples(items))
+            except Exception as exc:
+                log.warning("%d monitoring samples of %s not recorded: %s", len(items), target, exc)
+                self.failed += len(items)
+        return written
 
     def start(self) -> None:
         """Flush every ``flush_interval_s`` seconds in a daemon thread until :meth:`close`."""
