@@ -23,6 +23,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
 from weightbase.sample_models import DIGITS_MLP, DigitsMLP  # noqa: E402
+from weightbase.serving.runnable import load_runnable  # noqa: E402
 
 SMALL, LARGE, THIRD = "small@0.1.0", "large@0.1.0", "third@0.1.0"
 
@@ -82,6 +83,12 @@ def test_a_reactor_is_created_read_and_listed(wb: Workspace) -> None:
     assert [e["action"] for e in _audit(wb, created.id, "reactor.create")] == ["reactor.create"]
     with pytest.raises(Conflict):
         wb.reactors.create("digits", members=[SMALL, LARGE])
+    # a deployment id names the version it deploys
+    deployment = wb.deployments.deploy(LARGE, environment="staging")
+    mixed = wb.reactors.create("mixed", members=[SMALL, {"ref": deployment.id, "weight": 3}])
+    member = mixed.members[1]
+    assert (member.ref, member.deployment_id, member.weight) == (LARGE, deployment.id, 3.0)
+    assert [r.name for r in wb.reactors.list()] == ["digits", "mixed"]
 
 
 BAD: list[tuple[dict[str, Any], type[Exception], str]] = [
@@ -164,14 +171,7 @@ def test_a_bad_reactor_is_refused_and_nothing_is_stored(wb: Workspace) -> None:
         wb.reactors.get("bad")
 
 
-def test_a_deployment_member_is_the_version_it_serves(wb: Workspace) -> None:
-    deployment = wb.deployments.deploy(LARGE, environment="staging")
-    created = wb.reactors.create("mixed", members=[SMALL, {"ref": deployment.id, "weight": 3}])
-    member = created.members[1]
-    assert (member.ref, member.deployment_id, member.weight) == (LARGE, deployment.id, 3.0)
-
-
-def test_operations_are_stored_and_read_since_a_time_with_a_limit(wb: Workspace) -> None:
+def test_operations_are_stored_read_and_logged_by_a_loaded_reactor(wb: Workspace) -> None:
     wb.reactors.create("ops", members=[SMALL, LARGE])
     start = utcnow()
     made = [
@@ -206,6 +206,19 @@ def test_operations_are_stored_and_read_since_a_time_with_a_limit(wb: Workspace)
     with pytest.raises(ValidationError, match="escalated"):
         wb.reactors.record_operations("ops", [made[0], bad])
     assert len(wb.reactors.operations("ops")) == 5
+
+    # a reactor loaded as the server loads it logs its batches through the workspace
+    wb.reactors.create("served", strategy="majority_vote", members=[SMALL, LARGE, THIRD])
+    runnable = load_runnable(wb, "reactor:served")
+    rows = list(np.random.default_rng(5).random((3, 64)).astype(np.float32))
+    shares = np.stack(runnable.predict(rows))
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+    assert set(np.unique(shares * 3).round(6)) <= {0.0, 1.0, 2.0, 3.0}
+    runnable.log.flush()  # type: ignore[attr-defined]
+    (operation,) = wb.reactors.operations("served")
+    assert operation.batch_size == 3
+    assert list(operation.argmax) == np.argmax(shares, axis=1).tolist()
+    assert set(operation.members) == {SMALL, LARGE, THIRD}
 
 
 def test_a_stacker_is_fitted_stored_as_tensors_and_refused_elsewhere(wb: Workspace) -> None:
@@ -260,19 +273,3 @@ def test_every_public_method_of_the_service_is_overridden_remotely() -> None:
     for name in public:
         remote = inspect.signature(getattr(RemoteReactors, name))
         assert remote == inspect.signature(getattr(Reactors, name)), name
-
-
-def test_a_loaded_reactor_answers_and_logs_through_the_workspace(wb: Workspace) -> None:
-    from weightbase.serving.runnable import load_runnable
-
-    wb.reactors.create("served", strategy="majority_vote", members=[SMALL, LARGE, THIRD])
-    runnable = load_runnable(wb, "reactor:served")
-    rows = list(np.random.default_rng(5).random((3, 64)).astype(np.float32))
-    shares = np.stack(runnable.predict(rows))
-    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
-    assert set(np.unique(shares * 3).round(6)) <= {0.0, 1.0, 2.0, 3.0}
-    runnable.log.flush()  # type: ignore[attr-defined]
-    (operation,) = wb.reactors.operations("served")
-    assert operation.batch_size == 3
-    assert list(operation.argmax) == np.argmax(shares, axis=1).tolist()
-    assert set(operation.members) == {SMALL, LARGE, THIRD}
