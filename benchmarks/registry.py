@@ -2,9 +2,11 @@
 
 The synthetic catalog of ``benchmarks.registry_plan`` is bulk-inserted into the
 tables of a catalog that ``weightbase.open()`` migrated, on SQLite and on
-PostgreSQL, and then read through the public ``wb.models`` calls; a diff of two
-all-MiniLM-L6-v2 versions is timed against loading both safetensors files and
-comparing them with NumPy.
+PostgreSQL, and then read through the public ``wb.models`` calls, four of them
+paired with MLflow's model registry holding the same catalog in a database of
+its own (``benchmarks.registry_mlflow``); a diff of two all-MiniLM-L6-v2
+versions is timed against loading both safetensors files and comparing them
+with NumPy.
 """
 
 from __future__ import annotations

@@ -154,6 +154,7 @@ def open_mlflow_store(url: str) -> Iterator[Any]:
     """
     _quiet_mlflow()
     store_module = importlib.import_module("mlflow.store.model_registry.sqlalchemy_store")
+    _quiet_mlflow()  # again: importing MLflow sets up its own logging
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
 
     def settings(dbapi_connection: Any, _record: Any) -> None:
