@@ -59,10 +59,13 @@ def fuse(
     runnables: Mapping[str, Runnable],
     batch: Sequence[Any],
     combiner: Combiner | None = None,
+    order: Sequence[Member] | None = None,
 ) -> tuple[Array, FusionOperation]:
-    """The reactor's answer for ``batch`` (one row per input) and the operation it was."""
+    """The reactor's answer for ``batch`` (one row per input) and the operation it was;
+    ``order`` is the members' execution order where the caller has it already."""
     started = time.perf_counter()
-    order = execution_order(reactor.members, reactor.edges)
+    if order is None:
+        order = execution_order(reactor.members, reactor.edges)
     voters = [member for member in order if member.role != "validator"]
     answers: dict[str, MemberAnswer] = {}
     outputs: dict[str, Array] = {}
@@ -230,7 +233,8 @@ class ReactorRunnable(Runnable):
         log: OperationLog | None,
         device: str,
     ) -> None:
-        first = runnables[execution_order(reactor.members, reactor.edges)[0].ref].version
+        self.order = execution_order(reactor.members, reactor.edges)
+        first = runnables[self.order[0].ref].version
         # the first member's version, under a snapshot id of the reactor's own, so the
         # server's response cache never mixes a reactor's answers with a member's
         version = dataclasses.replace(
@@ -245,7 +249,7 @@ class ReactorRunnable(Runnable):
     def predict(self, batch: Sequence[Any]) -> list[Any]:
         if len(batch) == 0:
             return []
-        fused, operation = fuse(self.reactor, self.members, batch, self.combiner)
+        fused, operation = fuse(self.reactor, self.members, batch, self.combiner, self.order)
         if self.log is not None:
             self.log.add(operation)
         return list(fused)
