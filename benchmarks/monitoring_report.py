@@ -23,14 +23,13 @@ def _target(key: str, figure: Figure, unit: str) -> str:
         return "reported"
     bound, kind = TARGETS[key]
     sign = "≤" if kind == "max" else "≥"
+    limit = f"{sign} {bound:,.0f}{unit}" if bound >= 1000 else f"{sign} {bound:g}{unit}"
     if not figure.ran:
-        return f"{sign} {bound:,g}{unit} (not run)"
+        return f"{limit} (not run)"
     if figure.meets(key):
-        return f"{sign} {bound:,g}{unit} (met by every round)"
+        return f"{limit} (met by every round)" if len(figure.values) > 1 else f"{limit} (met)"
     cleared = sum(1 for value in figure.values if Figure((value,)).meets(key))
-    return (
-        f"{sign} {bound:,g}{unit} (**missed**: {cleared} of {len(figure.values)} rounds clear it)"
-    )
+    return f"{limit} (**missed**: {cleared} of {len(figure.values)} rounds clear it)"
 
 
 def _spread(figure: Figure, fmt: str, unit: str = "") -> str:
@@ -159,5 +158,8 @@ def render_monitoring(results: MonitoringResults, machine: Machine) -> str:
             " reads a few rows whatever the number of outcomes; recording is the cost that"
             " grows with them."
             " (4, 5) Measured by the modules named, which say how.",
+            "",
+            "Run it with `python -m benchmarks monitoring` (about eight minutes, most of them"
+            " Evidently's); `--quick`, about one, is a smoke test that never writes this file.",
         ]
     )
