@@ -46,7 +46,9 @@ def server(
         wb.reactors.create(
             "digits", members=[{"ref": "small@0.1.0", "weight": 1}, {"ref": "large@0.1.0"}]
         )
-        app = create_serve_app(wb, ["reactor:digits", "small@0.1.0"], ServeOptions())
+        # with an environment, as a deployment runs it: a reactor is no deployment to report
+        options = ServeOptions(environment="development")
+        app = create_serve_app(wb, ["reactor:digits", "small@0.1.0"], options)
         with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=30) as client:
             yield client, app.state.engine, wb
     clear_runnables()

@@ -24,7 +24,11 @@ __all__ = ["serve"]
 
 def serve(
     models: Annotated[
-        list[str], typer.Argument(help="The versions to serve: NAME@ALIAS or NAME@VERSION.")
+        list[str],
+        typer.Argument(
+            help="What to serve: versions as NAME@ALIAS or NAME@VERSION, fusion reactors "
+            "(ensembles, cascades) as reactor:NAME."
+        ),
     ],
     host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="The port to listen on.")] = 8000,

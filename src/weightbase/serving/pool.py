@@ -19,7 +19,10 @@ from weightbase.errors import ModelUnavailableError, NotFound, ValidationError
 if TYPE_CHECKING:
     from weightbase.serving.runnable import Runnable, Workspace
 
-__all__ = ["ModelPool", "ModelState", "estimate_bytes", "served_names"]
+__all__ = ["REACTOR_PREFIX", "ModelPool", "ModelState", "estimate_bytes", "served_names"]
+
+#: How a served ref names a fusion reactor rather than a model version: ``reactor:NAME``.
+REACTOR_PREFIX = "reactor:"
 
 
 @dataclass(slots=True)
@@ -49,7 +52,7 @@ def served_names(refs: Sequence[str]) -> dict[str, str]:
     if not refs:
         raise ValidationError("give at least one model to serve (NAME@ALIAS or NAME@VERSION)")
     # a fusion reactor (reactor:NAME) is served as its name
-    names = [ref.removeprefix("reactor:").split("@", 1)[0] for ref in refs]
+    names = [ref.removeprefix(REACTOR_PREFIX).split("@", 1)[0] for ref in refs]
     out: dict[str, str] = {}
     for ref, name in zip(refs, names, strict=True):
         served = ref if names.count(name) > 1 else name

@@ -19,6 +19,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from weightbase.errors import NotFound, WeightbaseError
+from weightbase.serving.pool import REACTOR_PREFIX
 
 if TYPE_CHECKING:
     from weightbase.serving.engine import InferenceEngine
@@ -87,6 +88,8 @@ class Reporter:
     def _find_deployments(self) -> None:
         environment = self._options.environment
         for name, model in self._engine.pool.models.items():
+            if model.ref.startswith(REACTOR_PREFIX):
+                continue  # a reactor is no deployment: its members report their own
             model_name = model.ref.split("@", 1)[0]
             try:
                 deployment = self._wb.deployments.status(model_name, environment=environment)

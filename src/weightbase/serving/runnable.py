@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from weightbase.errors import DeviceError, ValidationError
 from weightbase.serving.entry_points import entry_point_of
 from weightbase.serving.loading import read_json_file, require_torch
+from weightbase.serving.pool import REACTOR_PREFIX
 from weightbase.serving.runnable_base import HF_TASKS, PREDICT, TASKS, Runnable
 from weightbase.serving.runnable_outputs import (
     Classification,
@@ -77,10 +78,10 @@ def load_runnable(
     imported and weights that do not fit are ``ValidationError``; an absent device is a
     ``DeviceError``.
     """
-    if isinstance(ref, str) and ref.startswith("reactor:"):
+    if isinstance(ref, str) and ref.startswith(REACTOR_PREFIX):
         from weightbase.serving.fusion.runnable import load_reactor
 
-        return load_reactor(wb, ref.removeprefix("reactor:"), device=device)
+        return load_reactor(wb, ref.removeprefix(REACTOR_PREFIX), device=device)
     version = wb.models.version(ref)
     store = wb.store
     snapshot = store.snapshot(version.snapshot_id)
