@@ -6,8 +6,10 @@ answering a digits-sized MLP, 64 → 128 → 10, on one row) with a ``SampleReco
 the same server without it, eight closed-loop clients, interleaved rounds; the overhead is
 ``100 * (1 - on / off)``, its median and range over rounds. Beside it, in this process:
 the cost of ``observe`` per request (kept or not), of a not-kept ``observe``, of the
-flush's share per request, and of one bare forward pass. The lead's measurement of
-``weightbase serve`` with monitoring on vs off may replace the row.
+flush's share per request, and of one bare forward pass; ``estimated_pct_of_request``
+sets observe + flush per request against the server's time per request (1 ÷ its
+requests/s without sampling), steadier where other work shares the cores. The lead's
+measurement of ``weightbase serve`` with monitoring on vs off may replace the row.
 
     from benchmarks.monitoring_overhead import measure
     measure(quick=True)["monitoring_overhead_pct"]
@@ -210,6 +212,10 @@ def measure(quick: bool = False) -> dict[str, Any]:
     """Sampling's overhead on an HTTP inference server, in percent of its throughput: the
     median over rounds with its range, and the in-process parts it is made of."""
     off, on, overhead = _http(quick)
+    parts = _in_process(quick)
+    # what sampling costs per request over what the server spends on one (1 / its rate):
+    # steadier than the on/off ratio where other work shares the machine's cores
+    per_request_s = parts["observe_ns_per_request"] * 1e-9 + parts["flush_us_per_request"] * 1e-6
     return {
         "monitoring_overhead_pct": {
             "value": statistics.median(overhead),
@@ -221,7 +227,8 @@ def measure(quick: bool = False) -> dict[str, Any]:
             "requests_per_s_on": statistics.median(on),
             "method": "uvicorn + FastAPI MLP server, rate 0.1, 8 closed-loop clients, "
             "interleaved rounds; throughput on vs off",
-            "in_process": _in_process(quick),
+            "estimated_pct_of_request": 100.0 * per_request_s * statistics.median(off),
+            "in_process": parts,
         }
     }
 
