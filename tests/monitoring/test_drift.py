@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from benchmarks.monitoring_evidently import preset_drift, stattest
-from hypothesis import given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as hst
 from hypothesis.extra.numpy import arrays
 from scipy import stats
@@ -285,3 +285,40 @@ def test_columns_one_window_lacks_are_ignored_and_named() -> None:
     )
     assert [c.column for c in report.columns] == ["x"]
     assert report.ignored == ("old", "new")
+
+
+numeric_sample = hst.one_of(
+    arrays(np.float64, hst.integers(2, 60), elements=hst.floats(-50, 50)),
+    arrays(np.int64, hst.integers(2, 60), elements=hst.integers(0, 30)).map(
+        lambda a: a.astype(np.float64)
+    ),
+)
+
+
+@settings(max_examples=60)
+@given(
+    numeric_sample, numeric_sample, hst.sampled_from(["ks", "wasserstein", "jensenshannon", "psi"])
+)
+def test_numeric_statistics_equal_evidentlys_on_any_samples(
+    reference: Any, current: Any, method: str
+) -> None:
+    ours = drift_report({"x": reference}, {"x": current}, method=method).column("x")
+    theirs = _evidently(method, reference, current, "numeric")
+    assert ours.score == pytest.approx(theirs, abs=TOLERANCE, rel=TOLERANCE)
+
+
+@settings(max_examples=60)
+@given(
+    hst.lists(hst.sampled_from("abcdef"), min_size=2, max_size=60),
+    hst.lists(hst.sampled_from("abcdefg"), min_size=2, max_size=60),
+    hst.sampled_from(["chisquare", "z", "jensenshannon", "psi"]),
+)
+def test_categorical_statistics_equal_evidentlys_on_any_samples(
+    reference: list[str], current: list[str], method: str
+) -> None:
+    categories = set(reference) | set(current)
+    assume(method != "z" or len(categories) <= 2)
+    assume(method != "chisquare" or len(categories) > 1)  # scipy: NaN without freedom
+    ours = drift_report({"c": reference}, {"c": current}, method=method).column("c")
+    theirs = _evidently(method, reference, current, "categorical")
+    assert ours.score == pytest.approx(theirs, abs=TOLERANCE, rel=TOLERANCE)
