@@ -30,6 +30,7 @@ def test_the_drift_row_times_both_and_they_flag_the_same_columns() -> None:
     assert measured["largest_score_difference"] < 1e-9
     assert set(measured["drifted_columns"]) == {"num_00", "num_01", "cat_00"}
     assert measured["methods"] == ["jensenshannon", "wasserstein"]
+    assert measured["wasserstein"]["difference"] < 1e-9
     (ratio,) = measured["ratios"]
     assert ratio == measured["evidently_s"][0] / measured["weightbase_s"][0]
 
