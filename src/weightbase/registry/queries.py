@@ -10,16 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, bindparam, exists, select
 
 from weightbase.catalog.schema import AliasRow, ModelRow, ModelVersionRow, TagRow
 from weightbase.errors import NotFound, ValidationError
 from weightbase.lineage import Node
-from weightbase.names import split_version
+from weightbase.names import check_entity_name, split_version
 from weightbase.registry.analysis import ModelAnalysis, analyse
 from weightbase.registry.context import VERSION_NODE, version_node
 from weightbase.registry.records import Model, ModelVersion, Page
-from weightbase.registry.rows import load_version, to_models, to_versions
+from weightbase.registry.rows import WITHOUT_ANALYSIS, load_version, to_models, to_versions
 from weightbase.versioning.semver import canonical_version, latest_version, version_key
 
 if TYPE_CHECKING:
@@ -80,6 +80,37 @@ def resolve(session: Session, model: ModelRow, ref: str | None) -> ModelVersionR
     return found
 
 
+# Reads by name in one statement each, built once: a version row with its model's.
+# When one finds nothing, the step-by-step path runs to say precisely what is missing.
+_LIVE_MODEL_VERSIONS = (
+    select(ModelVersionRow, ModelRow)
+    .join(ModelRow, ModelRow.id == ModelVersionRow.model_id)
+    .where(ModelRow.name == bindparam("name"), ModelRow.deleted_at.is_(None))
+    .options(WITHOUT_ANALYSIS)
+)
+_VERSION_BY_NUMBER = _LIVE_MODEL_VERSIONS.where(
+    ModelVersionRow.version == bindparam("number"), ModelVersionRow.deleted_at.is_(None)
+)
+_VERSION_BY_ALIAS = _LIVE_MODEL_VERSIONS.join(
+    AliasRow, AliasRow.version_id == ModelVersionRow.id
+).where(AliasRow.model_id == ModelRow.id, AliasRow.alias == bindparam("alias"))
+_LIVE_VERSIONS = _LIVE_MODEL_VERSIONS.where(ModelVersionRow.deleted_at.is_(None))
+
+
+def _find_at_once(
+    session: Session, name: str, ref: str | None
+) -> tuple[ModelVersionRow, ModelRow] | None:
+    """Version ``ref`` (a number or an alias) of live model ``name`` in one query, if there."""
+    if ref is None or ref == LATEST:
+        return None
+    try:
+        statement, params = _VERSION_BY_NUMBER, {"name": name, "number": canonical_version(ref)}
+    except ValidationError:
+        statement, params = _VERSION_BY_ALIAS, {"name": name, "alias": ref}
+    found = session.execute(statement, params).first()
+    return None if found is None else (found[0], found[1])
+
+
 def find_version(
     context: RegistryContext, ref: VersionLike, version: str | None = None
 ) -> ModelVersion:
@@ -87,9 +118,13 @@ def find_version(
     if isinstance(ref, ModelVersion):
         return load_version(context, ref.id)
     name, part = split_version(ref, version)
+    check_entity_name(name, what="model")
     with context.catalog.session() as session:
-        model = context.models.require(session, name)
-        row = resolve(session, model, part)
+        found = _find_at_once(session, name, part)
+        if found is None:  # latest, or something is missing: resolve names which
+            model = context.models.require(session, name)
+            found = resolve(session, model, part), model
+        row, model = found
         return to_versions(session, model, [row])[0]
 
 
@@ -97,12 +132,18 @@ def versions(
     context: RegistryContext, name: str, *, include_deleted: bool = False
 ) -> list[ModelVersion]:
     """Every version of model ``name``, oldest first by SemVer precedence."""
+    check_entity_name(name, what="model")
     with context.catalog.session() as session:
-        model = context.models.require(session, name)
-        query = select(ModelVersionRow).where(ModelVersionRow.model_id == model.id)
-        if not include_deleted:
-            query = query.where(ModelVersionRow.deleted_at.is_(None))
-        found = to_versions(session, model, list(session.scalars(query)))
+        rows = [] if include_deleted else list(session.execute(_LIVE_VERSIONS, {"name": name}))
+        if rows:
+            model, version_rows = rows[0][1], [row[0] for row in rows]
+        else:  # deleted versions asked for, no live one, or no such model (NotFound)
+            model = context.models.require(session, name)
+            query = select(ModelVersionRow).where(ModelVersionRow.model_id == model.id)
+            if not include_deleted:
+                query = query.where(ModelVersionRow.deleted_at.is_(None))
+            version_rows = list(session.scalars(query.options(WITHOUT_ANALYSIS)))
+        found = to_versions(session, model, version_rows)
     return sorted(found, key=lambda item: version_key(item.version))
 
 

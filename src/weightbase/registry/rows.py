@@ -1,7 +1,9 @@
 """The registry's rows and its records: a pushed version written as rows, rows read as records.
 
-Reading batches: the records of any number of rows cost a fixed number of
-queries (tags, aliases, and latest versions or metrics).
+Reading batches: the records of any number of rows cost one query more (a
+model's tags, aliases and version numbers; a version's tags, aliases and
+metrics). A version's stored analysis (a JSON document with an entry
+per layer) is no part of its record, so reads that build records defer it.
 """
 
 from __future__ import annotations
@@ -9,14 +11,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import (
+    BindParameter,
+    Float,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    cast,
+    literal_column,
+    null,
+    select,
+)
+from sqlalchemy.orm import defer
 
-from weightbase.catalog.rows import tags_of
 from weightbase.catalog.schema import (
     AliasRow,
     ModelRow,
     ModelVersionLayerRow,
     ModelVersionRow,
+    TagRow,
     VersionMetricRow,
     utcnow,
 )
@@ -30,7 +44,17 @@ if TYPE_CHECKING:
     from weightbase.registry.context import RegistryContext
     from weightbase.tensors.manifest import Snapshot
 
-__all__ = ["insert_version", "load_model", "load_version", "to_models", "to_versions"]
+__all__ = [
+    "WITHOUT_ANALYSIS",
+    "insert_version",
+    "load_model",
+    "load_version",
+    "to_models",
+    "to_versions",
+]
+
+#: Loader option for reads that build records: the analysis stays in the database.
+WITHOUT_ANALYSIS = defer(ModelVersionRow.analysis)
 
 # The record fields that are a row's columns, copied as they are.
 _MODEL_COLUMNS = "id name description licence model_card framework owner created_at updated_at"
@@ -108,70 +132,143 @@ def load_version(context: RegistryContext, version_id: int) -> ModelVersion:
         return to_versions(session, model, [row])[0]
 
 
+def _model_extras() -> Any:
+    """Tags, aliases and live version numbers of the models ``:ids`` in one statement.
+
+    Rows are (kind, model id, label, version, major, minor, patch): kind 0 a
+    tag, 1 an alias and the version it points at, 2 a live version's number and
+    its parts; tags and aliases by label.
+    """
+    ids: BindParameter[list[int]] = bindparam("ids", expanding=True)
+    text, number = cast(null(), String), cast(null(), Integer)
+    tags: Select[*tuple[Any, ...]] = select(
+        literal_column("0").label("kind"),
+        TagRow.entity_id.label("model_id"),
+        TagRow.tag.label("label"),
+        text.label("version"),
+        number.label("major"),
+        number.label("minor"),
+        number.label("patch"),
+    ).where(TagRow.entity_kind == "model", TagRow.entity_id.in_(ids))
+    aliases: Select[*tuple[Any, ...]] = (
+        select(
+            literal_column("1"),
+            AliasRow.model_id,
+            AliasRow.alias,
+            ModelVersionRow.version,
+            number,
+            number,
+            number,
+        )
+        .join(ModelVersionRow, ModelVersionRow.id == AliasRow.version_id)
+        .where(AliasRow.model_id.in_(ids))
+    )
+    numbers: Select[*tuple[Any, ...]] = select(
+        literal_column("2"),
+        ModelVersionRow.model_id,
+        ModelVersionRow.version,
+        text,
+        ModelVersionRow.major,
+        ModelVersionRow.minor,
+        ModelVersionRow.patch,
+    ).where(ModelVersionRow.model_id.in_(ids), ModelVersionRow.deleted_at.is_(None))
+    union = tags.union_all(aliases, numbers).subquery()
+    return select(union).order_by(union.c.kind, union.c.label)
+
+
+_MODEL_EXTRAS = _model_extras()
+
+
 def to_models(session: Session, rows: Sequence[ModelRow]) -> list[Model]:
-    """Records for ``rows``, with tags, aliases and latest versions in three queries."""
+    """Records for ``rows``, with tags, aliases and latest versions in one query."""
     ids = [row.id for row in rows]
     if not ids:
         return []
-    tags = tags_of(session, "model", ids)
+    tags: dict[int, list[str]] = {}
     aliases: dict[int, dict[str, str]] = {}
-    for model_id, alias, version in session.execute(
-        select(AliasRow.model_id, AliasRow.alias, ModelVersionRow.version)
-        .join(ModelVersionRow, ModelVersionRow.id == AliasRow.version_id)
-        .where(AliasRow.model_id.in_(ids))
-        .order_by(AliasRow.alias)
-    ):
-        aliases.setdefault(model_id, {})[alias] = version
-    numbers: dict[int, list[str]] = {}
-    for model_id, version in session.execute(
-        select(ModelVersionRow.model_id, ModelVersionRow.version).where(
-            ModelVersionRow.model_id.in_(ids), ModelVersionRow.deleted_at.is_(None)
-        )
-    ):
-        numbers.setdefault(model_id, []).append(version)
+    numbers: dict[int, list[tuple[tuple[int, int, int], str]]] = {}
+    for kind, model_id, label, version, *parts in session.execute(_MODEL_EXTRAS, {"ids": ids}):
+        if kind == 0:
+            tags.setdefault(model_id, []).append(label)
+        elif kind == 1:
+            aliases.setdefault(model_id, {})[label] = version
+        else:
+            numbers.setdefault(model_id, []).append((tuple(parts), label))
     return [
         Model(
             **_columns(row, _MODEL_COLUMNS),
             tags=tuple(tags.get(row.id, ())),
             aliases=aliases.get(row.id, {}),
-            latest_version=latest_version(numbers.get(row.id, ())),
+            latest_version=_latest(numbers.get(row.id, ())),
             version_count=len(numbers.get(row.id, ())),
         )
         for row in rows
     ]
 
 
+def _version_extras() -> Any:
+    """Tags, aliases and metrics of the versions ``:ids`` in one statement, built once.
+
+    Rows are (kind, version id, label, value, dataset, position): kind 0 a tag,
+    1 an alias, 2 a metric; tags and aliases come by label, metrics in the order
+    they were logged (their position is their id; the others have none).
+    """
+    ids: BindParameter[list[int]] = bindparam("ids", expanding=True)
+    none = null()
+    tags: Select[*tuple[Any, ...]] = select(
+        literal_column("0").label("kind"),
+        TagRow.entity_id.label("version_id"),
+        TagRow.tag.label("label"),
+        cast(none, Float).label("value"),
+        cast(none, String).label("dataset"),
+        cast(none, Integer).label("position"),
+    ).where(TagRow.entity_kind == "model_version", TagRow.entity_id.in_(ids))
+    aliases: Select[*tuple[Any, ...]] = select(
+        literal_column("1"),
+        AliasRow.version_id,
+        AliasRow.alias,
+        cast(none, Float),
+        cast(none, String),
+        cast(none, Integer),
+    ).where(AliasRow.version_id.in_(ids))
+    metrics: Select[*tuple[Any, ...]] = select(
+        literal_column("2"),
+        VersionMetricRow.version_id,
+        VersionMetricRow.name,
+        VersionMetricRow.value,
+        VersionMetricRow.dataset,
+        VersionMetricRow.id,
+    ).where(VersionMetricRow.version_id.in_(ids))
+    union = tags.union_all(aliases, metrics).subquery()
+    return select(union).order_by(union.c.kind, union.c.position, union.c.label)
+
+
+_VERSION_EXTRAS = _version_extras()
+
+
 def to_versions(
     session: Session, model: ModelRow, rows: Sequence[ModelVersionRow]
 ) -> list[ModelVersion]:
-    """Records for ``rows`` of ``model``, with tags, aliases and metrics in three queries."""
+    """Records for ``rows`` of ``model``, with tags, aliases and metrics in one query."""
     ids = [row.id for row in rows]
     if not ids:
         return []
-    tags = tags_of(session, "model_version", ids)
+    tags: dict[int, list[str]] = {}
     aliases: dict[int, list[str]] = {}
-    for version_id, alias in session.execute(
-        select(AliasRow.version_id, AliasRow.alias)
-        .where(AliasRow.version_id.in_(ids))
-        .order_by(AliasRow.alias)
-    ):
-        aliases.setdefault(version_id, []).append(alias)
     metrics: dict[int, dict[str, float]] = {}
     # one value per (metric, dataset): a metric measured on two datasets keeps both
     by_dataset: dict[int, dict[str, dict[str, float]]] = {}
-    for version_id, metric, value, dataset in session.execute(
-        select(
-            VersionMetricRow.version_id,
-            VersionMetricRow.name,
-            VersionMetricRow.value,
-            VersionMetricRow.dataset,
-        )
-        .where(VersionMetricRow.version_id.in_(ids))
-        .order_by(VersionMetricRow.id)
+    for kind, version_id, label, value, dataset, _position in session.execute(
+        _VERSION_EXTRAS, {"ids": ids}
     ):
-        metrics.setdefault(version_id, {})[metric] = value  # the latest value wins
-        if dataset is not None:
-            by_dataset.setdefault(version_id, {}).setdefault(dataset, {})[metric] = value
+        if kind == 0:
+            tags.setdefault(version_id, []).append(label)
+        elif kind == 1:
+            aliases.setdefault(version_id, []).append(label)
+        else:
+            metrics.setdefault(version_id, {})[label] = value  # the latest value wins
+            if dataset is not None:
+                by_dataset.setdefault(version_id, {}).setdefault(dataset, {})[label] = value
     return [
         ModelVersion(
             **_columns(row, _VERSION_COLUMNS),
@@ -185,6 +282,18 @@ def to_versions(
         )
         for row in rows
     ]
+
+
+def _latest(numbers: Sequence[tuple[tuple[int, int, int], str]]) -> str | None:
+    """The newest version by SemVer precedence, from the major, minor, patch columns first.
+
+    Only versions tied on all three (pre-releases of one release) are parsed.
+    """
+    if not numbers:
+        return None
+    top = max(parts for parts, _ in numbers)
+    tied = [text for parts, text in numbers if parts == top]
+    return tied[0] if len(tied) == 1 else latest_version(tied)
 
 
 def _columns(row: ModelRow | ModelVersionRow, names: str) -> dict[str, Any]:
