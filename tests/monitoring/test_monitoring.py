@@ -129,6 +129,29 @@ def test_samples_are_size_bounded_capped_and_paged_by_time(wb: Workspace) -> Non
     assert len(wb.monitoring.samples("digits", until=later).items) == 5
 
 
+def test_old_samples_and_labels_are_pruned(wb: Workspace) -> None:
+    deployment = _deploy(wb)
+    then = datetime.now(UTC) - timedelta(days=2)
+    old = [ObservedRequest("digits@0.1.0", f"old-{i}", then, 1.0) for i in range(3)]
+    old.append(ObservedRequest(deployment.id, "old-served", then, 1.0))
+    assert wb.monitoring.record_samples(old) == 4
+    _serve(wb, deployment.id, 2, wrong_from=2)
+    day_ago = datetime.now(UTC) - timedelta(days=1)
+    # of one version only: the other's old sample stays
+    assert wb.monitoring.prune(day_ago, target="digits@0.1.0") == 3
+    assert [s.request_id for s in wb.monitoring.samples("digits").items] == [
+        "old-served",
+        "req-0",
+        "req-1",
+    ]
+    assert wb.monitoring.prune(day_ago) == 1
+    assert [s.request_id for s in wb.monitoring.samples("digits").items] == ["req-0", "req-1"]
+    assert wb.monitoring.samples(deployment.id).items[0].label == 0  # new labels stay
+    assert wb.monitoring.prune(day_ago) == 0
+    with pytest.raises(ValidationError):
+        wb.monitoring.prune(datetime(2026, 1, 1))  # no time zone
+
+
 def test_late_labels_give_accuracy_per_window_against_the_registered_metric(
     wb: Workspace,
 ) -> None:

@@ -101,7 +101,12 @@ def test_every_monitor_command_answers_what_the_service_does(home: tuple[Path, s
     shown = runner.invoke(app, ["monitor", "health", deployment])
     assert shown.exit_code == 0
     assert "recommendation: rollback to digits@0.1.0" in shown.output
-    for command in (["alerts"], ["performance", deployment], ["samples", "digits"]):
+    for command in (["performance", deployment], ["check", deployment], ["samples", deployment]):
+        assert runner.invoke(app, ["monitor", *command]).exit_code == 0
+    future = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    pruned = _json("prune", "--before", future, "--target", "digits@0.2.0")
+    assert pruned == {"deleted": 20}
+    for command in (["alerts"], ["samples", "digits"], ["prune", "--before", future]):
         assert runner.invoke(app, ["monitor", *command]).exit_code == 0
 
 

@@ -1,7 +1,8 @@
 """``/api/v1/monitoring``: production monitoring over ``wb.monitoring``.
 
-``POST /monitoring/samples`` takes a recorder's batch of sampled requests and ``GET
-/monitoring/samples`` reads them by time window; ``POST /monitoring/labels`` takes late
+``POST /monitoring/samples`` takes a recorder's batch of sampled requests, ``GET
+/monitoring/samples`` reads them by time window and ``DELETE /monitoring/samples`` prunes
+them; ``POST /monitoring/labels`` takes late
 labels by request id; ``GET /monitoring/performance`` scores them per window;
 ``POST /monitoring/check`` evaluates a deployment's alert thresholds; ``GET
 /monitoring/alerts`` lists alerts and ``POST /monitoring/alerts/{id}/acknowledge`` and
@@ -86,6 +87,12 @@ def samples(
     """Sampled requests of a model, model@version or deployment id, oldest first."""
     found = wb.monitoring.samples(target, since=since, until=until, limit=limit, cursor=cursor)
     return Page(items=[item.to_dict() for item in found.items], next=found.next)
+
+
+@router.delete("/samples")
+def prune(wb: Wb, before: datetime, target: str | None = None) -> dict[str, int]:
+    """Delete the samples taken before ``before`` (of ``target`` only, where given)."""
+    return {"deleted": wb.monitoring.prune(before, target=target)}
 
 
 @router.post("/labels", status_code=201)

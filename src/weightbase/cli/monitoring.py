@@ -1,10 +1,10 @@
 """``weightbase monitor …``: deployed models in production (``wb.monitoring``).
 
-``monitor samples TARGET`` lists sampled requests; ``monitor label REQUEST_ID LABEL``
-records a late label; ``monitor performance TARGET`` scores labeled samples per window;
-``monitor check DEPLOYMENT`` evaluates alert thresholds; ``monitor alerts`` lists alerts
-and ``monitor ack`` / ``monitor resolve`` move them; ``monitor health DEPLOYMENT`` scores a
-deployment and says what to do.
+``monitor samples TARGET`` lists sampled requests and ``monitor prune`` deletes old
+ones; ``monitor label REQUEST_ID LABEL`` records a late label; ``monitor performance
+TARGET`` scores labeled samples per window; ``monitor check DEPLOYMENT`` evaluates alert
+thresholds; ``monitor alerts`` lists alerts and ``monitor ack`` / ``monitor resolve``
+move them; ``monitor health DEPLOYMENT`` scores a deployment and says what to do.
 """
 
 from __future__ import annotations
@@ -119,6 +119,25 @@ def samples(
     console.print(shown)
     if page.next:
         console.print(f"more: --cursor {page.next}", highlight=False)
+
+
+@monitor_app.command("prune")
+def prune(
+    before: Annotated[str, typer.Option(help="Delete samples taken before this ISO 8601 time.")],
+    target: Annotated[
+        str | None, typer.Option(help="Only a model, NAME@VERSION or deployment id.")
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Delete old samples (and, without --target, old labels) to bound the table."""
+    cutoff = _time(before, "before")
+    assert cutoff is not None
+    with open_workspace() as wb:
+        deleted = wb.monitoring.prune(cutoff, target=target)
+    if json:
+        emit_json({"deleted": deleted})
+        return
+    console.print(f"{deleted} sample(s) deleted", highlight=False)
 
 
 @monitor_app.command("label")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import and_, delete, func, insert, or_, select
 
 from weightbase.catalog.schema import (
     DeploymentRow,
@@ -43,6 +43,7 @@ __all__ = [
     "find_target",
     "label_value",
     "parse_labels",
+    "prune_samples",
     "read_samples",
     "store_labels",
     "write_samples",
@@ -274,3 +275,23 @@ def store_labels(session: Session, labels: Mapping[str, Any]) -> int:
         else:
             row.label, row.at = value, now
     return matched
+
+
+def prune_samples(session: Session, before: datetime, target: Target | None) -> int:
+    """Delete samples taken before ``before`` (of ``target``, where given; otherwise also
+    the labels that arrived before it); how many samples went."""
+    query = delete(MonitoringSampleRow).where(MonitoringSampleRow.at < before)
+    if target is not None and target.deployment_id is not None:
+        query = query.where(MonitoringSampleRow.deployment_id == target.deployment_id)
+    elif target is not None and target.version_id is not None:
+        query = query.where(MonitoringSampleRow.version_id == target.version_id)
+    elif target is not None:
+        query = query.where(MonitoringSampleRow.model_id == target.model_id)
+    removed = session.execute(query.execution_options(synchronize_session=False))
+    if target is None:
+        session.execute(
+            delete(MonitoringLabelRow)
+            .where(MonitoringLabelRow.at < before)
+            .execution_options(synchronize_session=False)
+        )
+    return int(getattr(removed, "rowcount", 0) or 0)

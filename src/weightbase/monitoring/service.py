@@ -62,6 +62,7 @@ from weightbase.monitoring.samples import (
     deployment_of,
     find_target,
     parse_labels,
+    prune_samples,
     read_samples,
     store_labels,
     write_samples,
@@ -188,6 +189,21 @@ class Monitoring:
             )
         following = str(items[-1].id) if len(items) == limit else None
         return SamplePage(tuple(items), following)
+
+    def prune(self, before: datetime, *, target: str | None = None) -> int:
+        """Delete the samples taken before ``before`` (of ``target`` only, where given) and,
+        without a target, the labels that arrived before it; how many samples went.
+
+        Samples are kept until pruned: run this on a schedule to bound the table."""
+        cutoff = _time(before, "before")
+        if cutoff is None:
+            raise ValidationError("prune needs a time before which to delete", field="before")
+
+        def work(session: Session) -> int:
+            found = None if target is None else find_target(session, target)
+            return prune_samples(session, cutoff, found)
+
+        return self._catalog.write(work)
 
     # -- labels and performance ------------------------------------------------------
 

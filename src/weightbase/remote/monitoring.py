@@ -95,6 +95,14 @@ class RemoteMonitoring(Monitoring):
         )
         return SamplePage(tuple(Sample.from_dict(item) for item in found["items"]), found["next"])
 
+    def prune(self, before: datetime, *, target: str | None = None) -> int:
+        if not isinstance(before, datetime) or before.tzinfo is None:
+            raise ValidationError("before must be a time with its zone", field="before")
+        found = self._http.delete(
+            f"{_MONITORING}/samples", before=before.isoformat(), target=target
+        )
+        return int(found["deleted"])
+
     def label(self, request_id: str, label: Any) -> LabelReceipt:
         return self.labels([(request_id, label)])
 
