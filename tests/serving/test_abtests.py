@@ -398,3 +398,16 @@ def test_a_reweight_mid_test_is_not_a_sample_ratio_mismatch(wb: Workspace) -> No
     from weightbase.serving.ab_power import sample_ratio_check
 
     assert sample_ratio_check([3000, 5000], [1, 3]).mismatch
+
+
+def test_the_allocation_read_by_servers_assigns_as_the_catalog_does(wb: Workspace) -> None:
+    created = _binary(wb, weights=[1, 3])
+    wb.abtests.reweight(created.id, [1, 1])
+    test, allocation = wb.abtests.allocation(created.name)
+    assert test == wb.abtests.get(created.id)
+    assert allocation.weights == (1.0, 1.0)
+    units = [f"unit-{k}" for k in range(50)]
+    indices = assign_many(allocation, test.salt, units)
+    assert [test.variants[i].name for i in indices] == [
+        wb.abtests.assign(test.id, u) for u in units
+    ]

@@ -125,6 +125,13 @@ def get(test: str, wb: Wb) -> dict[str, Any]:
     return wb.abtests.get(test).to_dict()
 
 
+@router.get("/{test}/allocation")
+def allocation(test: str, wb: Wb) -> dict[str, Any]:
+    """The test and its bucket allocation, for servers that assign units themselves."""
+    found, allocated = wb.abtests.allocation(test)
+    return {"test": found.to_dict(), "allocation": allocated.to_dict()}
+
+
 @router.post("/{test}/assign")
 def assign(test: str, body: AssignBody, wb: Wb) -> dict[str, str]:
     """The unit's variant: the same on every call."""

@@ -27,7 +27,8 @@ def serve(
         list[str],
         typer.Argument(
             help="What to serve: versions as NAME@ALIAS or NAME@VERSION, fusion reactors "
-            "(ensembles, cascades) as reactor:NAME."
+            "(ensembles, cascades) as reactor:NAME, A/B tests as abtest:NAME (each request "
+            "goes to its unit's variant: the X-Weightbase-Unit header, or OpenAI's user)."
         ),
     ],
     host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
@@ -69,6 +70,14 @@ def serve(
     log_level: Annotated[
         str, typer.Option(help="uvicorn's log level: critical, error, warning, info, debug.")
     ] = "info",
+    ab_refresh: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds between reads of the served A/B tests (abtest:NAME): a reweight or "
+            "a stop reaches the server within this time.",
+        ),
+    ] = 5.0,
     kv_prefix_cache: Annotated[
         int,
         typer.Option(
@@ -163,6 +172,7 @@ def serve(
         kv_prefix_cache=kv_prefix_cache,
         metrics_interval_s=metrics_interval,
         environment=environment,
+        ab_refresh_s=ab_refresh,
     )
     if engine == "ray":
         if replicas is not None:

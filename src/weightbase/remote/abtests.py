@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from weightbase.errors import ValidationError
+from weightbase.serving.ab_assign import Allocation
 from weightbase.serving.abtest_records import ABTest, ABTestResults
 from weightbase.serving.abtest_rows import MetricLike, Outcome, metric_of
 from weightbase.serving.abtests import ABTests
@@ -107,6 +108,10 @@ class RemoteABTests(ABTests):
     def list(self, *, status: str | None = None) -> builtins.list[ABTest]:
         found = self._http.get(_AB, status=status)
         return [ABTest.from_dict(item) for item in found["items"]]
+
+    def allocation(self, test: str) -> tuple[ABTest, Allocation]:
+        found = self._http.get(self._path(test, "/allocation"))
+        return ABTest.from_dict(found["test"]), Allocation.from_dict(found["allocation"])
 
     def assign(self, test: str, unit_id: str) -> str:
         found = self._http.post(self._path(test, "/assign"), {"unit_id": str(unit_id)})

@@ -349,6 +349,13 @@ class ABTests:
             raise ValidationError(f"unit {unit_id!r} is outside test {found.name!r}")
         return found.variants[index].name
 
+    def allocation(self, test: str) -> tuple[ABTest, Allocation]:
+        """The test and its bucket allocation as they stand: what an inference server
+        needs to assign units itself (``weightbase serve abtest:NAME``), read in one go."""
+        with self._catalog.session() as session:
+            row = find_row(session, test)
+            return test_record(row), Allocation.from_dict(row.allocation)
+
     def results(self, test: str) -> ABTestResults:
         """The primary metric's results (``ValidationError`` until each variant has enough
         outcomes), the guardrails', the always-valid p-values, the winner and the advice."""

@@ -22,6 +22,7 @@ from weightbase.errors import (
     ValidationError,
     WeightbaseError,
 )
+from weightbase.serving.ab_routing import ABRoutes, Route
 from weightbase.serving.batching import Batcher, BatchStats
 from weightbase.serving.cache import ResponseCache, cache_key
 from weightbase.serving.kv_cache import PrefixCache
@@ -84,9 +85,11 @@ class InferenceEngine:
         self.cache = ResponseCache(options.cache_bytes, options.cache_ttl_s)
         #: called with (name, "loaded" or "failed") after each load, in the load's thread
         self.load_listeners: list[Callable[[str, str], None]] = []
+        #: the A/B tests served (``abtest:NAME``): a request for one goes to a variant
+        self.ab_routes = ABRoutes(wb, refs, refresh_s=options.ab_refresh_s)
         self.pool = ModelPool(
             wb,
-            refs,
+            self.ab_routes.model_refs(refs),
             memory_budget=options.memory_budget,
             device=options.device,
             retry_load_s=options.retry_load_s,
@@ -108,6 +111,14 @@ class InferenceEngine:
         self.metrics.loads.labels(name, outcome).inc()
         for listener in self.load_listeners:
             listener(name, outcome)
+
+    def resolve(self, name: str, unit: str | None = None) -> tuple[str, Route | None]:
+        """The served model that answers a request for ``name``: itself, or for an A/B
+        test the variant ``unit`` is assigned to (with the route); ``NotFound`` else."""
+        route = self.ab_routes.route(name, unit)
+        if route is None:
+            return self.pool.state(name).name, None
+        return self.pool.state(route.ref).name, route
 
     async def close(self) -> None:
         for batcher in self._batchers.values():

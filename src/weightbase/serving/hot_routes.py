@@ -7,7 +7,9 @@ string, their JSON read and written with orjson, and everything else (metadata, 
 generation, metrics) goes on to the FastAPI app. What a request means and every check on
 it live in :func:`weightbase.serving.oip.infer_answer` and
 :func:`weightbase.serving.openai_api.embeddings_answer`; errors get the bodies and
-statuses of :func:`weightbase.serving.app.error_payload`, as on every other route.
+statuses of :func:`weightbase.serving.app.error_payload`, as on every other route. A
+request for a served A/B test goes to its unit's variant
+(:mod:`weightbase.serving.ab_routing`), named in the answer's headers.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from weightbase.serving.oip import infer_answer
 from weightbase.serving.openai_api import embeddings_answer, model_name
 
 if TYPE_CHECKING:
+    from weightbase.serving.ab_routing import Route
     from weightbase.serving.engine import InferenceEngine
 
 __all__ = ["HotRoutes"]
@@ -35,6 +38,7 @@ _INFER_PREFIX, _INFER_SUFFIX = "/v2/models/", "/infer"
 _EMBEDDINGS = "/v1/embeddings"
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _ANSWERED = (NotFound, ValidationError, ServingError)
+_UNIT_HEADER = b"x-weightbase-unit"
 
 
 class _Disconnected(Exception):
@@ -66,25 +70,41 @@ class HotRoutes:
     async def _answer(self, scope: Scope, receive: Receive, send: Send, name: str | None) -> None:
         engine = self._engine
         state = scope.setdefault("state", {})
+        route: Route | None = None
         try:
             if name is not None:
-                served = engine.pool.state(name).name  # NotFound: 404
+                served, route = engine.resolve(name, _unit(scope))  # NotFound: 404
                 state["model"], state["endpoint"] = served, "/v2/models/{name}/infer"
                 body = _object(await _read(receive))
                 answer = await infer_answer(engine, served, body)
             else:
                 body = _object(await _read(receive))
-                served = engine.pool.state(model_name(body)).name
+                served, route = engine.resolve(model_name(body), _unit(scope, body))
                 state["model"], state["endpoint"] = served, _EMBEDDINGS
                 answer = await embeddings_answer(engine, served, body)
         except _Disconnected:
             return
         except _ANSWERED as exc:
             status, payload, headers = error_payload(scope["path"], exc)
-            extra = [(key.lower().encode(), value.encode()) for key, value in headers.items()]
-            await _send_json(send, status, payload, extra)
+            if route is not None:
+                headers = {**headers, **route.headers()}
+            await _send_json(send, status, payload, _encoded(headers))
             return
-        await _send_json(send, 200, answer, [])
+        await _send_json(send, 200, answer, [] if route is None else _encoded(route.headers()))
+
+
+def _unit(scope: Scope, body: dict[str, Any] | None = None) -> str | None:
+    """The A/B unit a request names: the ``X-Weightbase-Unit`` header, else an OpenAI
+    body's ``user``."""
+    for key, value in scope["headers"]:
+        if key == _UNIT_HEADER:
+            return value.decode("latin-1") or None
+    user = None if body is None else body.get("user")
+    return user if isinstance(user, str) and user else None
+
+
+def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(key.lower().encode(), value.encode()) for key, value in headers.items()]
 
 
 async def _read(receive: Receive) -> bytes:

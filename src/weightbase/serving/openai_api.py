@@ -40,9 +40,16 @@ def _engine(request: Request) -> InferenceEngine:
 
 
 def _model(request: Request, body: dict[str, Any], endpoint: str) -> str:
-    state = _engine(request).pool.state(model_name(body))  # NotFound: 404
-    request.state.model, request.state.endpoint = state.name, endpoint
-    return state.name
+    """The served model answering ``body``'s ``model`` (for an A/B test, the unit's variant,
+    whose headers go on the answer); ``NotFound``: 404."""
+    user = body.get("user")
+    unit = request.headers.get("x-weightbase-unit") or (
+        user if isinstance(user, str) and user else None
+    )
+    served, route = _engine(request).resolve(model_name(body), unit)
+    request.state.model, request.state.endpoint = served, endpoint
+    request.state.route_headers = {} if route is None else route.headers()
+    return served
 
 
 def _texts(body: dict[str, Any], field: str) -> list[str]:
@@ -199,9 +206,8 @@ async def _complete(
     if body.get("stream", False) is True:
         pieces = await engine.stream(name, prompts, params)
         events = _stream(ident, created, name, pieces, chat=chat)
-        return StreamingResponse(
-            events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
-        )
+        headers = {"Cache-Control": "no-cache", **request.state.route_headers}
+        return StreamingResponse(events, media_type="text/event-stream", headers=headers)
     answer = await engine.infer(name, "generate", prompts, params)
     prompt_tokens = _count_tokens(engine, name, prompts)
     completion_tokens = sum(int(output["tokens"]) for output in answer.outputs)
@@ -226,7 +232,8 @@ async def _complete(
         "choices": choices,
         "usage": usage,
     }
-    return JSONResponse(payload, headers={"X-Weightbase-Cache": _hit(answer.cached)})
+    headers = {"X-Weightbase-Cache": _hit(answer.cached), **request.state.route_headers}
+    return JSONResponse(payload, headers=headers)
 
 
 async def _stream(

@@ -55,7 +55,8 @@ class ServeOptions:
     each model's window of inference metrics and its sessions are written to the
     catalog; with an ``environment``, the server reports each served model's
     deployment there ``running`` (or ``failed`` when it cannot load) and links the
-    records to it.
+    records to it. The A/B tests served (``abtest:NAME``) are read again every
+    ``ab_refresh_s``, so a reweight or a stop reaches the server within that time.
     """
 
     memory_budget: int = 0
@@ -71,6 +72,7 @@ class ServeOptions:
     kv_prefix_cache: int = 16
     metrics_interval_s: float = 60.0
     environment: str | None = None
+    ab_refresh_s: float = 5.0
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_concurrency"):
@@ -90,6 +92,7 @@ class ServeOptions:
             "cache_ttl_s",
             "retry_load_s",
             "metrics_interval_s",
+            "ab_refresh_s",
         ):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
