@@ -313,6 +313,37 @@ def test_health_advises_retraining_on_drift(wb: Workspace) -> None:
     assert wb.monitoring.check(deployment.id, drift=_drift_report(shifted=0)).opened == ()
 
 
+def test_sampled_inputs_are_a_drift_reports_current_window(wb: Workspace) -> None:
+    pytest.importorskip("pandas")
+    from weightbase.monitoring.drift import drift_report
+
+    deployment = _deploy(wb, {"drift_share": 0.3})
+    rng = np.random.default_rng(11)
+    recorder = wb.monitoring.recorder(rate=1.0, max_per_window=10_000)
+    shifted = rng.normal(3.0, 1.0, size=300)
+    steady = rng.normal(0.0, 1.0, size=300)
+    for i in range(300):
+        inputs = {"a": float(shifted[i]), "b": float(steady[i]), "city": "paris", "list": [1]}
+        recorder.observe(deployment.id, f"f{i}", inputs, {"label": i % 2}, 1.0)
+    recorder.observe(deployment.id, "no-features", None, {"label": 1}, 1.0)
+    recorder.flush()
+    columns = wb.monitoring.inputs(deployment.id)
+    assert sorted(columns) == ["a", "b", "city", "prediction"]
+    assert columns["a"] == pytest.approx(shifted.tolist())
+    assert columns["prediction"] == [i % 2 for i in range(300)]
+    reference = {
+        "a": rng.normal(0.0, 1.0, size=300),
+        "b": rng.normal(0.0, 1.0, size=300),
+        "city": np.array(["paris"] * 300),
+    }
+    current = {key: columns[key] for key in ("a", "b", "city")}
+    report = drift_report(reference, current)
+    assert report.drifted_columns == ("a",)
+    [alert] = wb.monitoring.check(deployment.id, drift=report).opened
+    assert alert.value == pytest.approx(1 / 3)
+    assert wb.monitoring.inputs("digits@0.1.0") == {}
+
+
 class _Report:
     def __init__(self, data: dict[str, Any]) -> None:
         self._data = data

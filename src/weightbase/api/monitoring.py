@@ -89,6 +89,19 @@ def samples(
     return Page(items=[item.to_dict() for item in found.items], next=found.next)
 
 
+@router.get("/inputs")
+def inputs(
+    wb: Wb,
+    target: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
+) -> dict[str, Any]:
+    """The sampled inputs (and predictions) as columns: a drift report's current window."""
+    columns = wb.monitoring.inputs(target, since=since, until=until, limit=limit)
+    return {"columns": columns}
+
+
 @router.delete("/samples")
 def prune(wb: Wb, before: datetime, target: str | None = None) -> dict[str, int]:
     """Delete the samples taken before ``before`` (of ``target`` only, where given)."""

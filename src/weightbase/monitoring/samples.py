@@ -41,6 +41,7 @@ __all__ = [
     "Target",
     "deployment_of",
     "find_target",
+    "input_columns",
     "label_value",
     "parse_labels",
     "prune_samples",
@@ -295,3 +296,36 @@ def prune_samples(session: Session, before: datetime, target: Target | None) -> 
             .execution_options(synchronize_session=False)
         )
     return int(getattr(removed, "rowcount", 0) or 0)
+
+
+def _row(inputs: Any) -> dict[str, Any] | None:
+    """One sample's features: a mapping's scalar entries, or a flat list's items by index."""
+    scalar = (str, int, float, bool)
+    if isinstance(inputs, Mapping):
+        row = {str(key): value for key, value in inputs.items() if isinstance(value, scalar)}
+        return row or None
+    if isinstance(inputs, list) and inputs and all(isinstance(v, scalar) for v in inputs):
+        return {str(index): value for index, value in enumerate(inputs)}
+    return None
+
+
+def input_columns(samples: Sequence[Sample]) -> dict[str, list[Any]]:
+    """Samples' inputs as columns: a mapping's scalar entries by key, a flat list's items
+    by position (``"0"``, ``"1"``…). Only the columns every such sample has are kept (a
+    sample whose inputs were truncated or hold neither is left out), and a ``prediction``
+    column where each kept sample's outputs hold one."""
+    from weightbase.monitoring.performance import prediction_of
+
+    rows, predictions = [], []
+    for sample in samples:
+        row = _row(sample.inputs)
+        if row is not None:
+            rows.append(row)
+            predictions.append(prediction_of(sample.outputs))
+    if not rows:
+        return {}
+    shared = [key for key in rows[0] if all(key in row for row in rows[1:])]
+    columns = {key: [row[key] for row in rows] for key in shared}
+    if "prediction" not in columns and all(p is not None for p in predictions):
+        columns["prediction"] = predictions
+    return columns

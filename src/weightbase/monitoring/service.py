@@ -61,6 +61,7 @@ from weightbase.monitoring.samples import (
     Target,
     deployment_of,
     find_target,
+    input_columns,
     parse_labels,
     prune_samples,
     read_samples,
@@ -189,6 +190,28 @@ class Monitoring:
             )
         following = str(items[-1].id) if len(items) == limit else None
         return SamplePage(tuple(items), following)
+
+    def inputs(
+        self,
+        target: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = MAX_LIMIT,
+    ) -> dict[str, builtins.list[Any]]:
+        """The sampled inputs of ``target`` in ``[since, until)`` as columns, the current
+        window of a drift report (``DriftAnalyzer.report(ref, wb.monitoring.inputs(…))``).
+
+        See :func:`~weightbase.monitoring.samples.input_columns` for how inputs become
+        columns; the predictions are a ``prediction`` column where every sample has one."""
+        limit = _whole(limit, "limit", 1, MAX_LIMIT)
+        since, until = _time(since, "since"), _time(until, "until")
+        with self._catalog.session() as session:
+            found = find_target(session, target)
+            items = read_samples(
+                session, found, since=since, until=until, after_id=None, limit=limit
+            )
+        return input_columns(items)
 
     def prune(self, before: datetime, *, target: str | None = None) -> int:
         """Delete the samples taken before ``before`` (of ``target`` only, where given) and,

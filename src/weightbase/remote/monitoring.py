@@ -95,6 +95,23 @@ class RemoteMonitoring(Monitoring):
         )
         return SamplePage(tuple(Sample.from_dict(item) for item in found["items"]), found["next"])
 
+    def inputs(
+        self,
+        target: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 10_000,
+    ) -> dict[str, builtins.list[Any]]:
+        found = self._http.get(
+            f"{_MONITORING}/inputs",
+            target=target,
+            since=_iso(since),
+            until=_iso(until),
+            limit=limit,
+        )
+        return {str(key): list(values) for key, values in found["columns"].items()}
+
     def prune(self, before: datetime, *, target: str | None = None) -> int:
         if not isinstance(before, datetime) or before.tzinfo is None:
             raise ValidationError("before must be a time with its zone", field="before")
