@@ -41,6 +41,7 @@ def configs(draw: st.DrawFn) -> DeploymentConfig:
         metrics_interval_s=draw(st.floats(0.001, 3600)),
         alert_thresholds=draw(st.dictionaries(names, st.floats(0, 1), max_size=4)),
         log_level=draw(st.sampled_from(LOG_LEVELS)),
+        sample_rate=draw(st.floats(0, 1)),
     )
     return DeploymentConfig(
         environment=draw(st.sampled_from(ENVIRONMENTS)),
@@ -94,6 +95,8 @@ def test_deployment_event_and_health_round_trip() -> None:
         ({"monitoring": {"alertThresholds": {"Bad Name": 1}}}, "monitoring.alert_thresholds"),
         ({"monitoring": {"alertThresholds": {"p99_latency_ms": float("nan")}}}, "p99_latency_ms"),
         ({"monitoring": {"metricsInterval": 0}}, "monitoring.metrics_interval_s"),
+        ({"monitoring": {"sampleRate": 1.5}}, "monitoring.sample_rate"),
+        ({"monitoring": {"sample_rate": -0.1}}, "monitoring.sample_rate"),
         ({"max_wait_ms": -1}, "max_wait_ms"),
         ({"batch_size": True}, "batch_size"),
         ({"batchSize": 2, "batch_size": 3}, "batch_size"),

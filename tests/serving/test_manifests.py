@@ -327,8 +327,12 @@ def test_probes_port_and_arguments_match_the_server() -> None:
     cpu_only = DeploymentConfig.from_dict({"max_wait_ms": 2.5, "timeout_s": 0.25})
     args = container(render_config_manifests("digits", "1", cpu_only, image=IMAGE))["args"]
     assert "--device" not in args
+    assert "--sample-rate" not in args  # sampling is off unless the config asks
     assert args[args.index("--max-wait-ms") + 1] == "2.5"
     assert args[args.index("--timeout") + 1] == "0.25"
+    sampled = DeploymentConfig.from_dict({"monitoring": {"sampleRate": 0.05}})
+    args = container(render_config_manifests("digits", "1", sampled, image=IMAGE))["args"]
+    assert args[args.index("--sample-rate") + 1] == "0.05"
     service = by_kind(seed_manifests())["Service"]
     assert service["spec"]["ports"][0]["port"] == PORT
     pod = by_kind(seed_manifests())["Deployment"]["spec"]["template"]

@@ -43,6 +43,7 @@ def deploy_serve(
             max_concurrency=config.max_concurrency,
             timeout_s=config.timeout_s,
             metrics_interval_s=config.monitoring.metrics_interval_s,
+            sample_rate=config.monitoring.sample_rate,
             environment=deployment.environment,
             device="cuda" if config.resources.gpu else "cpu",
         )

@@ -70,6 +70,15 @@ def serve(
     log_level: Annotated[
         str, typer.Option(help="uvicorn's log level: critical, error, warning, info, debug.")
     ] = "info",
+    sample_rate: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1,
+            help="The share of requests whose inputs and outputs are kept for monitoring "
+            "(weightbase monitor samples; chosen by request id). 0: none.",
+        ),
+    ] = 0.0,
     ab_refresh: Annotated[
         float,
         typer.Option(
@@ -173,6 +182,7 @@ def serve(
         metrics_interval_s=metrics_interval,
         environment=environment,
         ab_refresh_s=ab_refresh,
+        sample_rate=sample_rate,
     )
     if engine == "ray":
         if replicas is not None:

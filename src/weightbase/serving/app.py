@@ -7,11 +7,12 @@ OpenAI API (``/v1``, :mod:`weightbase.serving.openai_api`), and answers ``/healt
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from weightbase.errors import (
     InferenceTimeoutError,
@@ -75,13 +76,20 @@ def create_serve_app(
     engine = InferenceEngine(wb, refs, options or ServeOptions())
 
     reporter = Reporter(wb, engine)
+    if engine.options.sample_rate > 0:
+        monitoring = cast(Any, wb).monitoring  # embedded or remote: both record samples
+        engine.samples = monitoring.recorder(rate=engine.options.sample_rate)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await reporter.start()
+        if engine.samples is not None:
+            engine.samples.start()
         try:
             yield
         finally:
+            if engine.samples is not None:
+                await asyncio.to_thread(engine.samples.close)  # the last batch written
             await reporter.stop()
             await engine.close()
 

@@ -32,6 +32,7 @@ from weightbase.serving.runnable_outputs import GenerationParams
 from weightbase.serving.telemetry import ServedVersion, Telemetry
 
 if TYPE_CHECKING:
+    from weightbase.monitoring.recorder import SampleRecorder
     from weightbase.serving.runnable import Runnable, Workspace
     from weightbase.serving.server_options import ServeOptions
     from weightbase.serving.streaming import StreamPiece
@@ -106,6 +107,8 @@ class InferenceEngine:
         self.telemetry = Telemetry()
         #: each served name's deployment (id, environment), where it serves one
         self.deployments: dict[str, tuple[str, str]] = {}
+        #: the monitoring sample of requests (``sample_rate`` > 0), set by the app
+        self.samples: SampleRecorder | None = None
 
     def _on_load(self, name: str, outcome: str) -> None:
         self.metrics.loads.labels(name, outcome).inc()
@@ -119,6 +122,18 @@ class InferenceEngine:
         if route is None:
             return self.pool.state(name).name, None
         return self.pool.state(route.ref).name, route
+
+    def sample_target(self, name: str) -> str | None:
+        """What a sample of ``name``'s requests is filed under: its deployment where it
+        serves one, else its ``model@version`` (``None`` before it has loaded)."""
+        deployment = self.deployments.get(name)
+        if deployment is not None:
+            return deployment[0]
+        runnable = self.pool.state(name).runnable
+        if runnable is None:
+            return None
+        version = getattr(runnable, "version", None)
+        return None if version is None else f"{version.model}@{version.version}"
 
     async def close(self) -> None:
         for batcher in self._batchers.values():

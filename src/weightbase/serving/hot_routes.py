@@ -9,11 +9,15 @@ it live in :func:`weightbase.serving.oip.infer_answer` and
 :func:`weightbase.serving.openai_api.embeddings_answer`; errors get the bodies and
 statuses of :func:`weightbase.serving.app.error_payload`, as on every other route. A
 request for a served A/B test goes to its unit's variant
-(:mod:`weightbase.serving.ab_routing`), named in the answer's headers.
+(:mod:`weightbase.serving.ab_routing`), named in the answer's headers. With
+``--sample-rate``, each answer is offered to the monitoring sample and carries its request
+id (``X-Weightbase-Request-Id``), the key a late label is sent with.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +43,7 @@ _EMBEDDINGS = "/v1/embeddings"
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _ANSWERED = (NotFound, ValidationError, ServingError)
 _UNIT_HEADER = b"x-weightbase-unit"
+_REQUEST_ID = "X-Weightbase-Request-Id"
 
 
 class _Disconnected(Exception):
@@ -71,6 +76,9 @@ class HotRoutes:
         engine = self._engine
         state = scope.setdefault("state", {})
         route: Route | None = None
+        served: str | None = None
+        body: dict[str, Any] = {}
+        started = time.perf_counter()
         try:
             if name is not None:
                 served, route = engine.resolve(name, _unit(scope))  # NotFound: 404
@@ -88,17 +96,53 @@ class HotRoutes:
             status, payload, headers = error_payload(scope["path"], exc)
             if route is not None:
                 headers = {**headers, **route.headers()}
+            if served is not None and engine.samples is not None:
+                headers[_REQUEST_ID] = _sample(engine, served, scope, body, None, started, exc)
             await _send_json(send, status, payload, _encoded(headers))
             return
-        await _send_json(send, 200, answer, [] if route is None else _encoded(route.headers()))
+        headers = {} if route is None else route.headers()
+        if engine.samples is not None:
+            headers[_REQUEST_ID] = _sample(engine, served, scope, body, answer, started, None)
+        await _send_json(send, 200, answer, _encoded(headers) if headers else [])
+
+
+def _sample(
+    engine: InferenceEngine,
+    served: str,
+    scope: Scope,
+    body: dict[str, Any],
+    answer: dict[str, Any] | None,
+    started: float,
+    error: Exception | None,
+) -> str:
+    """Offer the request to the monitoring sample; its id (the OIP body's ``id``, else the
+    ``X-Request-Id`` header, else a fresh one), by which a label can come later."""
+    request_id = body.get("id")
+    if not isinstance(request_id, str) or not request_id:
+        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
+    target = engine.sample_target(served)
+    if target is not None and engine.samples is not None:
+        inputs = body.get("inputs", body.get("input"))
+        outputs = None if answer is None else answer.get("outputs", answer.get("data"))
+        latency_ms = (time.perf_counter() - started) * 1e3
+        failure = None if error is None else f"{type(error).__name__}: {error}"
+        engine.samples.observe(target, request_id, inputs, outputs, latency_ms, failure)
+    return request_id
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1") or None
+    return None
 
 
 def _unit(scope: Scope, body: dict[str, Any] | None = None) -> str | None:
     """The A/B unit a request names: the ``X-Weightbase-Unit`` header, else an OpenAI
     body's ``user``."""
-    for key, value in scope["headers"]:
-        if key == _UNIT_HEADER:
-            return value.decode("latin-1") or None
+    found = _header(scope, _UNIT_HEADER)
+    if found is not None:
+        return found
     user = None if body is None else body.get("user")
     return user if isinstance(user, str) and user else None
 

@@ -310,6 +310,8 @@ def _serve_arguments(ref: str, config: DeploymentConfig) -> list[str]:
         "--environment",
         config.environment,
     ]
+    if config.monitoring.sample_rate > 0:
+        arguments += ["--sample-rate", f"{config.monitoring.sample_rate:g}"]
     if config.resources.gpu:
         arguments += ["--device", "cuda"]
     return arguments

@@ -66,6 +66,7 @@ _CAMEL = {
     "metricsIntervalS": ("metrics_interval_s", None),
     "alertThresholds": ("alert_thresholds", None),
     "logLevel": ("log_level", None),
+    "sampleRate": ("sample_rate", None),
 }
 
 
@@ -203,11 +204,13 @@ def _number_of(cpu: str) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Monitoring:
-    """How often the server records metrics, the limits that raise an alert, its log level."""
+    """How often the server records metrics, the limits that raise an alert, its log level,
+    and the share of requests whose inputs and outputs are sampled (0: none)."""
 
     metrics_interval_s: float = 30.0
     alert_thresholds: Mapping[str, float] = field(default_factory=dict)
     log_level: str = "info"
+    sample_rate: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -236,6 +239,13 @@ class Monitoring:
                 raise ValidationError(f"{where} must be {limit}, not {value!r}", field=where)
             thresholds[name] = number
         object.__setattr__(self, "alert_thresholds", thresholds)
+        rate = _number(self.sample_rate, "monitoring.sample_rate")
+        if not 0 <= rate <= 1:
+            raise ValidationError(
+                f"monitoring.sample_rate must be between 0 and 1, not {self.sample_rate!r}",
+                field="monitoring.sample_rate",
+            )
+        object.__setattr__(self, "sample_rate", rate)
         object.__setattr__(
             self,
             "log_level",
@@ -251,6 +261,7 @@ class Monitoring:
             "metrics_interval_s": self.metrics_interval_s,
             "alert_thresholds": dict(self.alert_thresholds),
             "log_level": self.log_level,
+            "sample_rate": self.sample_rate,
         }
 
     @classmethod

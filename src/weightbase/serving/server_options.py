@@ -56,7 +56,9 @@ class ServeOptions:
     catalog; with an ``environment``, the server reports each served model's
     deployment there ``running`` (or ``failed`` when it cannot load) and links the
     records to it. The A/B tests served (``abtest:NAME``) are read again every
-    ``ab_refresh_s``, so a reweight or a stop reaches the server within that time.
+    ``ab_refresh_s``, so a reweight or a stop reaches the server within that time. A
+    ``sample_rate`` share of requests (chosen by request id) has its inputs and outputs
+    kept for monitoring (``wb.monitoring``), written in batches off the request path.
     """
 
     memory_budget: int = 0
@@ -73,6 +75,7 @@ class ServeOptions:
     metrics_interval_s: float = 60.0
     environment: str | None = None
     ab_refresh_s: float = 5.0
+    sample_rate: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_concurrency"):
@@ -100,6 +103,15 @@ class ServeOptions:
         if not isinstance(self.timeout_s, int | float) or not self.timeout_s > 0:
             raise ValidationError(
                 f"timeout_s must be a positive number, not {self.timeout_s!r}", field="timeout_s"
+            )
+        if (
+            isinstance(self.sample_rate, bool)
+            or not isinstance(self.sample_rate, int | float)
+            or not 0 <= self.sample_rate <= 1
+        ):
+            raise ValidationError(
+                f"sample_rate must be between 0 and 1, not {self.sample_rate!r}",
+                field="sample_rate",
             )
         if self.environment is not None:
             check_environment(self.environment)
