@@ -152,6 +152,9 @@ def test_a_recorder_refuses_a_rate_outside_0_to_1(bad: float) -> None:
         ([[0.1, 0.7, 0.2]], 1),
         ([{"label": "a", "score": 0.2}, {"label": "b", "score": 0.8}], "b"),
         ({"logits": [1, 2]}, None),
+        # an Open Inference Protocol answer: one tensor of class scores, or of the class
+        ([{"name": "output", "shape": [1, 3], "datatype": "FP32", "data": [0.1, 0.2, 0.7]}], 2),
+        ([{"name": "label", "shape": [1], "datatype": "INT64", "data": [4]}], 4),
         (None, None),
     ],
 )
@@ -266,3 +269,24 @@ def test_the_version_to_roll_back_to_is_the_last_other_one_served() -> None:
         None,
     )
     assert previous_version(current, [event("3.0.0")], [moved]) == "2.5.0"
+
+
+def test_inputs_become_columns_of_what_every_sample_has() -> None:
+    from weightbase.monitoring.samples import input_columns
+
+    def sample(i: int, inputs: object, outputs: object = None) -> Sample:
+        return Sample(i, "m", "1", f"r{i}", _T0, 1.0, inputs=inputs, outputs=outputs)
+
+    mapped = [
+        sample(0, {"a": 1.0, "b": "x", "nested": [1]}, {"label": 1}),
+        sample(1, {"a": 2.0, "b": "y", "c": 3}, {"label": 0}),
+        sample(2, None, {"label": 1}),  # truncated: left out
+    ]
+    assert input_columns(mapped) == {"a": [1.0, 2.0], "b": ["x", "y"], "prediction": [1, 0]}
+    oip = [
+        sample(i, [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [i, i + 0.5]}])
+        for i in range(2)
+    ]
+    assert input_columns(oip) == {"x[0]": [0, 1], "x[1]": [0.5, 1.5]}
+    assert input_columns([sample(0, [3, 4])]) == {"0": [3], "1": [4]}
+    assert input_columns([sample(0, "text")]) == {}

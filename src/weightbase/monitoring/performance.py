@@ -24,7 +24,17 @@ __all__ = ["KINDS", "Kind", "kind_of", "prediction_of", "score_windows"]
 Kind = Literal["classification", "regression"]
 KINDS = ("auto", "classification", "regression")
 #: Where a prediction sits in a mapping of outputs, first found first.
-PREDICTION_KEYS = ("label", "prediction", "predicted", "class", "value", "output", "outputs")
+#: ``data`` is an Open Inference Protocol output tensor's values.
+PREDICTION_KEYS = (
+    "label",
+    "prediction",
+    "predicted",
+    "class",
+    "value",
+    "output",
+    "outputs",
+    "data",
+)
 
 
 def prediction_of(outputs: Any) -> Any:

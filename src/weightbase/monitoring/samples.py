@@ -299,8 +299,25 @@ def prune_samples(session: Session, before: datetime, target: Target | None) -> 
 
 
 def _row(inputs: Any) -> dict[str, Any] | None:
-    """One sample's features: a mapping's scalar entries, or a flat list's items by index."""
+    """One sample's features: a mapping's scalar entries, a flat list's items by index, or
+    an Open Inference Protocol request's tensors (``[{"name", "data"}, …]``): one column
+    per value, ``NAME`` for a single one, else ``NAME[i]``."""
     scalar = (str, int, float, bool)
+    if (
+        isinstance(inputs, list)
+        and inputs
+        and all(isinstance(item, Mapping) and "name" in item and "data" in item for item in inputs)
+    ):
+        row: dict[str, Any] = {}
+        for tensor in inputs:
+            data, name = tensor["data"], str(tensor["name"])
+            if not isinstance(data, list) or not all(isinstance(v, scalar) for v in data):
+                return None
+            if len(data) == 1:
+                row[name] = data[0]
+            else:
+                row.update({f"{name}[{index}]": value for index, value in enumerate(data)})
+        return row or None
     if isinstance(inputs, Mapping):
         row = {str(key): value for key, value in inputs.items() if isinstance(value, scalar)}
         return row or None
@@ -311,9 +328,9 @@ def _row(inputs: Any) -> dict[str, Any] | None:
 
 def input_columns(samples: Sequence[Sample]) -> dict[str, list[Any]]:
     """Samples' inputs as columns: a mapping's scalar entries by key, a flat list's items
-    by position (``"0"``, ``"1"``…). Only the columns every such sample has are kept (a
-    sample whose inputs were truncated or hold neither is left out), and a ``prediction``
-    column where each kept sample's outputs hold one."""
+    by position (``"0"``, ``"1"``…), an OIP request's tensors by name. Only the columns
+    every such sample has are kept (a sample whose inputs were truncated or hold none is
+    left out), and a ``prediction`` column where each kept sample's outputs hold one."""
     from weightbase.monitoring.performance import prediction_of
 
     rows, predictions = [], []
