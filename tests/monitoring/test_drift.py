@@ -271,6 +271,10 @@ def test_bad_input_is_refused_with_a_clear_error() -> None:
         drift_report({"c": ["a", "b"]}, {"c": ["a"]}, method="ks")
     with pytest.raises(ValidationError, match="finite number"):
         drift_report(frame, frame, thresholds=float("nan"))
+    with pytest.raises(ValidationError, match="not compared"):
+        drift_report(frame, frame, thresholds={"x": 0.1, "typo": 0.2})
+    with pytest.raises(ValidationError, match="not compared"):
+        drift_report(frame, frame, method={"y": "ks"})
     with pytest.raises(ValidationError, match="one length"):
         drift_report({"x": [1.0, 2.0], "y": [1.0]}, frame)
     with pytest.raises(ValidationError, match="2-D"):

@@ -309,6 +309,12 @@ def drift_report(
             reference=list(ref_frame.columns)[:20],
             current=list(cur_frame.columns)[:20],
         )
+    compared = {*names, *([prediction] if prediction is not None else [])}
+    for option, what in ((thresholds, "thresholds"), (method, "method")):
+        if isinstance(option, Mapping) and (unknown := sorted(set(option) - compared)):
+            raise ValidationError(
+                f"{what} names columns that are not compared: {unknown}", columns=unknown
+            )
     measured: list[ColumnDrift] = []
     skipped: list[str] = []
     for name in [*names, *([prediction] if prediction is not None else [])]:
