@@ -369,8 +369,25 @@ def test_demo_runs_end_to_end(cli: Any, tmp_path: Path) -> None:
         ]
         assert wb.deployments.list() == []  # nothing left running
 
+    # the A/B test: a weaker challenger on simulated users through the server, then drift
+    ab = report["abtest"]
+    control, challenger = ab["variants"]
+    assert (control["variant"], challenger["variant"]) == ("digits-mlp@0.1.0", "digits-mlp@0.2.0")
+    assert control["units"] + challenger["units"] == 1200
+    assert all(v["answered"] == v["units"] > 500 for v in ab["variants"])  # routed, recorded
+    assert control["accepted"] > challenger["accepted"]
+    assert ab["effect"]["ci"][1] < 0  # the challenger is worse, clearly
+    assert ab["effect"]["sample_ratio_p"] > 0.001
+    assert "Keep digits-mlp@0.1.0" in ab["recommendation"]
+    assert ab["test"]["status"] == "stopped"
+    assert ab["drift"]["as_sent"]["dataset_drift"] is False
+    brighter = ab["drift"]["brighter"]
+    assert brighter["dataset_drift"] is True
+    assert brighter["drifted"] > ab["drift"]["as_sent"]["drifted"]
+
     # a rerun finds both versions already there, and says so
     again = cli("demo", "--home", str(tmp_path / "demo")).stdout
+    assert "A/B test digits-challenger" in again
     assert "identical to all-MiniLM-L6-v2@0.1.0" in again
     assert "identical to all-MiniLM-L6-v2@0.2.0" in again
     assert "changed tensors" in again
@@ -384,6 +401,8 @@ def test_demo_runs_end_to_end(cli: Any, tmp_path: Path) -> None:
         e["action"] for e in registry["history"]
     ] + served * 2
     assert rerun["governance"]["refused_before_approval"] is None  # approved already
+    # the same users, salt and models: the same assignment and outcomes
+    assert rerun["abtest"]["variants"] == ab["variants"]
     assert rerun["governance"]["request"] == governance["request"]
     # the training part, reran: seeded, so the same data and weights, in a new run
     training, again_trained = report["training"], rerun["training"]

@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from weightbase.cli._common import byte_progress, console, emit_json, human_bytes, path_size
+from weightbase.cli.demo_abtest import ab_test_and_drift, render_abtest
 from weightbase.cli.demo_governance import govern, render_governance
 from weightbase.cli.demo_resume import render_resume, resume_after_failure
 from weightbase.cli.demo_serving import render_serving, serve_models
@@ -196,6 +197,14 @@ def _tour(wb: Workspace, folder: Path, root: Path, *, json: bool) -> None:
         show_progress=not json,
     )
 
+    # ... an A/B test against a weaker challenger on simulated users, then drift
+    results["abtest"] = ab_test_and_drift(
+        wb,
+        digits=results["training"]["model"]["version"],
+        dataset=results["training"]["dataset"]["version"],
+        show_progress=not json,
+    )
+
     # 6. one tensor, ten rows of it: only the chunks holding them are read
     name = "embeddings.word_embeddings.weight"
     started = time.perf_counter()
@@ -268,6 +277,7 @@ def _tour(wb: Workspace, folder: Path, root: Path, *, json: bool) -> None:
     render_training(results["training"])
     render_resume(results["resume"])
     render_serving(results["serving"])
+    render_abtest(results["abtest"])
     console.print(
         f"read rows 1000:1010 of {name}: {elapsed * 1000:.1f} ms "
         f"(only the chunk holding them, of {results['one_tensor']['chunks_of_tensor']})"

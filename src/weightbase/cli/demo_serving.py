@@ -26,9 +26,10 @@ if TYPE_CHECKING:
     import httpx
 
     from weightbase.serving import Deployment
+    from weightbase.serving.server_options import ServeOptions
     from weightbase.workspace import Workspace
 
-__all__ = ["missing_extra", "render_serving", "serve_models"]
+__all__ = ["loopback_server", "missing_extra", "render_serving", "serve_models"]
 
 #: Test-split images of the digits sent to the MLP, one request each.
 IMAGES = 32
@@ -139,10 +140,6 @@ def _deployment(found: Deployment) -> dict[str, Any]:
 @contextmanager
 def _server(wb: Workspace, deployed: list[Deployment]) -> Iterator[httpx.Client]:
     """The inference server for ``deployed`` on a free loopback port, stopped on the way out."""
-    import httpx
-    import uvicorn
-
-    from weightbase.serving.app import create_serve_app
     from weightbase.serving.server_options import ServeOptions
 
     configs = [d.config for d in deployed]
@@ -152,7 +149,22 @@ def _server(wb: Workspace, deployed: list[Deployment]) -> Iterator[httpx.Client]
         max_concurrency=min(c.max_concurrency for c in configs),
         timeout_s=max(c.timeout_s for c in configs),
     )
-    app = create_serve_app(wb, [f"{d.model}@{d.version}" for d in deployed], options)
+    with loopback_server(wb, [f"{d.model}@{d.version}" for d in deployed], options) as client:
+        yield client
+
+
+@contextmanager
+def loopback_server(
+    wb: Workspace, refs: list[str], options: ServeOptions
+) -> Iterator[httpx.Client]:
+    """``weightbase serve REFS`` in a thread on a free loopback port, and a client of it;
+    stopped (its last samples and metrics written) on the way out."""
+    import httpx
+    import uvicorn
+
+    from weightbase.serving.app import create_serve_app
+
+    app = create_serve_app(wb, refs, options)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
