@@ -183,6 +183,7 @@ class Workspace:
     @cached_property
     def monitoring(self) -> Monitoring:
         """Deployed models in production: sampled requests, late labels, alerts, health."""
+        from weightbase.monitoring.reference import DriftAnalyzer
         from weightbase.monitoring.service import Monitoring
 
         return Monitoring(
@@ -191,6 +192,7 @@ class Workspace:
             models=self.models,
             deployments=self.deployments,
             inference=self.inference,
+            drift=DriftAnalyzer(self),
         )
 
     @cached_property

@@ -122,3 +122,36 @@ def test_refusals_exit_with_a_message_and_change_nothing(home: tuple[Path, str])
     assert runner.invoke(app, ["monitor", "check", deployment, "--drift-share", "2"]).exit_code != 0
     with weightbase.open(path) as wb:
         assert wb.monitoring.alerts() == []
+
+
+def test_drift_compares_the_samples_with_the_training_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from weightbase.datasets import from_numpy
+
+    home = tmp_path / "drift-home"
+    rng = np.random.default_rng(0)
+    with weightbase.open(home) as wb:
+        data = wb.datasets.register(
+            "pts", from_numpy(rng.normal(size=(300, 3)), np.arange(300) % 2)
+        )
+        version = wb.models.push("clf", {"w": np.zeros(3, np.float32)})
+        wb.models.link(version, "trained_on", wb.datasets.node(data))
+        recorder = wb.monitoring.recorder(rate=1.0)
+        shift = np.array([3.0, 0.0, 0.0])
+        for i, row in enumerate(rng.normal(size=(120, 3)) + shift):
+            recorder.observe("clf@0.1.0", f"q{i}", row.tolist(), None, 1.0)
+        recorder.flush()
+        expected = wb.monitoring.drift("clf@0.1.0")
+    monkeypatch.setenv("WEIGHTBASE_HOME", str(home))
+    runner = CliRunner()
+    found = runner.invoke(app, ["monitor", "drift", "clf@0.1.0", "--json"])
+    assert found.exit_code == 0, found.output
+    assert json.loads(found.stdout) == json.loads(json.dumps(expected.to_dict()))
+    assert expected.drifted_columns[0] == "0"
+    shown = runner.invoke(app, ["monitor", "drift", "clf", "--since", "2000-01-01T00:00:00Z"])
+    assert shown.exit_code == 0, shown.output
+    assert "1 of 3 features drifted" in shown.stdout
+    bad = runner.invoke(app, ["monitor", "drift", "clf", "--since", "yesterday"])
+    assert bad.exit_code != 0
+    assert "ISO 8601" in bad.output

@@ -102,6 +102,19 @@ def inputs(
     return {"columns": columns}
 
 
+@router.get("/drift")
+def drift(
+    wb: Wb,
+    target: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
+) -> dict[str, Any]:
+    """Drift of the sampled inputs (and predictions) against the training split lineage
+    names: per feature, the share drifted and the verdict."""
+    return wb.monitoring.drift(target, since=since, until=until, limit=limit).to_dict()
+
+
 @router.delete("/samples")
 def prune(wb: Wb, before: datetime, target: str | None = None) -> dict[str, int]:
     """Delete the samples taken before ``before`` (of ``target`` only, where given)."""

@@ -141,7 +141,7 @@ def _challenger(
             loss = torch.nn.functional.cross_entropy(
                 model(x[start : start + 64]), y[start : start + 64]
             )
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
     name = digits.partition("@")[0]
     pushed = wb.models.push(

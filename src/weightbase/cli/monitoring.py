@@ -2,7 +2,8 @@
 
 ``monitor samples TARGET`` lists sampled requests and ``monitor prune`` deletes old
 ones; ``monitor label REQUEST_ID LABEL`` records a late label; ``monitor performance
-TARGET`` scores labeled samples per window; ``monitor check DEPLOYMENT`` evaluates alert
+TARGET`` scores labeled samples per window; ``monitor drift TARGET`` compares sampled
+inputs with the training split lineage names; ``monitor check DEPLOYMENT`` evaluates alert
 thresholds; ``monitor alerts`` lists alerts and ``monitor ack`` / ``monitor resolve``
 move them; ``monitor health DEPLOYMENT`` scores a deployment and says what to do.
 """
@@ -192,6 +193,48 @@ def performance(
             "" if value is None else f"{value:.4g}",
             "" if window.drop is None else f"{window.drop:+.4g}",
             "[red]yes[/]" if window.degraded else "no",
+        )
+    console.print(shown)
+
+
+@monitor_app.command("drift")
+def drift(
+    target: TargetArgument,
+    since: Annotated[
+        str | None, typer.Option(help="The window's start (ISO 8601; default: all samples).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="The window's end (ISO 8601).")] = None,
+    show: Annotated[int, typer.Option(help="Features shown, drifted first.")] = 15,
+    json: JsonOption = False,
+) -> None:
+    """Drift of the sampled inputs (and predictions) against the training split that lineage
+    names: per feature the statistic (Evidently's defaults), and the verdict."""
+    with open_workspace() as wb:
+        found = wb.monitoring.drift(
+            target, since=_time(since, "since"), until=_time(until, "until")
+        )
+    if json:
+        emit_json(found.to_dict())
+        return
+    verdict = "[red]dataset drift[/]" if found.dataset_drift else "[green]no dataset drift[/]"
+    console.print(
+        f"{escape(target)}: {len(found.drifted_columns)} of {len(found.columns)} features "
+        f"drifted ({found.drifted_share:.0%}; dataset drift from {found.drift_share:.0%}): "
+        f"{verdict}; {found.current_rows} sampled rows against {found.reference_rows}",
+        highlight=False,
+    )
+    rows = sorted(found.columns, key=lambda column: not column.drifted)
+    if found.prediction is not None:
+        rows.insert(0, found.prediction)
+    shown = table(["feature", "kind", "method", "score", "threshold", "drifted"])
+    for column in rows[:show]:
+        shown.add_row(
+            escape(column.column),
+            column.kind,
+            column.method,
+            f"{column.score:.4g}",
+            f"{column.threshold:g}",
+            "[red]yes[/]" if column.drifted else "no",
         )
     console.print(shown)
 

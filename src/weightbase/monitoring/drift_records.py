@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -58,6 +59,20 @@ class ColumnDrift:
             "current_count": self.current_count,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ColumnDrift:
+        return cls(
+            column=str(data["column"]),
+            kind=data["kind"],
+            method=str(data["method"]),
+            statistic=float(data["statistic"]),  # "inf" and "-inf" read back as floats
+            p_value=None if data.get("p_value") is None else float(data["p_value"]),
+            threshold=float(data["threshold"]),
+            drifted=bool(data["drifted"]),
+            reference_count=int(data["reference_count"]),
+            current_count=int(data["current_count"]),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class DriftReport:
@@ -111,6 +126,18 @@ class DriftReport:
             "current_rows": self.current_rows,
             "ignored": list(self.ignored),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DriftReport:
+        prediction = data.get("prediction")
+        return cls(
+            columns=tuple(ColumnDrift.from_dict(item) for item in data["columns"]),
+            prediction=None if prediction is None else ColumnDrift.from_dict(prediction),
+            drift_share=float(data["drift_share"]),
+            reference_rows=int(data["reference_rows"]),
+            current_rows=int(data["current_rows"]),
+            ignored=tuple(str(name) for name in data.get("ignored", ())),
+        )
 
 
 @dataclass(frozen=True, slots=True)

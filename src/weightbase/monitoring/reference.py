@@ -9,15 +9,16 @@ when it does not.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from weightbase.errors import NotFound, ValidationError
 from weightbase.monitoring.drift import Table, as_frame, drift_report
 
 if TYPE_CHECKING:
-    from weightbase.lineage import Node
+    from weightbase.datasets.service import DatasetRegistry
+    from weightbase.lineage import LineageService, Node
     from weightbase.monitoring.drift_records import DriftReport
-    from weightbase.workspace import Workspace
+    from weightbase.registry import ModelRegistry
 
 __all__ = ["DriftAnalyzer", "TrainingReference"]
 
@@ -33,6 +34,19 @@ class TrainingReference:
     dataset_ref: str
     inputs: Any
     targets: Any
+
+
+class Workspace(Protocol):
+    """What the analyzer reads of a workspace (embedded or remote)."""
+
+    @property
+    def models(self) -> ModelRegistry: ...
+
+    @property
+    def lineage(self) -> LineageService: ...
+
+    @property
+    def datasets(self) -> DatasetRegistry: ...
 
 
 class DriftAnalyzer:

@@ -68,12 +68,15 @@ from weightbase.monitoring.samples import (
     store_labels,
     write_samples,
 )
+from weightbase.monitoring.values import moment, positional, positive, whole
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from weightbase.catalog import Catalog
     from weightbase.changes import ChangeRecorder
+    from weightbase.monitoring.drift_records import DriftReport
+    from weightbase.monitoring.reference import DriftAnalyzer
     from weightbase.registry import ModelRegistry
     from weightbase.serving.inference_log import InferenceLog
     from weightbase.serving.records import Deployment
@@ -84,28 +87,6 @@ __all__ = ["RULES", "Monitoring"]
 #: The most labeled samples one performance read scores.
 MAX_SCORED = 100_000
 _STATUSES = ("open", "acknowledged", "resolved")
-
-
-def _positive(value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValidationError(f"{field} must be a positive number, not {value!r}", field=field)
-    if value <= 0:
-        raise ValidationError(f"{field} must be positive, not {value!r}", field=field)
-    return float(value)
-
-
-def _whole(value: Any, field: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(f"{field} must be {low} to {high}, not {value!r}", field=field)
-    return value
-
-
-def _time(value: Any, field: str) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise ValidationError(f"{field} must be a time with its zone", field=field)
-    return value
 
 
 class Monitoring:
@@ -119,8 +100,10 @@ class Monitoring:
         models: ModelRegistry,
         deployments: Deployments,
         inference: InferenceLog,
+        drift: DriftAnalyzer | None = None,
     ) -> None:
         self._catalog = catalog
+        self._drift = drift
         self._recorder = recorder
         self._models = models
         self._deployments = deployments
@@ -176,8 +159,8 @@ class Monitoring:
     ) -> SamplePage:
         """Sampled requests of ``target`` (a model, ``model@version`` or a deployment id) in
         ``[since, until)``, oldest first, with their labels; ``cursor`` is a page's ``next``."""
-        limit = _whole(limit, "limit", 1, MAX_LIMIT)
-        since, until = _time(since, "since"), _time(until, "until")
+        limit = whole(limit, "limit", 1, MAX_LIMIT)
+        since, until = moment(since, "since"), moment(until, "until")
         after = None
         if cursor is not None:
             if not isinstance(cursor, str) or not cursor.isdigit():
@@ -204,8 +187,8 @@ class Monitoring:
 
         See :func:`~weightbase.monitoring.samples.input_columns` for how inputs become
         columns; the predictions are a ``prediction`` column where every sample has one."""
-        limit = _whole(limit, "limit", 1, MAX_LIMIT)
-        since, until = _time(since, "since"), _time(until, "until")
+        limit = whole(limit, "limit", 1, MAX_LIMIT)
+        since, until = moment(since, "since"), moment(until, "until")
         with self._catalog.session() as session:
             found = find_target(session, target)
             items = read_samples(
@@ -213,12 +196,39 @@ class Monitoring:
             )
         return input_columns(items)
 
+    def drift(
+        self,
+        target: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        reference: Any = None,
+        limit: int = MAX_LIMIT,
+        **options: Any,
+    ) -> DriftReport:
+        """Drift of ``target``'s sampled inputs in ``[since, until)`` (and of its predictions)
+        against ``reference``; by default, against the training split of the dataset
+        lineage says its version was ``trained_on`` (:class:`DriftAnalyzer`). ``options``
+        go to :func:`~weightbase.monitoring.drift.drift_report`."""
+        if self._drift is None:
+            raise ValidationError("this workspace measures no drift: it has no lineage")
+        current = self.inputs(target, since=since, until=until, limit=limit)
+        if not current:
+            raise NotFound(f"no samples of {target} in that window: nothing to compare")
+        with self._catalog.session() as session:
+            found = self._version_target(session, find_target(session, target))
+        if reference is None:
+            current = positional(current)  # a tensor dataset's features are named by position
+            if "prediction" in current:  # against the training targets
+                options.setdefault("prediction", "prediction")
+        return self._drift.report(f"{found.model}@{found.version}", current, reference, **options)
+
     def prune(self, before: datetime, *, target: str | None = None) -> int:
         """Delete the samples taken before ``before`` (of ``target`` only, where given) and,
         without a target, the labels that arrived before it; how many samples went.
 
         Samples are kept until pruned: run this on a schedule to bound the table."""
-        cutoff = _time(before, "before")
+        cutoff = moment(before, "before")
         if cutoff is None:
             raise ValidationError("prune needs a time before which to delete", field="before")
 
@@ -261,11 +271,11 @@ class Monitoring:
         least ``min_labels`` whose drop passes ``threshold`` (the deployment's
         ``accuracy_drop``, else 0.05) is ``degraded``. A bare model name means the version
         of its latest sample."""
-        window_s = _positive(window_s, "window_s")
+        window_s = positive(window_s, "window_s")
         if kind not in KINDS:
             raise ValidationError(f"kind must be one of {', '.join(KINDS)}", field="kind")
-        min_labels = _whole(min_labels, "min_labels", 1, 1_000_000)
-        since = _time(since, "since")
+        min_labels = whole(min_labels, "min_labels", 1, 1_000_000)
+        since = moment(since, "since")
         with self._catalog.session() as session:
             found = self._version_target(session, find_target(session, target))
             config_threshold = None
@@ -384,7 +394,7 @@ class Monitoring:
     ) -> builtins.list[Alert]:
         """Alerts, newest first: of one deployment (id, or model name and environment), in
         one ``status`` (open, acknowledged, resolved), of one ``rule``, where given."""
-        limit = _whole(limit, "limit", 1, MAX_LIMIT)
+        limit = whole(limit, "limit", 1, MAX_LIMIT)
         if status is not None and status not in _STATUSES:
             raise ValidationError(f"status must be one of {', '.join(_STATUSES)}", field="status")
         if rule is not None and rule not in RULES:
@@ -523,7 +533,7 @@ class Monitoring:
         min_labels: int,
     ) -> dict[str, float | None]:
         """Each rule's figure for ``deployment`` now; ``None`` where there is none."""
-        lookback_s = _positive(lookback_s, "lookback_s")
+        lookback_s = positive(lookback_s, "lookback_s")
         measured: dict[str, float | None] = dict.fromkeys(RULES)
         since = utcnow() - timedelta(seconds=lookback_s)
         windows = [

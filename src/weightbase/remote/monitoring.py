@@ -15,6 +15,8 @@ from urllib.parse import quote
 
 from weightbase.errors import ValidationError
 from weightbase.monitoring.alerts import drift_share_of
+from weightbase.monitoring.drift import drift_report
+from weightbase.monitoring.drift_records import DriftReport
 from weightbase.monitoring.recorder import SampleRecorder
 from weightbase.monitoring.records import (
     Alert,
@@ -111,6 +113,30 @@ class RemoteMonitoring(Monitoring):
             limit=limit,
         )
         return {str(key): list(values) for key, values in found["columns"].items()}
+
+    def drift(
+        self,
+        target: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        reference: Any = None,
+        limit: int = 10_000,
+        **options: Any,
+    ) -> DriftReport:
+        if reference is not None:  # the caller's reference: compared here, on the samples
+            current = self.inputs(target, since=since, until=until, limit=limit)
+            return drift_report(reference, current, **options)
+        if options:
+            raise ValidationError(
+                f"through a server the default reference takes no options ({', '.join(options)})"
+                "; pass reference= to compare here with them",
+                field="options",
+            )
+        found = self._http.get(
+            f"{_MONITORING}/drift", target=target, since=_iso(since), until=_iso(until), limit=limit
+        )
+        return DriftReport.from_dict(found)
 
     def prune(self, before: datetime, *, target: str | None = None) -> int:
         if not isinstance(before, datetime) or before.tzinfo is None:
