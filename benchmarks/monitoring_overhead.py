@@ -1,16 +1,16 @@
 """``monitoring_overhead_pct``: what request sampling costs a served request.
 
-The row: requests/s of an HTTP inference server (uvicorn, one process, ``POST /infer``
-answering a digits-sized MLP, 64 → 128 → 10, on one row) with a ``SampleRecorder``
-(rate 0.1, background flush every second into the server's SQLite workspace) against
-the same server without it, eight closed-loop clients, each round alternating short
-stretches of the two; the overhead is ``100 * (1 - on / off)``, its median and range
+The row: requests/s of ``weightbase serve`` (one process, OIP ``/v2/models/mlp/infer``
+answering the serving benchmark's MLP, 64 → 256 → 256 → 8, on one row; batching and the
+cache off) with ``--sample-rate 0.1`` (each request named by the server, a tenth kept,
+written in batches every 5 s into its SQLite workspace) against the same server with
+``--sample-rate 0``, eight closed-loop clients, each round alternating short stretches
+of the two; the overhead is ``100 * (1 - on / off)``, its median and range
 over rounds. Beside it, in this process: the cost of ``observe`` per request (kept or
 not), of a not-kept ``observe``, of the flush's share per request, and of one bare
 forward pass; ``estimated_pct_of_request`` sets observe + flush per request against the
 server's time per request (1 ÷ its requests/s without sampling), steadier where other
-work shares the cores. The lead's measurement of ``weightbase serve`` with monitoring on
-vs off may replace the row.
+work shares the cores.
 
     from benchmarks.monitoring_overhead import measure
     measure(quick=True)["monitoring_overhead_pct"]
@@ -18,11 +18,10 @@ vs off may replace the row.
 
 from __future__ import annotations
 
-import contextlib
+import json
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -108,88 +107,30 @@ def _in_process(quick: bool) -> dict[str, Any]:
     }
 
 
-def _server_app(home: Path, monitored: bool) -> Any:
-    """The benchmark's inference server: an MLP behind ``POST /infer``, sampled or not."""
-    import torch
-    from fastapi import FastAPI
-    from fastapi.responses import JSONResponse
-
-    import weightbase
-
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
-    ).eval()
-    wb = weightbase.open(home)
-    recorder = wb.monitoring.recorder(rate=0.1, flush_interval_s=1.0) if monitored else None
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Any) -> AsyncIterator[None]:
-        if recorder is not None:
-            recorder.start()
-        yield
-        if recorder is not None:
-            recorder.close()
-
-    app = FastAPI(lifespan=lifespan)
-    counter = iter(range(10**12))
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    async def infer(request: Any) -> JSONResponse:  # a Starlette endpoint: no annotations read
-        started = time.perf_counter()
-        body = await request.json()
-        with torch.inference_mode():
-            row = torch.tensor(body["inputs"], dtype=torch.float32).reshape(1, 64)
-            label = int(model(row).argmax(dim=1).item())
-        answer = {"label": label}
-        if recorder is not None:
-            latency_ms = (time.perf_counter() - started) * 1e3
-            recorder.observe("bench@0.1.0", f"r{next(counter)}", body, answer, latency_ms)
-        return JSONResponse(answer)
-
-    app.router.add_route("/infer", infer, methods=["POST"])
-
-    return app
-
-
-def _serve(port: int, home: Path, monitored: bool) -> None:  # pragma: no cover - a subprocess
-    import uvicorn
-
-    app = _server_app(home, monitored)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
 def _http(quick: bool) -> tuple[list[float], list[float], list[float]]:
-    """Requests/s with and without sampling, round by round, and the overhead of each."""
-    import os
-    import sys
-
+    """Requests/s of ``weightbase serve`` with and without sampling, round by round, and the
+    overhead of each."""
     import weightbase
-    from benchmarks.server_processes import _started, free_port
     from benchmarks.serving_load import closed_loop
+    from benchmarks.serving_models import MLP_ARGS, MLP_ENTRY_POINT, bench_mlp
+    from benchmarks.serving_processes import ServerProcess, started, weightbase_serve
 
     rounds, seconds = (3, 2.0) if quick else (7, 5.0)
-    rng = np.random.default_rng(0)
-    body = {"inputs": rng.standard_normal(64).round(4).tolist()}
+    row = np.random.default_rng(0).standard_normal(64).round(4).tolist()
+    tensor = {"name": "x", "shape": [1, 64], "datatype": "FP32", "data": row}
+    body = json.dumps({"inputs": [tensor]}).encode()  # no id: the server names each request
+    plain = ["--batch-size", "1", "--cache-size", "0", "--metrics-interval", "0"]
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder) / "home"
         with weightbase.open(home) as wb:
-            wb.models.push("bench", {"w": np.zeros(4, np.float32)})
-        env = {key: value for key, value in os.environ.items() if not key.startswith("WEIGHTBASE_")}
-        servers = {}
-        with contextlib.ExitStack() as stack:
-            for monitored in (False, True):
-                port = free_port()
-                argv = [sys.executable, "-m", "benchmarks.monitoring_overhead", "serve"]
-                argv += [str(port), str(home), "on" if monitored else "off"]
-                log = Path(folder) / f"server-{monitored}.log"
-                servers[monitored] = stack.enter_context(
-                    _started(f"monitoring {monitored}", argv, env, port, "/healthz", log, _quiet)
-                )
+            wb.models.push("mlp", bench_mlp(0), entry_point=MLP_ENTRY_POINT, init_args=MLP_ARGS)
+        specs = [
+            weightbase_serve(f"sampling {rate}", home, ["mlp@latest"],
+                             [*plain, "--sample-rate", rate], threads=1)
+            for rate in ("0", "0.1")
+        ]  # fmt: skip
+        with started(specs, _quiet) as running:
+            servers = {False: running[specs[0].name], True: running[specs[1].name]}
             off, on, overhead = [], [], []
             for round_ in range(rounds + 1):  # the first round warms up; not counted
                 # a round alternates short stretches of each server, so a burst of other
@@ -198,9 +139,11 @@ def _http(quick: bool) -> tuple[list[float], list[float], list[float]]:
                 spent = {False: 0.0, True: 0.0}
                 for stretch in range(_STRETCHES):
                     for monitored in (False, True) if (round_ + stretch) % 2 else (True, False):
+                        server = servers[monitored]
+                        assert isinstance(server, ServerProcess), server
                         result = closed_loop(
-                            servers[monitored].url,
-                            "/infer",
+                            server.url,
+                            "/v2/models/mlp/infer",
                             lambda: body,
                             clients=8,
                             seconds=seconds / _STRETCHES,
@@ -238,19 +181,14 @@ def measure(quick: bool = False) -> dict[str, Any]:
             "rounds": overhead,
             "requests_per_s_off": statistics.median(off),
             "requests_per_s_on": statistics.median(on),
-            "method": "uvicorn + FastAPI MLP server, rate 0.1, 8 closed-loop clients, "
-            "rounds alternating 5 stretches of each; throughput on vs off",
+            "method": "weightbase serve (an MLP entry point, --batch-size 1 --cache-size 0) "
+            "with --sample-rate 0.1 vs 0, 8 closed-loop clients, rounds alternating 5 "
+            "stretches of each; throughput on vs off",
             "estimated_pct_of_request": 100.0 * per_request_s * statistics.median(off),
             "in_process": parts,
         }
     }
 
 
-if __name__ == "__main__":  # pragma: no cover - a manual run, or the benchmark's server
-    import json
-    import sys
-
-    if len(sys.argv) == 5 and sys.argv[1] == "serve":
-        _serve(int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4] == "on")
-    else:
-        print(json.dumps(measure(quick=True), indent=2))
+if __name__ == "__main__":  # pragma: no cover - a manual run
+    print(json.dumps(measure(quick=True), indent=2))

@@ -109,8 +109,10 @@ class InferenceEngine:
         self.deployments: dict[str, tuple[str, str]] = {}
         #: the monitoring sample of requests (``sample_rate`` > 0), set by the app
         self.samples: SampleRecorder | None = None
+        self._sample_targets: dict[str, str] = {}
 
     def _on_load(self, name: str, outcome: str) -> None:
+        self._sample_targets.pop(name, None)
         self.metrics.loads.labels(name, outcome).inc()
         for listener in self.load_listeners:
             listener(name, outcome)
@@ -126,14 +128,20 @@ class InferenceEngine:
     def sample_target(self, name: str) -> str | None:
         """What a sample of ``name``'s requests is filed under: its deployment where it
         serves one, else its ``model@version`` (``None`` before it has loaded)."""
+        found = self._sample_targets.get(name)
+        if found is not None:
+            return found
         deployment = self.deployments.get(name)
         if deployment is not None:
-            return deployment[0]
-        runnable = self.pool.state(name).runnable
-        if runnable is None:
-            return None
-        version = getattr(runnable, "version", None)
-        return None if version is None else f"{version.model}@{version.version}"
+            found = deployment[0]
+        else:
+            runnable = self.pool.state(name).runnable
+            version = getattr(runnable, "version", None)
+            if version is None:
+                return None
+            found = f"{version.model}@{version.version}"
+        self._sample_targets[name] = found  # until the model loads again
+        return found
 
     async def close(self) -> None:
         for batcher in self._batchers.values():

@@ -16,6 +16,7 @@ id (``X-Weightbase-Request-Id``), the key a late label is sent with.
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -58,6 +59,8 @@ class HotRoutes:
     ) -> None:
         self._app = app
         self._engine = engine
+        # request ids this server makes: a random prefix and a count, unique and cheap
+        self._ids = _RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -97,37 +100,55 @@ class HotRoutes:
             if route is not None:
                 headers = {**headers, **route.headers()}
             if served is not None and engine.samples is not None:
-                headers[_REQUEST_ID] = _sample(engine, served, scope, body, None, started, exc)
+                request_id = _request_id(scope, body, self._ids)
+                _sample(engine, served, request_id, body, None, started, exc)
+                headers[_REQUEST_ID] = request_id
             await _send_json(send, status, payload, _encoded(headers))
             return
         headers = {} if route is None else route.headers()
         if engine.samples is not None:
-            headers[_REQUEST_ID] = _sample(engine, served, scope, body, answer, started, None)
+            request_id = _request_id(scope, body, self._ids)
+            _sample(engine, served, request_id, body, answer, started, None)
+            headers[_REQUEST_ID] = request_id
         await _send_json(send, 200, answer, _encoded(headers) if headers else [])
+
+
+class _RequestIds:
+    def __init__(self) -> None:
+        self._prefix = uuid.uuid4().hex[:16]
+        self._count = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}-{next(self._count)}"
+
+
+def _request_id(scope: Scope, body: dict[str, Any], ids: _RequestIds) -> str:
+    """A request's id: the OIP body's ``id``, else the ``X-Request-Id`` header, else one
+    this server makes; a late label is sent with it."""
+    found = body.get("id")
+    if isinstance(found, str) and found:
+        return found
+    return _header(scope, b"x-request-id") or ids.next()
 
 
 def _sample(
     engine: InferenceEngine,
     served: str,
-    scope: Scope,
+    request_id: str,
     body: dict[str, Any],
     answer: dict[str, Any] | None,
     started: float,
     error: Exception | None,
-) -> str:
-    """Offer the request to the monitoring sample; its id (the OIP body's ``id``, else the
-    ``X-Request-Id`` header, else a fresh one), by which a label can come later."""
-    request_id = body.get("id")
-    if not isinstance(request_id, str) or not request_id:
-        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
-    target = engine.sample_target(served)
-    if target is not None and engine.samples is not None:
-        inputs = body.get("inputs", body.get("input"))
-        outputs = None if answer is None else answer.get("outputs", answer.get("data"))
-        latency_ms = (time.perf_counter() - started) * 1e3
-        failure = None if error is None else f"{type(error).__name__}: {error}"
-        engine.samples.observe(target, request_id, inputs, outputs, latency_ms, failure)
-    return request_id
+) -> None:
+    """Offer the request to the monitoring sample, which keeps it or not by its id."""
+    samples, target = engine.samples, engine.sample_target(served)
+    if samples is None or target is None:
+        return
+    inputs = body.get("inputs", body.get("input"))
+    outputs = None if answer is None else answer.get("outputs", answer.get("data"))
+    latency_ms = (time.perf_counter() - started) * 1e3
+    failure = None if error is None else f"{type(error).__name__}: {error}"
+    samples.observe(target, request_id, inputs, outputs, latency_ms, failure)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
