@@ -340,6 +340,7 @@ def test_every_public_method_of_the_service_is_overridden_remotely() -> None:
         "create",
         "get",
         "list",
+        "allocation",
         "assign",
         "record",
         "reweight",
