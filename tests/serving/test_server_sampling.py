@@ -54,6 +54,7 @@ def _serve(wb: Workspace, rate: float, requests: list[dict[str, Any]]) -> list[h
 
 def test_every_request_is_kept_at_rate_one_with_its_inputs_and_outputs(wb: Workspace) -> None:
     answers = _serve(wb, 1.0, [_body(k, f"req-{k}") for k in range(8)])
+    # rate 1 keeps all: each answer names its own id
     assert [a.headers["X-Weightbase-Request-Id"] for a in answers] == [f"req-{k}" for k in range(8)]
     page = wb.monitoring.samples("digits@0.1.0")
     kept = {sample.request_id: sample for sample in page.items}
@@ -67,11 +68,12 @@ def test_every_request_is_kept_at_rate_one_with_its_inputs_and_outputs(wb: Works
 
 def test_a_share_is_kept_by_request_id_and_a_late_label_joins_it(wb: Workspace) -> None:
     answers = _serve(wb, 0.5, [_body(k, None) for k in range(40)])
-    ids = [answer.headers["X-Weightbase-Request-Id"] for answer in answers]
-    assert len(set(ids)) == 40  # the server named each request
-    expected = {i for i in ids if zlib.crc32(i.encode()) < int(0.5 * 2**32)}
+    # the server named each request; an answer names its id where it was kept
+    ids = [a.headers.get("X-Weightbase-Request-Id") for a in answers]
+    named = {i for i in ids if i is not None}
+    assert all(zlib.crc32(i.encode()) < int(0.5 * 2**32) for i in named)
     kept = {s.request_id for s in wb.monitoring.samples("digits@0.1.0").items}
-    assert kept == expected
+    assert kept == named
     assert 5 < len(kept) < 35
     labelled = sorted(kept)[0]
     wb.monitoring.label(labelled, 7)

@@ -10,8 +10,8 @@ it live in :func:`weightbase.serving.oip.infer_answer` and
 statuses of :func:`weightbase.serving.app.error_payload`, as on every other route. A
 request for a served A/B test goes to its unit's variant
 (:mod:`weightbase.serving.ab_routing`), named in the answer's headers. With
-``--sample-rate``, each answer is offered to the monitoring sample and carries its request
-id (``X-Weightbase-Request-Id``), the key a late label is sent with.
+``--sample-rate``, each answer is offered to the monitoring sample; one that was kept
+carries its request id (``X-Weightbase-Request-Id``), the key a late label is sent with.
 """
 
 from __future__ import annotations
@@ -100,16 +100,16 @@ class HotRoutes:
             if route is not None:
                 headers = {**headers, **route.headers()}
             if served is not None and engine.samples is not None:
-                request_id = _request_id(scope, body, self._ids)
-                _sample(engine, served, request_id, body, None, started, exc)
-                headers[_REQUEST_ID] = request_id
+                kept = _sample(engine, served, scope, body, None, started, exc, self._ids)
+                if kept is not None:
+                    headers[_REQUEST_ID] = kept
             await _send_json(send, status, payload, _encoded(headers))
             return
         headers = {} if route is None else route.headers()
         if engine.samples is not None:
-            request_id = _request_id(scope, body, self._ids)
-            _sample(engine, served, request_id, body, answer, started, None)
-            headers[_REQUEST_ID] = request_id
+            kept = _sample(engine, served, scope, body, answer, started, None, self._ids)
+            if kept is not None:
+                headers[_REQUEST_ID] = kept
         await _send_json(send, 200, answer, _encoded(headers) if headers else [])
 
 
@@ -134,21 +134,27 @@ def _request_id(scope: Scope, body: dict[str, Any], ids: _RequestIds) -> str:
 def _sample(
     engine: InferenceEngine,
     served: str,
-    request_id: str,
+    scope: Scope,
     body: dict[str, Any],
     answer: dict[str, Any] | None,
     started: float,
     error: Exception | None,
-) -> None:
-    """Offer the request to the monitoring sample, which keeps it or not by its id."""
+    ids: _RequestIds,
+) -> str | None:
+    """Offer the request to the monitoring sample; its id where it was kept (the answer
+    then names it: the key its late label is sent with), else ``None``."""
     samples, target = engine.samples, engine.sample_target(served)
     if samples is None or target is None:
-        return
+        return None
+    request_id = _request_id(scope, body, ids)
+    if not samples.keeps(request_id):  # most requests: one hash, nothing more
+        return None
     inputs = body.get("inputs", body.get("input"))
     outputs = None if answer is None else answer.get("outputs", answer.get("data"))
     latency_ms = (time.perf_counter() - started) * 1e3
     failure = None if error is None else f"{type(error).__name__}: {error}"
-    samples.observe(target, request_id, inputs, outputs, latency_ms, failure)
+    kept = samples.observe(target, request_id, inputs, outputs, latency_ms, failure)
+    return request_id if kept else None
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
