@@ -412,3 +412,23 @@ def test_the_allocation_read_by_servers_assigns_as_the_catalog_does(wb: Workspac
     assert [test.variants[i].name for i in indices] == [
         wb.abtests.assign(test.id, u) for u in units
     ]
+
+
+@pytest.mark.embedded_only
+def test_a_promotion_that_fails_midway_moves_no_alias(
+    wb: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    test = _binary(wb)  # embedded alone: the fault is injected into this process's service
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the process died after the alias moved")
+
+    monkeypatch.setattr("weightbase.serving.abtests.ABTests._change", crash)
+    with pytest.raises(RuntimeError):
+        wb.abtests.promote(test.id, B)
+    with pytest.raises(NotFound):
+        wb.models.version("ranker@production")  # rolled back with the test's change
+    assert wb.abtests.get(test.id).status == "running"
+    monkeypatch.undo()
+    assert wb.abtests.promote(test.id, B).winner == B
+    assert wb.models.version("ranker@production").version == "0.2.0"

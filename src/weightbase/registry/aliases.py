@@ -72,12 +72,27 @@ def set_alias(
     check_alias(alias)
 
     def work(session: Session) -> int:
-        model = context.models.require(session, name, lock=True)
-        row = resolve(session, model, version)
-        set_alias_row(context, session, model.id, alias, row, reason)
-        return row.id
+        return set_alias_in(context, session, name, alias, version, reason=reason)
 
     return load_version(context, context.catalog.write(work))
+
+
+def set_alias_in(
+    context: RegistryContext,
+    session: Session,
+    name: str,
+    alias: str,
+    version: str,
+    *,
+    reason: str | None,
+) -> int:
+    """:func:`set_alias` in the caller's transaction, which commits it with its own
+    changes or neither; the version's row id."""
+    check_alias(alias)
+    model = context.models.require(session, name, lock=True)
+    row = resolve(session, model, version)
+    set_alias_row(context, session, model.id, alias, row, reason)
+    return row.id
 
 
 def remove_alias(context: RegistryContext, name: str, alias: str, *, reason: str | None) -> None:

@@ -48,6 +48,8 @@ from weightbase.registry.queries import VersionLike
 from weightbase.versioning.named import NamedEntities
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from weightbase.catalog import Catalog
     from weightbase.changes import ChangeRecorder
     from weightbase.governance.audit import AuditEntry
@@ -309,6 +311,13 @@ class ModelRegistry:
     ) -> ModelVersion:
         """Point ``alias`` at ``version`` of ``name`` (moving it if it is set)."""
         return _aliases.set_alias(self._context, name, alias, version, reason=reason)
+
+    def set_alias_in(
+        self, session: Session, name: str, alias: str, version: str, *, reason: str | None = None
+    ) -> None:
+        """:meth:`set_alias` in the caller's transaction (another domain's change that must
+        land with it, or not at all: an A/B test's promotion)."""
+        _aliases.set_alias_in(self._context, session, name, alias, version, reason=reason)
 
     def remove_alias(self, name: str, alias: str, *, reason: str | None = None) -> None:
         """Remove ``alias`` of ``name``; ``NotFound`` if it is not set."""

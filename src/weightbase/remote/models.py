@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from weightbase.errors import NotFound, ValidationError
+from weightbase.errors import NotFound, NotSupported, ValidationError
 from weightbase.governance.audit import AuditEntry
 from weightbase.lineage import Node, ReachedNode
 from weightbase.names import split_version
@@ -31,6 +31,8 @@ from weightbase.remote.transfer import Transfer
 from weightbase.tensors.manifest import Snapshot
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from weightbase.registry.diff import SnapshotDiff
     from weightbase.remote.http import Connection
     from weightbase.remote.store import RemoteStore
@@ -294,6 +296,14 @@ class RemoteModels(ModelRegistry):
     ) -> ModelVersion:
         body = {"version": version, "reason": reason}
         return decode(ModelVersion, self._http.put(f"{_model(name)}/-/aliases/{alias}", body))
+
+    def set_alias_in(
+        self, session: Session, name: str, alias: str, version: str, *, reason: str | None = None
+    ) -> None:
+        raise NotSupported(
+            "a remote workspace holds no catalog transaction: the server moves aliases "
+            "together with other changes (use set_alias here)"
+        )
 
     def remove_alias(self, name: str, alias: str, *, reason: str | None = None) -> None:
         self._http.delete(f"{_model(name)}/-/aliases/{alias}", reason=reason)

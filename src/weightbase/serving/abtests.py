@@ -291,11 +291,16 @@ class ABTests:
                 )
             variant = outcome.winner
         chosen = found.variant(variant)
-        self._models.set_alias(
-            chosen.model, "production", chosen.version, reason=reason or f"A/B test {found.name}"
-        )
 
         def work(session: Session) -> ABTest:
+            # the alias moves and the test records it in one transaction: both or neither
+            self._models.set_alias_in(
+                session,
+                chosen.model,
+                "production",
+                chosen.version,
+                reason=reason or f"A/B test {found.name}",
+            )
             row = find_row(session, found.id, lock=True)
             before = {"status": row.status, "winner": row.winner}
             if row.status == "running":
