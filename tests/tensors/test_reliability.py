@@ -603,7 +603,9 @@ def test_gc_running_beside_a_writer_process(
         stdout, stderr = writer.communicate()
         assert writer.returncode == 0, stderr
         assert int(stdout.strip()) > 10  # the writer got somewhere
-        assert runs > 10
+        # gc ran again and again beside it (on S3 under a loaded machine a run with a
+        # grace takes over a second: a handful of runs, not dozens)
+        assert runs >= 5
         assert removed > 0  # gc had work to do while the writer wrote
         report = store.fsck()
         assert report.ok, report.problems
