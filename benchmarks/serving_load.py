@@ -17,12 +17,13 @@ import statistics
 import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-__all__ = ["LoadResult", "closed_loop", "distinct_sentences", "drain", "p50_ms"]
+__all__ = ["LoadResult", "closed_loop", "distinct_sentences", "drain", "p50_ms", "timed_posts"]
 
 _TIMEOUT_S = 120.0
+_T = TypeVar("_T")
 _KEPT_ERRORS = 5
 
 # the words sentences are made of
@@ -93,7 +94,29 @@ def drain(
     return _run(_drain(url, path, list(bodies), clients, inputs))
 
 
-def _run(work: Coroutine[Any, Any, LoadResult]) -> LoadResult:
+def timed_posts(url: str, path: str, bodies: Sequence[dict[str, Any]]) -> list[float]:
+    """Each of ``bodies`` posted in turn over one kept-alive connection of the lean client;
+    the seconds each took to be answered (200, else ``RuntimeError``)."""
+
+    async def post_each() -> list[float]:
+        connection = _Connection(url)
+        took = []
+        try:
+            for body in bodies:
+                payload = json.dumps(body).encode()
+                begun = time.perf_counter()
+                status, answer = await connection.post(path, payload)
+                took.append(time.perf_counter() - begun)
+                if status != 200:
+                    raise RuntimeError(f"HTTP {status} {answer[:200]!r}")
+        finally:
+            await connection.close()
+        return took
+
+    return _run(post_each())
+
+
+def _run(work: Coroutine[Any, Any, _T]) -> _T:
     try:
         import uvloop
     except ImportError:  # the standard loop: the same clients, more CPU each

@@ -156,7 +156,7 @@ def render_serving(results: ServingResults, machine: Machine) -> str:
         (
             f"5. Response cache, MiniLM on `/v1/embeddings`: p50 of {config.latency_samples}"
             " repeats of a request just answered (hits) ÷ p50 of as many new ones (misses),"
-            " alternating",
+            " alternating, one at a time over one kept-alive connection of the lean client",
             f"hit: {_median(cache.get('hit'), '.2f')} ms",
             f"miss: {_median(cache.get('miss'), '.2f')} ms",
             _spread(figure("cache_hit_latency_ratio"), ".3f"),
