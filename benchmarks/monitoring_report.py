@@ -165,7 +165,11 @@ def render_monitoring(results: MonitoringResults, machine: Machine) -> str:
             " (3) Outcomes are stored as running sums per variant and metric, so `results`"
             " reads a few rows whatever the number of outcomes; recording is the cost that"
             " grows with them."
-            " (4, 5) Measured by the modules named, which say how.",
+            " (4) Requests/s of `weightbase serve` (the serving benchmark's MLP as an entry"
+            " point, `--batch-size 1 --cache-size 0`) with `--sample-rate 0.1` against the same"
+            " server with `--sample-rate 0`, 8 closed-loop clients, each round 8 s a side in"
+            " alternating stretches; the overhead is 100 * (1 - on / off)."
+            " (5) Measured by the module named, which says how.",
             "",
             "Run it with `python -m benchmarks monitoring` (about eight minutes, most of them"
             " Evidently's); `--quick`, about one, is a smoke test that never writes this file.",
