@@ -72,7 +72,11 @@ def choose_threshold(
 ) -> tuple[float, float, float]:
     """The threshold that sends the fewest inputs to the large model while the cascade's
     accuracy stays within ``TOLERANCE_POINTS`` of the large model's: ``(threshold, share
-    sent on, cascade accuracy)`` on these (validation) inputs."""
+    sent on, cascade accuracy)`` on these (validation) inputs.
+
+    A cascade's threshold is at most 1: where only sending every input on would do and some
+    confidence is exactly 1.0, the threshold is 1.0 and those inputs stay with the small
+    model; the share and accuracy returned are always those of the threshold returned."""
     target = large_right.mean() - TOLERANCE_POINTS / 100
     # candidates: every confidence seen (inputs under it escalate), and above all of them
     candidates = np.unique(np.concatenate([confidence, [np.nextafter(1.0, 2.0)]]))
@@ -81,7 +85,10 @@ def choose_threshold(
         escalate = confidence < threshold
         accuracy = float(np.where(escalate, large_right, small_right).mean())
         if accuracy >= target - 1e-12:
-            best = (float(min(threshold, 1.0)), float(escalate.mean()), accuracy)
+            kept = min(float(threshold), 1.0)
+            escalate = confidence < kept
+            accuracy = float(np.where(escalate, large_right, small_right).mean())
+            best = (kept, float(escalate.mean()), accuracy)
             break
     assert best is not None  # the last candidate escalates everything: the large model's
     return best

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from benchmarks import figures
 
 __all__ = ["KEYS", "TARGETS", "Figure", "MonitoringConfig", "MonitoringResults", "figure_of"]
 
@@ -81,41 +82,14 @@ class MonitoringConfig:
         return data
 
 
-@dataclass(frozen=True, slots=True)
-class Figure:
-    """One row's figure, measured once per round, or why it was not run."""
+class Figure(figures.Figure):
+    """One row's figure (:class:`benchmarks.figures.Figure`), judged by this table's targets."""
 
-    values: tuple[float, ...] = ()
-    not_run: str | None = None
-
-    @property
-    def ran(self) -> bool:
-        return self.not_run is None and bool(self.values)
-
-    @property
-    def median(self) -> float:
-        return float(statistics.median(self.values))
-
-    @property
-    def low(self) -> float:
-        return min(self.values)
-
-    @property
-    def high(self) -> float:
-        return max(self.values)
+    __slots__ = ()
 
     def meets(self, key: str) -> bool | None:
-        """Whether every round clears ``key``'s target (the whole range, not the median);
-        None where the row has no target or was not run."""
-        if key not in TARGETS or not self.ran:
-            return None
-        bound, kind = TARGETS[key]
-        return self.high <= bound if kind == "max" else self.low >= bound
-
-    def to_dict(self) -> dict[str, Any]:
-        if not self.ran:
-            return {"not_run": self.not_run or "not run: no rounds"}
-        return {"median": self.median, "min": self.low, "max": self.high, "rounds": self.values}
+        """Whether every round clears ``key``'s target; None without one or a run."""
+        return self.clears(TARGETS.get(key))
 
 
 def figure_of(value: Any) -> Figure:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from benchmarks import figures
 
 __all__ = [
     "TARGETS",
@@ -103,31 +104,14 @@ class ServerConfig:
         return data
 
 
-@dataclass(frozen=True, slots=True)
-class Rounds:
-    """One figure measured once per round."""
+class Rounds(figures.Figure):
+    """One figure measured once per round (:class:`benchmarks.figures.Figure`)."""
 
-    values: tuple[float, ...]
-
-    @property
-    def median(self) -> float:
-        return float(statistics.median(self.values))
-
-    @property
-    def low(self) -> float:
-        return min(self.values)
-
-    @property
-    def high(self) -> float:
-        return max(self.values)
+    __slots__ = ()
 
     def meets(self, key: str) -> bool:
         """Whether every round clears ``key``'s target (the whole range, not the median)."""
-        bound, kind = TARGETS[key]
-        return self.high <= bound if kind == "max" else self.low >= bound
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"median": self.median, "min": self.low, "max": self.high, "rounds": self.values}
+        return bool(self.clears(TARGETS[key]))
 
 
 @dataclass(frozen=True, slots=True)
