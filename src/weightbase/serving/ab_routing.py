@@ -96,6 +96,10 @@ class ABRoutes:
     def names(self) -> tuple[str, ...]:
         return tuple(self._tests)
 
+    def serves(self, name: str) -> bool:
+        """Whether ``name`` is a served test (only then does a request's unit matter)."""
+        return name in self._tests
+
     def route(self, name: str, unit: str | None) -> Route | None:
         """Where a request for ``name`` from ``unit`` goes; ``None`` when ``name`` is no
         served test."""

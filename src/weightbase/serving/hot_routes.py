@@ -84,13 +84,16 @@ class HotRoutes:
         started = time.perf_counter()
         try:
             if name is not None:
-                served, route = engine.resolve(name, _unit(scope))  # NotFound: 404
+                unit = _unit(scope) if engine.ab_routes.serves(name) else None
+                served, route = engine.resolve(name, unit)  # NotFound: 404
                 state["model"], state["endpoint"] = served, "/v2/models/{name}/infer"
                 body = _object(await _read(receive))
                 answer = await infer_answer(engine, served, body)
             else:
                 body = _object(await _read(receive))
-                served, route = engine.resolve(model_name(body), _unit(scope, body))
+                asked = model_name(body)
+                unit = _unit(scope, body) if engine.ab_routes.serves(asked) else None
+                served, route = engine.resolve(asked, unit)
                 state["model"], state["endpoint"] = served, _EMBEDDINGS
                 answer = await embeddings_answer(engine, served, body)
         except _Disconnected:
